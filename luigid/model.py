@@ -1,0 +1,260 @@
+"""Task and Worker records: plain data, with the attribute names luigi's scheduler uses.
+
+The names match luigi's own ``luigi.scheduler.Task``/``Worker`` because collectors, history
+backends and state-file migration all address tasks by these attributes. Both classes use
+``__slots__``: at 100k tasks the per-instance ``__dict__`` is a large share of memory.
+Nothing here knows about indexes; ``luigid.state`` keeps those consistent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any, NamedTuple
+
+# Task statuses, as luigi's workers send and expect them.
+PENDING = "PENDING"
+RUNNING = "RUNNING"
+DONE = "DONE"
+FAILED = "FAILED"
+DISABLED = "DISABLED"
+UNKNOWN = "UNKNOWN"
+BATCH_RUNNING = "BATCH_RUNNING"
+SUSPENDED = "SUSPENDED"
+
+#: Statuses a task can be stored under (SUSPENDED is only ever sent, and stored as PENDING).
+STATUSES = (PENDING, RUNNING, DONE, FAILED, DISABLED, UNKNOWN, BATCH_RUNNING)
+
+UPSTREAM_RUNNING = "UPSTREAM_RUNNING"
+UPSTREAM_MISSING_INPUT = "UPSTREAM_MISSING_INPUT"
+UPSTREAM_FAILED = "UPSTREAM_FAILED"
+UPSTREAM_DISABLED = "UPSTREAM_DISABLED"
+
+#: Upstream statuses from least to most severe; "" means nothing wrong upstream.
+UPSTREAM_SEVERITY = ("", UPSTREAM_RUNNING, UPSTREAM_MISSING_INPUT, UPSTREAM_FAILED, UPSTREAM_DISABLED)
+STATUS_TO_UPSTREAM = {
+    FAILED: UPSTREAM_FAILED,
+    RUNNING: UPSTREAM_RUNNING,
+    BATCH_RUNNING: UPSTREAM_RUNNING,
+    PENDING: UPSTREAM_MISSING_INPUT,
+    DISABLED: UPSTREAM_DISABLED,
+}
+
+WORKER_STATE_ACTIVE = "active"
+WORKER_STATE_DISABLED = "disabled"
+
+# Parameter visibilities, as luigi's ParameterVisibility serialises them.
+VISIBILITY_PUBLIC = 0
+VISIBILITY_HIDDEN = 1
+VISIBILITY_PRIVATE = 2
+
+
+class RetryPolicy(NamedTuple):
+    retry_count: int
+    disable_hard_timeout: float
+    disable_window: float
+
+
+class Task:
+    """One task the scheduler knows of (possibly only as a dependency placeholder)."""
+
+    DEFAULT_PRIORITY = 0
+
+    __slots__ = (
+        "accepts_messages",
+        "batch_id",
+        "batchable",
+        "deps",
+        "expl",
+        "failures",
+        "family",
+        "first_failure_time",
+        "hidden_params",
+        "id",
+        "module",
+        "owners",
+        "param_visibilities",
+        "params",
+        "priority",
+        "progress_percentage",
+        "public_params",
+        "remove",
+        "resources",
+        "resources_running",
+        "retry",
+        "retry_policy",
+        "runnable",
+        "scheduler_disable_time",
+        "scheduler_message_responses",
+        "stakeholders",
+        "status",
+        "status_message",
+        "time",
+        "time_running",
+        "tracking_url",
+        "updated",
+        "worker_running",
+        "workers",
+    )
+
+    def __init__(
+        self,
+        task_id: str,
+        status: str,
+        deps: Any,
+        retry_policy: RetryPolicy,
+        resources: dict[str, int] | None = None,
+        priority: float = DEFAULT_PRIORITY,
+        family: str = "",
+        module: str | None = None,
+        params: dict[str, Any] | None = None,
+        param_visibilities: dict[str, int] | None = None,
+        accepts_messages: bool = False,
+        tracking_url: str | None = None,
+        status_message: str | None = None,
+        progress_percentage: float | None = None,
+    ) -> None:
+        now = time.time()
+        self.id = task_id
+        #: workers that want this task done; the task is kept while any of them lives
+        self.stakeholders: set[str] = set()
+        #: workers able to run it, in the order they said so (a dict used as ordered set)
+        self.workers: dict[str, None] = {}
+        self.deps: set[str] = set(deps) if deps else set()
+        self.status = status
+        self.time = now
+        self.updated = now
+        self.retry: float | None = None
+        self.remove: float | None = None
+        self.worker_running: str | None = None
+        self.time_running: float | None = None
+        self.expl: Any = None
+        self.priority = priority
+        self.resources: dict[str, int] = dict(resources) if resources else {}
+        self.resources_running: dict[str, int] | None = None
+        self.family = family
+        self.module = module
+        self.param_visibilities: dict[str, int] = dict(param_visibilities) if param_visibilities else {}
+        self.params: dict[str, Any] = {}
+        self.public_params: dict[str, Any] = {}
+        self.hidden_params: dict[str, Any] = {}
+        self.set_params(params)
+        self.accepts_messages = accepts_messages
+        self.retry_policy = retry_policy
+        self.failures: deque[float] = deque()
+        self.first_failure_time: float | None = None
+        self.tracking_url = tracking_url
+        self.status_message = status_message
+        self.progress_percentage = progress_percentage
+        self.scheduler_message_responses: dict[str, Any] = {}
+        self.scheduler_disable_time: float | None = None
+        self.runnable = False
+        self.batchable = False
+        self.batch_id: str | None = None
+        self.owners: list[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"Task({self.id!r}, {self.status})"
+
+    def set_params(self, params: dict[str, Any] | None) -> None:
+        self.params = dict(params) if params else {}
+        vis = self.param_visibilities
+        self.public_params = {k: v for k, v in self.params.items() if vis.get(k, VISIBILITY_PUBLIC) == VISIBILITY_PUBLIC}
+        self.hidden_params = {k: v for k, v in self.params.items() if vis.get(k, VISIBILITY_PUBLIC) == VISIBILITY_HIDDEN}
+
+    def is_batchable(self) -> bool:
+        return bool(self.batchable)
+
+    # -- failure accounting (retry_count within disable_window, disable_hard_timeout) --
+
+    def add_failure(self) -> None:
+        now = time.time()
+        if not self.first_failure_time:
+            self.first_failure_time = now
+        self.failures.append(now)
+
+    def num_failures(self) -> int:
+        oldest = time.time() - self.retry_policy.disable_window
+        while self.failures and self.failures[0] < oldest:
+            self.failures.popleft()
+        return len(self.failures)
+
+    def has_excessive_failures(self) -> bool:
+        if self.first_failure_time is not None and time.time() >= (
+            self.first_failure_time + self.retry_policy.disable_hard_timeout
+        ):
+            return True
+        return self.num_failures() >= self.retry_policy.retry_count
+
+    def clear_failures(self) -> None:
+        self.failures.clear()
+        self.first_failure_time = None
+
+    @property
+    def pretty_id(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(self.public_params.items()))
+        return f"{self.family}({shown})"
+
+
+class Worker:
+    """A worker process as the scheduler sees it: last contact, info, pending messages."""
+
+    __slots__ = (
+        "disabled",
+        "id",
+        "info",
+        "last_active",
+        "last_get_work",
+        "reference",
+        "rpc_messages",
+        "started",
+        "tasks",
+    )
+
+    def __init__(self, worker_id: str, last_active: float | None = None) -> None:
+        now = time.time()
+        self.id = worker_id
+        self.reference: dict[str, Any] | None = None
+        self.last_active = last_active or now
+        self.last_get_work: float | None = None
+        self.started = now
+        #: tasks this worker can run (kept by luigid.state, never mutated elsewhere)
+        self.tasks: set[Task] = set()
+        self.info: dict[str, Any] = {}
+        self.disabled = False
+        self.rpc_messages: list[dict[str, Any]] = []
+
+    def __repr__(self) -> str:
+        return f"Worker({self.id!r})"
+
+    def __str__(self) -> str:
+        return self.id
+
+    def add_info(self, info: dict[str, Any]) -> None:
+        self.info.update(info)
+
+    def update(self, reference: dict[str, Any] | None, get_work: bool = False) -> None:
+        if reference:
+            self.reference = reference
+        self.last_active = time.time()
+        if get_work:
+            self.last_get_work = self.last_active
+
+    @property
+    def assistant(self) -> bool:
+        return bool(self.info.get("assistant", False))
+
+    @property
+    def enabled(self) -> bool:
+        return not self.disabled
+
+    @property
+    def state(self) -> str:
+        return WORKER_STATE_DISABLED if self.disabled else WORKER_STATE_ACTIVE
+
+    def add_rpc_message(self, name: str, **kwargs: Any) -> None:
+        self.rpc_messages.append({"name": name, "kwargs": kwargs})
+
+    def fetch_rpc_messages(self) -> list[dict[str, Any]]:
+        messages, self.rpc_messages = self.rpc_messages, []
+        return messages
