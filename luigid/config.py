@@ -9,6 +9,7 @@ produce errors in the same style.
 
 from __future__ import annotations
 
+import collections
 import configparser
 import dataclasses
 import json
@@ -352,8 +353,8 @@ def _read_cfg_file(path: str) -> dict[str, dict[str, str]]:
         line = err.line.strip()
         raise ConfigError(f"{where} line {err.lineno}: {line!r} is not inside a [section]") from None
     except configparser.ParsingError as err:
-        lineno, line = err.errors[0]
-        raise ConfigError(f"{where} line {lineno}: cannot parse {line.strip()!r}") from None
+        lineno = err.errors[0][0]
+        raise ConfigError(f"{where} line {lineno}: cannot parse the line, expected key = value") from None
     return {name: dict(parser.items(name, raw=True)) for name in parser.sections()}
 
 
@@ -391,34 +392,34 @@ def _interpolation_problem(err: configparser.InterpolationError) -> str:
 
 
 def _resolve_cfg(paths: list[str], env: Mapping[str, str]) -> ConfigSections:
-    """Merge cfg files into one parser (later files win) and expand every value."""
-    merged = _CaseKeepingParser(interpolation=configparser.BasicInterpolation())
+    """Merge cfg files (later files win) and expand every value as luigi's parser would on read."""
+    default = "DEFAULT"
+    merged: dict[str, dict[str, str]] = {default: {}}
     written: dict[tuple[str, str], Origin] = {}
     for path in paths:
         for name, values in _read_cfg_file(path).items():
-            if name != merged.default_section and not merged.has_section(name):
-                merged.add_section(name)
-            for key, value in values.items():
-                # RawConfigParser.set skips the %-syntax check; luigi only checks when reading a key.
-                configparser.RawConfigParser.set(merged, name, key, value)
+            merged.setdefault(name, {}).update(values)
+            for key in values:
                 written[(name, key)] = Origin(path, name)
 
+    # Expansion order as in luigi: %(key)s first (own section, then [DEFAULT]), then ${ENV}.
+    percent = configparser.BasicInterpolation()
+    key_parser = _CaseKeepingParser()  # only consulted for its (case-keeping) key transform
     result = ConfigSections()
-    default = merged.default_section
-    for name in [default, *merged.sections()]:
-        keys = list(merged.defaults()) if name == default else merged.options(name)
-        if name == default and not keys:
+    for name, own in merged.items():
+        if name == default and not own:
             continue
+        lookup = collections.ChainMap(own, merged[default])
         section = result.setdefault(name, {})
-        for key in keys:
+        for key, raw in lookup.items():
             result.origins[(name, key)] = written.get((name, key)) or written[(default, key)]
             try:
-                section[key] = _expand_env(merged.get(name, key), env)
+                section[key] = _expand_env(percent.before_get(key_parser, name, key, raw, lookup), env)
             except configparser.InterpolationError as err:
-                section[key] = merged.get(name, key, raw=True)
+                section[key] = raw
                 result.deferred[(name, key)] = _interpolation_problem(err)
             except _BadValue as bad:
-                section[key] = merged.get(name, key, raw=True)
+                section[key] = raw
                 result.deferred[(name, key)] = str(bad)
     return result
 
