@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -619,6 +621,7 @@ def test_multi_line_values_still_give_one_line_errors(dirs):
 # --- parity with luigi itself --------------------------------------------------------------
 
 LUIGI_PROBE = """
+import dataclasses
 import json
 import warnings
 warnings.simplefilter("ignore")
@@ -675,3 +678,21 @@ def test_same_values_as_luigi_for_a_cfg_using_every_rule(dirs):
     for key, value in theirs["cors"].items():
         mine = getattr(ours.cors, key)
         assert (sorted(mine) if key == "allowed_origins" else mine) == value, key
+
+
+# --- the shipped example file --------------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "luigi.cfg.example"
+
+
+def test_example_file_documents_every_key_with_its_default(dirs):
+    _, work = dirs
+    text = EXAMPLE.read_text(encoding="utf-8")
+    # Uncomment every "# key = value" line: the result must load to luigid's defaults.
+    lines = [re.sub(r"^# ([A-Za-z_]+ =.*)$", r"\1", line) for line in text.splitlines()]
+    write(work / "luigi.cfg", "\n".join(lines) + "\n")
+    config = load(dirs)
+    assert config.scheduler == SchedulerConfig()
+    assert config.cors == CorsConfig()
+    for section, record in (("scheduler", SchedulerConfig), ("cors", CorsConfig)):
+        assert set(config.sections[section]) == {f.name for f in dataclasses.fields(record)}
