@@ -104,6 +104,10 @@ def main(argv: Sequence[str]) -> int:
         logs.configure(config, logdir=opts.logdir)
     except ConfigError as exc:
         return fail(EXIT_CONFIG, str(exc))
+    for path in config.files:
+        logger.info("Read configuration from %s", path)
+    for warning in config.warnings:
+        logger.warning("%s", warning)
 
     state_path, problem = resolve_state_path(config, explicit=bool(opts.state_path))
     if problem is not None or state_path is None:
