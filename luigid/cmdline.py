@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def fail(code: int, message: str) -> int:
-    print(f"luigid: {message}", file=sys.stderr)
+    prefix = "" if message.startswith("luigid:") else "luigid: "
+    print(f"{prefix}{message}", file=sys.stderr)
     return code
 
 
