@@ -56,7 +56,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def write_json(self, payload: Any) -> None:
         self.set_header("Content-Type", JSON_TYPE)
-        self.finish(json.dumps(payload, default=_json_fallback))
+        self.finish(dumps(payload))
 
     # -- CORS, following luigi's [cors] section --
 
@@ -117,6 +117,23 @@ def _json_fallback(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return list(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _dumps_stdlib(payload: Any) -> bytes:
+    return json.dumps(payload, default=_json_fallback).encode("utf-8")
+
+
+try:  # several times faster on big replies (task_list, graph); optional
+    import orjson
+
+    def dumps(payload: Any) -> bytes:
+        try:
+            return orjson.dumps(payload, default=_json_fallback, option=orjson.OPT_NON_STR_KEYS)
+        except (orjson.JSONEncodeError, TypeError):
+            return _dumps_stdlib(payload)  # e.g. integers beyond 64 bits
+
+except ImportError:  # pragma: no cover - orjson is a declared dependency
+    dumps = _dumps_stdlib
 
 
 class RpcHandler(BaseHandler):

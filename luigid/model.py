@@ -65,6 +65,7 @@ class Task:
         "batch_id",
         "batchable",
         "deps",
+        "display",
         "expl",
         "failures",
         "family",
@@ -78,6 +79,7 @@ class Task:
         "priority",
         "progress_percentage",
         "public_params",
+        "ready_key",
         "remove",
         "resources",
         "resources_running",
@@ -86,12 +88,14 @@ class Task:
         "runnable",
         "scheduler_disable_time",
         "scheduler_message_responses",
+        "seq",
         "stakeholders",
         "status",
         "status_message",
         "time",
         "time_running",
         "tracking_url",
+        "unmet",
         "updated",
         "worker_running",
         "workers",
@@ -135,6 +139,7 @@ class Task:
         self.family = family
         self.module = module
         self.param_visibilities: dict[str, int] = dict(param_visibilities) if param_visibilities else {}
+        self.display: tuple[str, str] | None = None  # (family, pretty_id) cache
         self.params: dict[str, Any] = {}
         self.public_params: dict[str, Any] = {}
         self.hidden_params: dict[str, Any] = {}
@@ -152,11 +157,18 @@ class Task:
         self.batchable = False
         self.batch_id: str | None = None
         self.owners: list[str] | None = None
+        # index bookkeeping, owned by luigid.state: order of entering the current status
+        # (luigi's tie-break), deps not yet DONE, and the key under which the task sits in
+        # the ready lists (None when it is not ready to run)
+        self.seq = 0
+        self.unmet = 0
+        self.ready_key: tuple[Any, ...] | None = None
 
     def __repr__(self) -> str:
         return f"Task({self.id!r}, {self.status})"
 
     def set_params(self, params: dict[str, Any] | None) -> None:
+        self.display = None
         self.params = dict(params) if params else {}
         vis = self.param_visibilities
         self.public_params = {
@@ -196,8 +208,15 @@ class Task:
 
     @property
     def pretty_id(self) -> str:
+        # cached: the UI and task_list ask for it on every task; params change only through
+        # set_params (which clears it) and the family only when a placeholder learns it
+        cached = self.display
+        if cached is not None and cached[0] == self.family:
+            return cached[1]
         shown = ", ".join(f"{k}={v}" for k, v in sorted(self.public_params.items()))
-        return f"{self.family}({shown})"
+        pretty = f"{self.family}({shown})"
+        self.display = (self.family, pretty)
+        return pretty
 
 
 class Worker:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import heapq
 import itertools
 import json
 import logging
@@ -18,7 +19,8 @@ import re
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from operator import itemgetter
 from typing import Any
 
 from luigid.config import LuigidConfig, SchedulerConfig, load_config, scheduler_config_from
@@ -38,7 +40,7 @@ from luigid.model import (
     Worker,
 )
 from luigid.rpc import RPC_METHODS, RpcError, rpc_method
-from luigid.state import State
+from luigid.state import RankKey, State, rank_key
 
 __all__ = ["RPC_METHODS", "Scheduler", "rpc_method"]
 
@@ -73,6 +75,9 @@ class _LogNotifier:
 
     def send_error_email(self, subject: str, message: str) -> None:
         logger.warning("%s: %s", subject, message)
+
+
+_first = itemgetter(0)
 
 
 def _upstream_key(status: str) -> int:
@@ -188,13 +193,14 @@ class Scheduler:
         """Raise (never lower) a task's priority and carry the raise down its deps."""
         current = task.priority if isinstance(task.priority, (int, float)) else Task.DEFAULT_PRIORITY
         priority = max(priority, current)
-        task.priority = priority
+        state = self._state
+        state.set_priority(task, priority)
         stack = [task]
         while stack:
             for dep_id in stack.pop().deps:
-                dep = self._state.get_task(dep_id)
+                dep = state.get_task(dep_id)
                 if dep is not None and priority > dep.priority:
-                    dep.priority = priority
+                    state.set_priority(dep, priority)
                     stack.append(dep)
 
     # ---------------------------------------------------------- persistence
@@ -234,15 +240,21 @@ class Scheduler:
         self._state.remove_workers(gone)
 
     def _prune_tasks(self) -> None:
-        assistants = self._state.assistant_ids()
+        """luigi's per-task prune rules, applied only to the tasks they can affect: running
+        tasks (dead workers), and what the state has queued (due timers, lost stakeholders)."""
+        state = self._state
+        assistants = state.assistant_ids()
+        for task in list(state.tasks_by_status(RUNNING, BATCH_RUNNING)):
+            state.fail_dead_worker_task(task, assistants)
         expired = []
-        for task in list(self._state.tasks()):
-            self._state.fail_dead_worker_task(task, assistants)
-            self._state.update_status(task)
-            if self._state.may_prune(task):
+        for task in state.take_prune_work(time.time()):
+            state.update_status(task)
+            if state.may_prune(task):
                 logger.info("Removing task %r", task.id)
                 expired.append(task.id)
-        self._state.remove_tasks(expired)
+            else:
+                state.reschedule(task)
+        state.remove_tasks(expired)
 
     # ------------------------------------------------------------- workers
 
@@ -392,7 +404,7 @@ class Scheduler:
             task.batchable = batchable
 
         if task.remove is not None:
-            task.remove = None
+            state.unmark_removal(task)
 
         if expl is not None:
             task.expl = expl
@@ -415,7 +427,7 @@ class Scheduler:
             state.set_deps(task, deps)
         if new_deps is not None:
             state.add_deps(task, new_deps)
-        task.resources = resources
+        state.set_resources(task, resources)
         if owners is not None:
             task.owners = list(owners)
 
@@ -427,6 +439,9 @@ class Scheduler:
                     dep_id, functools.partial(self._make_task, dep_id, UNKNOWN, priority=priority)
                 )
                 state.add_stakeholder(dep, worker_id)
+
+        else:
+            state.watch_unstaked(task)
 
         self._update_priority(task, priority)
         task.retry_policy = retry_policy
@@ -607,9 +622,63 @@ class Scheduler:
 
     def _is_trivial_worker(self, worker: Worker) -> bool:
         """A non-assistant whose pending tasks need no resources can skip the global view."""
-        if worker.assistant:
-            return False
-        return all(not t.resources for t in worker.tasks if t.status == PENDING)
+        return not worker.assistant and self._state.load_of(worker.id).pending_res == 0
+
+    def _candidates(
+        self, worker_id: str, assistant: bool, trivial: bool, greedy_workers: dict[str, int]
+    ) -> Iterator[Task]:
+        """The tasks luigi's get_work loop would look at, in its order, less the ones that
+        provably change nothing: a ready task that this worker cannot run and none of whose
+        runners has reservations left. luigi scans every PENDING and RUNNING task; this walks
+        the rank-sorted ready lists of the workers that still matter, merged."""
+        state = self._state
+        if trivial:
+            # luigi looks only at this worker's own tasks here, and its RUNNING ones are inert
+            yield from state.ready_tasks(worker_id)
+            return
+        running = sorted(
+            ((rank_key(t, running=True), t) for t in state.tasks_by_status(RUNNING)), key=_first
+        )
+        if assistant:  # an assistant may run any runnable task: the whole list it is
+            ready = ((t.ready_key, t) for t in state.ready_tasks())
+            for _, task in heapq.merge(ready, running, key=_first):
+                yield task
+            return
+        after: RankKey | None = None
+        while True:
+            live = {w for w, left in greedy_workers.items() if left > 0 and w != worker_id}
+            streams: list[Iterator[tuple[Any, Task]]] = [
+                ((t.ready_key, t) for t in state.ready_tasks(w, after)) for w in (worker_id, *live)
+            ]
+            streams.append(iter([r for r in running if after is None or r[0] > after]))
+            previous = None
+            for key, task in heapq.merge(*streams, key=_first):
+                if key == previous:  # listed by several workers
+                    continue
+                previous = after = key
+                yield task
+                touched = (task.worker_running, *task.workers)
+                if any(w in live and greedy_workers.get(w, 0) <= 0 for w in touched):
+                    break  # someone ran out of reservations: merge again without them
+            else:
+                return
+
+    def _upstream_disabled(self) -> set[str]:
+        """PENDING tasks that luigi reports as UPSTREAM_DISABLED: those reaching a DISABLED
+        task through PENDING tasks only. Costs what it finds (nothing without disables)."""
+        state = self._state
+        found: set[str] = set()
+        if not state.count(DISABLED):
+            return found
+        stack = [t.id for t in state.tasks_by_status(DISABLED)]
+        while stack:
+            for user_id in state.dependents(stack.pop()):
+                if user_id not in found:
+                    user = state.get_task(user_id)
+                    if user is not None and user.status == PENDING:
+                        found.add(user_id)
+                        stack.append(user_id)
+        return found
 
     def _reset_orphaned_batch_running_tasks(self, worker_id: str) -> None:
         live_batches = {
@@ -626,25 +695,29 @@ class Scheduler:
     @rpc_method()
     def count_pending(self, worker: str) -> dict[str, Any]:
         worker_id = worker
-        worker_rec = self._state.get_worker(worker_id)
-        memo: dict[str, str] = {}
+        state = self._state
+        worker_rec = state.get_worker(worker_id)
         running_tasks = []
-        for task in [t for t in worker_rec.tasks if t.status == RUNNING]:
-            if self._upstream_status(task.id, memo) == "UPSTREAM_DISABLED":
+        # a RUNNING task is never UPSTREAM_DISABLED, so none is left out here
+        for task in list(state.tasks_by_status(RUNNING)):
+            if worker_id not in task.workers:
                 continue
-            other = self._state.get_worker(task.worker_running) if task.worker_running else None
+            other = state.get_worker(task.worker_running) if task.worker_running else None
             if other is not None:
                 info = {"task_id": task.id, "worker": str(other)}
                 info.update(other.info)
                 running_tasks.append(info)
 
-        n_pending = n_unique = n_last = 0
-        for task in [t for t in worker_rec.tasks if t.status in (PENDING, FAILED)]:
-            if self._upstream_status(task.id, memo) == "UPSTREAM_DISABLED":
-                continue
-            n_pending += 1
-            n_unique += len(task.workers) == 1
-            n_last += bool(task.workers) and next(reversed(task.workers)) == worker_id
+        load = state.load_of(worker_id)
+        n_pending = load.pending + load.failed
+        n_unique = load.pending_unique + load.failed_unique
+        n_last = load.pending_last + load.failed_last
+        for task_id in self._upstream_disabled():
+            blocked = state.get_task(task_id)
+            if blocked is not None and worker_id in blocked.workers:
+                n_pending -= 1
+                n_unique -= len(blocked.workers) == 1
+                n_last -= next(reversed(blocked.workers)) == worker_id
         return {
             "n_pending_tasks": n_pending,
             "n_unique_pending": n_unique,
@@ -695,39 +768,21 @@ class Scheduler:
             self._reset_orphaned_batch_running_tasks(worker_id)
 
         greedy_resources: defaultdict[str, int] = defaultdict(int)
-        used_resources: defaultdict[str, int]
-        greedy_workers: dict[str, int]
-        candidates: Iterable[Task]
-        if self._paused:
-            candidates, used_resources, greedy_workers = [], defaultdict(int), {}
-        elif self._is_trivial_worker(worker_rec):
-            candidates = [t for t in worker_rec.tasks if t.status in (PENDING, RUNNING)]
-            used_resources, greedy_workers = defaultdict(int), {}
-        else:
-            candidates = self._state.tasks_by_status(PENDING, RUNNING)
+        used_resources: defaultdict[str, int] = defaultdict(int)
+        greedy_workers: dict[str, int] = {}
+        trivial = self._is_trivial_worker(worker_rec)
+        if not trivial:
             used_resources = self._used_resources()
             since = time.time() - self.config.worker_disconnect_delay
             greedy_workers = {
                 w.id: w.info.get("workers", 1) for w in self._state.active_workers(last_get_work_gt=since)
             }
-
-        for task in sorted(candidates, key=self._rank, reverse=True):
-            if (
-                best is not None
-                and batched_params
-                and task.family == best.family
-                and len(batch) < max_batch_size
-                and task.is_batchable()
-                and all(task.params.get(k) == v for k, v in unbatched_params.items())
-                and task.resources == best.resources
-                and self._schedulable(task)
-            ):
-                for name, values in batched_params.items():
-                    values.append(task.params.get(name))
-                batch.append(task)
-            if best is not None:
-                continue
-
+        scan = (
+            self._candidates(worker_id, assistant, trivial, greedy_workers)
+            if best is None and not self._paused
+            else iter(())
+        )
+        for task in scan:
             if task.status == RUNNING and task.worker_running in greedy_workers:
                 greedy_workers[task.worker_running] -= 1
                 held = task.resources_running if task.resources_running is not None else task.resources
@@ -748,6 +803,7 @@ class Scheduler:
                     else:
                         unbatched_params = {k: v for k, v in task.params.items() if k not in batched_params}
                         batch.append(task)
+                break
             else:
                 # reserve what the workers able to run it would claim, so a busy low-priority
                 # worker cannot starve them
@@ -758,6 +814,22 @@ class Scheduler:
                         for name, amount in (task.resources or {}).items():
                             greedy_resources[name] += amount
                         break
+
+        if best is not None and batched_params and best.ready_key is not None:
+            # luigi batches later ready tasks alike in all but the batched parameters
+            source = self._state.ready_tasks(worker_id if trivial else None, after=best.ready_key)
+            for task in source:
+                if len(batch) >= max_batch_size:
+                    break
+                if (
+                    task.family == best.family
+                    and task.is_batchable()
+                    and all(task.params.get(k) == v for k, v in unbatched_params.items())
+                    and task.resources == best.resources
+                ):
+                    for name, values in batched_params.items():
+                        values.append(task.params.get(name))
+                    batch.append(task)
 
         reply = self.count_pending(worker_id)
         if len(batch) > 1 and best is not None and batched_params is not None:
@@ -987,18 +1059,12 @@ class Scheduler:
             for task in self._state.tasks_by_status(RUNNING):
                 if task.worker_running:
                     running[task.worker_running][task.id] = self._serialize_task(task, include_deps=False)
-            pending: defaultdict[str, int] = defaultdict(int)
-            unique: defaultdict[str, int] = defaultdict(int)
-            for task in self._state.tasks_by_status(PENDING):
-                for worker_id in task.workers:
-                    pending[worker_id] += 1
-                if len(task.workers) == 1:
-                    unique[next(iter(task.workers))] += 1
             for entry in listing:
                 tasks = running[entry["name"]]
+                load = self._state.load_of(entry["name"])
                 entry["num_running"] = len(tasks)
-                entry["num_pending"] = pending[entry["name"]]
-                entry["num_uniques"] = unique[entry["name"]]
+                entry["num_pending"] = load.pending
+                entry["num_uniques"] = load.pending_unique
                 entry["running"] = tasks
         return listing
 

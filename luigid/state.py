@@ -1,23 +1,31 @@
 """The scheduler's in-memory state: tasks, workers and the indexes kept over them.
 
-Every mutation that an index depends on goes through a method here, so the indexes can
-never drift from the tasks:
+Every mutation an index depends on goes through a method here, so the indexes cannot drift
+from the records. What is indexed, and why (costs are per call, N = all tasks):
 
-* ``_by_status``: status -> {task id: Task}, so "all PENDING tasks" costs what it returns;
-* ``_rdeps``: dependency id -> ids of the tasks that depend on it (inverse graphs, readiness);
+* ``_by_status``: status -> {id: Task} in order of entering the status (luigi's tie-break),
+  so "the RUNNING tasks" costs what it returns;
+* ``_rdeps``: dependency id -> ids of the tasks that list it (inverse graphs, readiness);
+* ``Task.unmet``: how many deps are not DONE; a PENDING task with none is *ready*;
+* ``_ready`` and ``WorkerLoad.ready``: the ready tasks sorted by luigi's rank (priority,
+  then age), globally and per worker able to run them: get_work reads the head;
+* ``WorkerLoad`` counters: each worker's PENDING and FAILED tasks, unique and last-added
+  counts, and PENDING tasks needing resources: count_pending and worker_list in O(1);
 * ``_stakes``: worker id -> ids of the tasks it is a stakeholder of (pruning a worker);
-* ``Worker.tasks``: the tasks a worker may run (luigi keeps this one too).
-
-The status-transition rules (failure counting, disabling, batch propagation) live here as
-well because they are what moves tasks between the status indexes.
+* ``_timers`` and ``_unmarked``: what prune has to look at (retry, re-enable and removal
+  times; tasks that may have lost their last stakeholder), so prune costs O(expired).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
+
+from sortedcontainers import SortedKeyList
 
 from luigid.config import SchedulerConfig
 from luigid.model import (
@@ -35,6 +43,7 @@ from luigid.model import (
 logger = logging.getLogger("luigi.server")
 
 Batcher = tuple[Any, float]
+RankKey = tuple[float, float, int, int]
 
 
 class StateEvents(Protocol):
@@ -53,6 +62,36 @@ class _NoEvents:
         pass
 
 
+def rank_key(task: Task, running: bool = False) -> RankKey:
+    """Ascending order of this key is luigi's hand-out order: higher priority first, then
+    older first, then PENDING before RUNNING, then the order they entered that status."""
+    return (-task.priority, task.time, 1 if running else 0, task.seq)
+
+
+def _new_ready_list() -> SortedKeyList:
+    return SortedKeyList(key=lambda task: task.ready_key)
+
+
+class WorkerLoad:
+    """Per-worker counters over the tasks it may run (those listing it in ``workers``)."""
+
+    __slots__ = (
+        "failed",
+        "failed_last",
+        "failed_unique",
+        "pending",
+        "pending_last",
+        "pending_res",
+        "pending_unique",
+        "ready",
+    )
+
+    def __init__(self) -> None:
+        self.pending = self.pending_unique = self.pending_last = self.pending_res = 0
+        self.failed = self.failed_unique = self.failed_last = 0
+        self.ready = _new_ready_list()
+
+
 class State:
     def __init__(self, config: SchedulerConfig, events: StateEvents | None = None) -> None:
         self.config = config
@@ -63,6 +102,12 @@ class State:
         self._stakes: dict[str, set[str]] = {}
         self._workers: dict[str, Worker] = {}
         self._batchers: dict[str, dict[str, Batcher]] = {}
+        self._loads: dict[str, WorkerLoad] = {}
+        self._ready = _new_ready_list()
+        self._seq = itertools.count(1)
+        self._timers: list[tuple[float, int, str]] = []
+        self._timer_seq = itertools.count()
+        self._unmarked: set[str] = set()
 
     # ------------------------------------------------------------------ tasks
 
@@ -76,9 +121,12 @@ class State:
         task = self._tasks.get(task_id)
         if task is None:
             task = make()
+            task.seq = next(self._seq)
             self._tasks[task_id] = task
-            self._index_status(task)
+            self._by_status[task.status][task_id] = task
             self._index_deps(task, (), task.deps)
+            task.unmet = self._count_unmet(task.deps)
+            self._attach(task)
         return task
 
     def tasks(self) -> Iterable[Task]:
@@ -89,7 +137,10 @@ class State:
             yield from self._by_status[status].values()
 
     def count(self, status: str = "") -> int:
-        return len(self._by_status[status]) if status else len(self._tasks)
+        if not status:
+            return len(self._tasks)
+        tasks = self._by_status.get(status)
+        return len(tasks) if tasks is not None else 0
 
     def counts_by_status(self) -> dict[str, int]:
         return {status: len(tasks) for status, tasks in self._by_status.items()}
@@ -103,27 +154,76 @@ class State:
 
     def set_deps(self, task: Task, deps: Iterable[str]) -> None:
         old = task.deps
-        task.deps = set(deps)
-        self._index_deps(task, old - task.deps, task.deps - old)
+        new = set(deps)
+        if new == old:
+            return
+        task.deps = new
+        self._index_deps(task, old - new, new - old)
+        self._set_unmet(task, self._count_unmet(new))
 
     def add_deps(self, task: Task, deps: Iterable[str]) -> None:
         added = set(deps) - task.deps
+        if not added:
+            return
         task.deps |= added
         self._index_deps(task, (), added)
+        self._set_unmet(task, task.unmet + self._count_unmet(added))
+
+    def set_priority(self, task: Task, priority: float) -> None:
+        if priority == task.priority:
+            return
+        ready = task.ready_key is not None
+        if ready:
+            self._ready_remove(task)
+        task.priority = priority
+        if ready:
+            self._ready_add(task)
+
+    def set_resources(self, task: Task, resources: dict[str, int]) -> None:
+        if task.status == PENDING and bool(task.resources) != bool(resources):
+            self._detach(task)
+            task.resources = resources
+            self._attach(task)
+        else:
+            task.resources = resources
 
     def add_stakeholder(self, task: Task, worker_id: str) -> None:
         task.stakeholders.add(worker_id)
         self._stakes.setdefault(worker_id, set()).add(task.id)
 
     def add_runner(self, task: Task, worker: Worker) -> None:
-        task.workers[worker.id] = None
         worker.tasks.add(task)
+        if worker.id in task.workers:
+            return  # luigi's ordered set keeps the first position
+        self._detach(task)
+        task.workers[worker.id] = None
+        self._attach(task)
+
+    def _drop_runner(self, task: Task, worker_id: str) -> None:
+        if worker_id in task.workers:
+            self._detach(task)
+            del task.workers[worker_id]
+            self._attach(task)
+
+    def watch_unstaked(self, task: Task) -> None:
+        """A task nobody holds a stake in: prune will mark it for removal."""
+        if not task.stakeholders and task.remove is None:
+            self._unmarked.add(task.id)
+
+    def unmark_removal(self, task: Task) -> None:
+        """A task someone asked for again is no longer due for removal."""
+        task.remove = None
+        if not task.stakeholders:
+            self._unmarked.add(task.id)
 
     def remove_tasks(self, task_ids: Iterable[str]) -> None:
         for task_id in task_ids:
             task = self._tasks.pop(task_id)
+            self._detach(task)
             del self._by_status[task.status][task_id]
             self._index_deps(task, task.deps, ())
+            if task.status == DONE:
+                self._dep_changed(task_id, +1)
             for worker_id in task.stakeholders:
                 stakes = self._stakes.get(worker_id)
                 if stakes is not None:
@@ -132,9 +232,99 @@ class State:
                 worker = self._workers.get(worker_id)
                 if worker is not None:
                     worker.tasks.discard(task)
+            self._unmarked.discard(task_id)
 
-    def _index_status(self, task: Task) -> None:
-        self._by_status[task.status][task.id] = task
+    # ------------------------------------------------------------ readiness
+
+    def _count_unmet(self, deps: Iterable[str]) -> int:
+        tasks = self._tasks
+        unmet = 0
+        for dep_id in deps:
+            dep = tasks.get(dep_id)
+            if dep is None or dep.status != DONE:
+                unmet += 1
+        return unmet
+
+    def _set_unmet(self, task: Task, unmet: int) -> None:
+        was_ready = task.ready_key is not None
+        task.unmet = unmet
+        now_ready = task.status == PENDING and unmet == 0
+        if was_ready and not now_ready:
+            self._ready_remove(task)
+        elif now_ready and not was_ready:
+            self._ready_add(task)
+
+    def _dep_changed(self, dep_id: str, delta: int) -> None:
+        """``dep_id`` stopped (+1) or started (-1) being DONE: tell the tasks waiting on it."""
+        tasks = self._tasks
+        for user_id in self._rdeps.get(dep_id, ()):
+            user = tasks.get(user_id)
+            if user is not None:
+                self._set_unmet(user, user.unmet + delta)
+
+    def _ready_add(self, task: Task) -> None:
+        task.ready_key = rank_key(task)
+        self._ready.add(task)
+        for worker_id in task.workers:
+            self._load(worker_id).ready.add(task)
+
+    def _ready_remove(self, task: Task) -> None:
+        self._ready.remove(task)
+        for worker_id in task.workers:
+            self._load(worker_id).ready.remove(task)
+        task.ready_key = None
+
+    def ready_tasks(self, worker_id: str | None = None, after: RankKey | None = None) -> Iterator[Task]:
+        """Ready tasks in hand-out order (of one worker's, or all), strictly after ``after``."""
+        ready = self._ready if worker_id is None else self._load(worker_id).ready
+        if after is None:
+            return iter(ready)
+        return ready.irange_key(min_key=after, inclusive=(False, False))
+
+    # -------------------------------------------------------- worker loads
+
+    def _load(self, worker_id: str) -> WorkerLoad:
+        load = self._loads.get(worker_id)
+        if load is None:
+            load = self._loads[worker_id] = WorkerLoad()
+        return load
+
+    def load_of(self, worker_id: str) -> WorkerLoad:
+        return self._load(worker_id)
+
+    def _attach(self, task: Task) -> None:
+        self._account(task, +1)
+        if task.status == PENDING and task.unmet == 0:
+            self._ready_add(task)
+
+    def _detach(self, task: Task) -> None:
+        self._account(task, -1)
+        if task.ready_key is not None:
+            self._ready_remove(task)
+
+    def _account(self, task: Task, sign: int) -> None:
+        status = task.status
+        if status != PENDING and status != FAILED:
+            return
+        runners = task.workers
+        if not runners:
+            return
+        unique = sign if len(runners) == 1 else 0
+        last = next(reversed(runners))
+        needs = sign if task.resources else 0
+        for worker_id in runners:
+            load = self._load(worker_id)
+            if status == PENDING:
+                load.pending += sign
+                load.pending_unique += unique
+                load.pending_res += needs
+                if worker_id == last:
+                    load.pending_last += sign
+            else:
+                load.failed += sign
+                load.failed_unique += unique
+                if worker_id == last:
+                    load.failed_last += sign
 
     def _index_deps(self, task: Task, removed: Iterable[str], added: Iterable[str]) -> None:
         for dep in removed:
@@ -176,20 +366,23 @@ class State:
         """Forget workers that stopped talking: they stop being stakeholders and runners."""
         for worker_id in worker_ids:
             worker = self._workers.pop(worker_id)
-            for task in worker.tasks:
-                task.workers.pop(worker_id, None)
+            for task in list(worker.tasks):
+                self._drop_runner(task, worker_id)
             for task_id in self._stakes.pop(worker_id, ()):
                 staked = self._tasks.get(task_id)
                 if staked is not None:
                     staked.stakeholders.discard(worker_id)
+                    if not staked.stakeholders:
+                        self._unmarked.add(task_id)
+            self._loads.pop(worker_id, None)
 
     def disable_workers(self, worker_ids: Iterable[str]) -> None:
         """Disabled workers stay known (and stakeholders) but may run nothing."""
         for worker_id in worker_ids:
             worker = self.get_worker(worker_id)
             worker.disabled = True
-            for task in worker.tasks:
-                task.workers.pop(worker_id, None)
+            for task in list(worker.tasks):
+                self._drop_runner(task, worker_id)
             worker.tasks.clear()
 
     # --------------------------------------------------------------- batchers
@@ -201,6 +394,21 @@ class State:
         return self._batchers.get(worker_id, {}).get(family, (None, 1))
 
     # -------------------------------------------------------- status changes
+
+    def _move(self, task: Task, new_status: str) -> None:
+        old_status = task.status
+        self._detach(task)
+        del self._by_status[old_status][task.id]
+        task.status = new_status
+        task.seq = next(self._seq)
+        self._by_status[new_status][task.id] = task
+        self._attach(task)
+        if old_status == DONE:
+            self._dep_changed(task.id, +1)
+        elif new_status == DONE:
+            self._dep_changed(task.id, -1)
+        if old_status == RUNNING and not task.stakeholders:
+            self._unmarked.add(task.id)
 
     def set_status(self, task: Task, new_status: str) -> None:
         """Move a task to ``new_status`` under luigi's rules."""
@@ -233,9 +441,7 @@ class State:
             task.scheduler_disable_time = None
 
         if new_status != task.status:
-            del self._by_status[task.status][task.id]
-            task.status = new_status
-            self._index_status(task)
+            self._move(task, new_status)
             task.updated = time.time()
             self.events.status_changed(task)
 
@@ -243,6 +449,7 @@ class State:
             task.retry = time.time() + config.retry_delay
             if remove_on_failure:
                 task.remove = time.time()
+        self._schedule(task)
 
     def re_enable(self, task: Task, to_failed: bool = False) -> None:
         task.scheduler_disable_time = None
@@ -276,6 +483,7 @@ class State:
             task.worker_running = None
             self.set_status(task, FAILED)
             task.retry = time.time() + self.config.retry_delay
+            self._schedule(task)
 
     def update_status(self, task: Task) -> None:
         """Time-driven transitions: mark for removal, lift expired disables, retry failures."""
@@ -288,6 +496,7 @@ class State:
                 config.remove_delay,
             )
             task.remove = now + config.remove_delay
+            self._schedule(task)
         if (
             task.status == DISABLED
             and task.scheduler_disable_time is not None
@@ -304,6 +513,41 @@ class State:
 
     def may_prune(self, task: Task) -> bool:
         return bool(task.remove) and time.time() >= (task.remove or 0.0)
+
+    # ------------------------------------------------------------ prune work
+
+    def _schedule(self, task: Task) -> None:
+        """Remember when prune will next have something to do for this task."""
+        due = []
+        if task.status == FAILED and task.retry is not None:
+            due.append(task.retry)
+        if task.status == DISABLED and task.scheduler_disable_time is not None:
+            due.append(task.scheduler_disable_time + self.config.disable_persist)
+        if task.remove is not None:
+            due.append(task.remove)
+        for when in due:
+            heapq.heappush(self._timers, (when, next(self._timer_seq), task.id))
+
+    def reschedule(self, task: Task) -> None:
+        """Prune looked at the task and left it: keep its remaining timers queued."""
+        self._schedule(task)
+
+    def take_prune_work(self, now: float) -> list[Task]:
+        """Tasks prune must look at now: any that may have lost its last stakeholder, and
+        any whose retry, re-enable or removal time has come. Each once, oldest due first."""
+        picked: dict[str, Task] = {}
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            _, _, task_id = heapq.heappop(timers)
+            task = self._tasks.get(task_id)
+            if task is not None:
+                picked.setdefault(task_id, task)
+        for task_id in self._unmarked:
+            task = self._tasks.get(task_id)
+            if task is not None:
+                picked.setdefault(task_id, task)
+        self._unmarked = set()
+        return list(picked.values())
 
     # ------------------------------------------------------------ persistence
 
@@ -324,12 +568,26 @@ class State:
         self._by_status = {s: {} for s in STATUSES}
         self._rdeps = {}
         self._stakes = {}
+        self._loads = {}
+        self._ready = _new_ready_list()
+        self._timers = []
+        self._unmarked = set()
+        for worker in self._workers.values():
+            worker.tasks = set()
         for task in self._tasks.values():
-            if task.status not in self._by_status:
-                self._by_status[task.status] = {}
-            self._index_status(task)
+            task.seq = next(self._seq)
+            task.ready_key = None
+            self._by_status.setdefault(task.status, {})[task.id] = task
             self._index_deps(task, (), task.deps)
             for worker_id in task.stakeholders:
                 self._stakes.setdefault(worker_id, set()).add(task.id)
-        for worker in self._workers.values():
-            worker.tasks = {t for t in worker.tasks if self._tasks.get(t.id) is t}
+            for worker_id in task.workers:
+                runner = self._workers.get(worker_id)
+                if runner is not None:
+                    runner.tasks.add(task)
+            if not task.stakeholders and task.remove is None and task.status != RUNNING:
+                self._unmarked.add(task.id)
+            self._schedule(task)
+        for task in self._tasks.values():
+            task.unmet = self._count_unmet(task.deps)
+            self._attach(task)

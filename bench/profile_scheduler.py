@@ -1,0 +1,104 @@
+"""In-process cost of each scheduler call at N tasks (no HTTP): a profiling aid.
+
+    python bench/profile_scheduler.py --tasks 100000 [--cprofile get_work]
+
+Builds DAG pipelines of 14 tasks the way luigi workers add them (8 workers, priorities,
+resources on some tasks), then times each call. The side-by-side comparison with luigi's
+daemon over HTTP is bench/run.py; this one isolates the scheduler's own cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from luigid.config import SchedulerConfig
+from luigid.scheduler import Scheduler
+
+PIPELINE = 14
+WORKERS = 8
+
+
+def build(n_tasks: int) -> tuple[Scheduler, list[list[str]]]:
+    sched = Scheduler(SchedulerConfig(state_path="/tmp/unused.pickle"), resources={"db": 4, "gpu": 2})
+    pipelines = []
+    for p in range(n_tasks // PIPELINE):
+        worker = f"worker-{p % WORKERS}"
+        ids = [f"Step{i}_p{p}_{i:02d}" for i in range(PIPELINE)]
+        for i, task_id in enumerate(ids):
+            deps = [ids[i - 1]] if i else []
+            if i == PIPELINE - 1:
+                deps = ids[1:PIPELINE - 1]  # the last step joins many
+            resources = {"db": 1} if i % 5 == 0 else ({"gpu": 1} if i == 7 else {})
+            sched.add_task(
+                task_id=task_id, status="PENDING", runnable=True, deps=deps, new_deps=[], expl=None,
+                resources=resources, priority=p % 10, family=f"Step{i}", module="pipelines",
+                params={"p": str(p), "i": str(i)}, param_visibilities={}, accepts_messages=False,
+                assistant=False, tracking_url=None, worker=worker, batchable=False,
+                retry_policy_dict={}, owners=[],
+            )
+        pipelines.append(ids)
+    for w in range(WORKERS):
+        sched.add_worker(f"worker-{w}", {"workers": 1, "host": "h", "pid": w})
+    return sched, pipelines
+
+
+def timeit(label: str, fn: Callable[[], Any], repeat: int) -> None:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    print(f"{label:34s} p50 {statistics.median(samples):9.3f} ms   p99 {p99:9.3f} ms   (n={repeat})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--cprofile", help="profile this call instead of timing all")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    sched, pipelines = build(args.tasks)
+    print(f"built {args.tasks} tasks in {time.perf_counter() - t0:.1f}s")
+    counter = iter(range(10**9))
+
+    def cycle() -> None:
+        reply = sched.get_work(worker=f"worker-{next(counter) % WORKERS}", host="h", current_tasks=[])
+        if reply.get("task_id"):
+            sched.add_task(task_id=reply["task_id"], status="DONE", worker=reply.get("worker", "x"))
+
+    calls: dict[str, tuple[Callable[[], Any], int]] = {
+        "ping": (lambda: sched.ping(worker="worker-0"), 200),
+        "get_work": (lambda: sched.get_work(worker="worker-1", host="h", current_tasks=[]), 50),
+        "count_pending": (lambda: sched.count_pending(worker="worker-2"), 50),
+        "add_task(DONE)": (lambda: sched.add_task(task_id=pipelines[next(counter) % len(pipelines)][0],
+                                                  status="DONE", worker="worker-3"), 200),
+        "worker_list": (lambda: sched.worker_list(), 10),
+        "dep_graph(14 nodes)": (lambda: sched.dep_graph(pipelines[5][-1]), 20),
+        "task_list(PENDING)": (lambda: sched.task_list(status="PENDING", upstream_status=""), 3),
+        "graph": (lambda: sched.graph(), 2),
+        "prune": (lambda: sched.prune(), 5),
+    }
+    if args.cprofile:
+        fn, repeat = calls[args.cprofile]
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(repeat):
+            fn()
+        profile.disable()
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(18)
+        return
+    for label, (fn, repeat) in calls.items():
+        timeit(label, fn, repeat)
+    timeit("get_work+add_task(DONE) cycle", cycle, 100)
+
+
+if __name__ == "__main__":
+    main()
