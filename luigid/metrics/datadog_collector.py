@@ -10,6 +10,7 @@ agent holds its own key.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,37 @@ from luigid.metrics.collector import MetricsCollector
 from luigid.metrics.section_reader import SectionReader
 
 logger = logging.getLogger("luigid.metrics")
+
+#: the datadog client warns once per dropped datagram; with the agent down that is 2-3 per task event
+SEND_WARNING_INTERVAL = 60.0
+
+
+class _ThrottleSendWarnings(logging.Filter):
+    """Let through one of the client's "Error submitting packet" warnings per interval."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next_allowed = 0.0
+        self._suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Error submitting packet"):
+            return True
+        now = time.monotonic()
+        if now < self._next_allowed:
+            self._suppressed += 1
+            return False
+        self._next_allowed = now + SEND_WARNING_INTERVAL
+        if self._suppressed:
+            record.msg = f"{record.msg} ({self._suppressed} similar warnings suppressed)"
+            self._suppressed = 0
+        return True
+
+
+def _throttle_client_warnings() -> None:
+    client_logger = logging.getLogger("datadog.dogstatsd")
+    if not any(isinstance(f, _ThrottleSendWarnings) for f in client_logger.filters):
+        client_logger.addFilter(_ThrottleSendWarnings())
 
 
 @dataclass(frozen=True)
@@ -68,6 +100,7 @@ class DatadogCollector(MetricsCollector):
             origin_detection_enabled=False,
             socket_timeout=0,  # never wait on the agent
         )
+        _throttle_client_warnings()
         self._resolve_agent()
 
     @classmethod

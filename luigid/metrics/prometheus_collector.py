@@ -37,7 +37,9 @@ MAX_RPC_METHOD_LABELS = 200
 
 class PrometheusCollector(MetricsCollector):
     def __init__(self, use_task_family_in_labels: bool = True, task_parameters_to_use_in_labels: tuple = ()):
-        self.labels = [*task_parameters_to_use_in_labels, *(["family"] if use_task_family_in_labels else [])]
+        family = ["family"] if use_task_family_in_labels else []
+        # a parameter named like another label (or "family") would make label sets mismatch at runtime
+        self.labels = list(dict.fromkeys([*task_parameters_to_use_in_labels, *family]))
         if not self.labels:
             raise ConfigError(
                 "[prometheus] use_task_family_in_labels is false and task_parameters_to_use_in_labels "
