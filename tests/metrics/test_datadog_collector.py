@@ -125,7 +125,9 @@ def test_absent_agent_neither_raises_nor_loses_later_events(make_task, caplog, m
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    collector = DatadogCollector.from_sections({"datadog": {"statsd_host": "127.0.0.1", "statsd_port": str(port)}})
+    collector = DatadogCollector.from_sections(
+        {"datadog": {"statsd_host": "127.0.0.1", "statsd_port": str(port)}}
+    )
     for _ in range(20):
         collector.handle_task_started(make_task("Lost"))
     collector.handle_task_done(run_for(make_task("Lost"), 1))

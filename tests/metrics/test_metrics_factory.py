@@ -161,7 +161,11 @@ def test_custom_without_import_path_is_one_line():
         ("", "no_such_module_xyz.Collector", "cannot import module 'no_such_module_xyz'"),
         ("x = 1\n", "plain_mod.Collector", "has no attribute 'Collector'"),
         ("Collector = 42\n", "plain_mod.Collector", "is not a class"),
-        ("raise RuntimeError('boom\\nsecond line')\n", "plain_mod.Collector", "RuntimeError: boom second line"),
+        (
+            "raise RuntimeError('boom\\nsecond line')\n",
+            "plain_mod.Collector",
+            "RuntimeError: boom second line",
+        ),
         (
             "class Collector:\n    def handle_task_started(self, task): pass\n",
             "plain_mod.Collector",

@@ -81,7 +81,12 @@ def test_repeated_label_names_are_kept_once(make_task):
 
 def test_family_label_can_be_left_out(make_task):
     collector = PrometheusCollector.from_sections(
-        {"prometheus": {"use_task_family_in_labels": "False", "task_parameters_to_use_in_labels": '["region"]'}}
+        {
+            "prometheus": {
+                "use_task_family_in_labels": "False",
+                "task_parameters_to_use_in_labels": '["region"]',
+            }
+        }
     )
     collector.handle_task_started(make_task("Load", region="us"))
     collector.handle_task_started(make_task("Other", region="us"))
@@ -94,7 +99,10 @@ def test_family_label_can_be_left_out(make_task):
         ({"use_task_family_in_labels": "false"}, "at least one label"),
         ({"use_task_family_in_labels": "maybe"}, "[prometheus] use_task_family_in_labels"),
         ({"task_parameters_to_use_in_labels": "region"}, "[prometheus] task_parameters_to_use_in_labels"),
-        ({"task_parameters_to_use_in_labels": '["__reserved"]'}, "[prometheus] task_parameters_to_use_in_labels"),
+        (
+            {"task_parameters_to_use_in_labels": '["__reserved"]'},
+            "[prometheus] task_parameters_to_use_in_labels",
+        ),
     ],
 )
 def test_bad_prometheus_section_is_one_line(options, expected):
@@ -159,7 +167,9 @@ def test_rpc_requests_are_counted_and_timed_by_method():
     assert sample(samples, "luigid_rpc_request_duration_seconds_count", method="get_work") == 2
     assert sample(samples, "luigid_rpc_request_duration_seconds_bucket", method="get_work", le="0.0005") == 1
     assert sample(samples, "luigid_rpc_request_duration_seconds_bucket", method="add_task", le="1.0") == 1
-    assert sample(samples, "luigid_rpc_request_duration_seconds_sum", method="add_task") == pytest.approx(2.001)
+    assert sample(samples, "luigid_rpc_request_duration_seconds_sum", method="add_task") == pytest.approx(
+        2.001
+    )
 
 
 def test_rpc_method_labels_are_bounded():
