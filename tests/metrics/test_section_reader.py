@@ -12,7 +12,9 @@ def test_first_present_candidate_wins_in_either_spelling():
     read = SectionReader({"core": {"error-email": "old@example.com"}, "email": {}})
     candidates = [("email", "receiver"), ("core", "error-email")]
     assert read.string(candidates, "") == "old@example.com"
-    read = SectionReader({"email": {"receiver": "new@example.com"}, "core": {"error-email": "old@example.com"}})
+    read = SectionReader(
+        {"email": {"receiver": "new@example.com"}, "core": {"error-email": "old@example.com"}}
+    )
     assert read.string(candidates, "") == "new@example.com"
     read = SectionReader({"batch_email": {"error-lines": "5"}})
     assert read.integer([("batch_email", "error_lines")], 20) == 5
@@ -38,7 +40,10 @@ def test_native_values_from_toml_are_taken_as_they_are():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda r: r.boolean([("smtp", "ssl")], False), "[smtp] ssl: expected true or false, got 'yes please'"),
+        (
+            lambda r: r.boolean([("smtp", "ssl")], False),
+            "[smtp] ssl: expected true or false, got 'yes please'",
+        ),
         (lambda r: r.integer([("smtp", "port")], 0), "[smtp] port: expected an integer, got 'twenty-five'"),
         (lambda r: r.number([("smtp", "timeout")], 0), "[smtp] timeout: expected a number, got 'soon'"),
         (
