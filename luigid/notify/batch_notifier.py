@@ -45,7 +45,8 @@ class BatchNotifier:
         recipients = set(self._default_owners)
         if isinstance(owners, str):
             owners = [owners]
-        recipients.update(owner for owner in owners or () if owner)
+        for entry in owners or ():
+            recipients.update(split_addresses(entry))  # "a@x, b@y" is two owners, each mailed alone
         for owner in recipients:
             yield self._pending.setdefault(owner, {}).setdefault(key, Tally())
 

@@ -39,7 +39,9 @@ class Inbox:
         self._changed = threading.Condition()
 
     async def handle_DATA(self, server, session, envelope):
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        # wire format has CRLF line ends; read it as a mail client would
+        raw = envelope.original_content.replace(b"\r\n", b"\n")
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
         with self._changed:
             self.messages.append(Delivered(envelope.mail_from, list(envelope.rcpt_tos), parsed))
             self._changed.notify_all()
