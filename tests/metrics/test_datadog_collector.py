@@ -7,7 +7,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from conftest import run_for
+from metrics_helpers import run_for
 
 from luigid.config import ConfigError, SchedulerConfig
 from luigid.metrics.datadog_collector import DatadogCollector

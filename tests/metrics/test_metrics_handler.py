@@ -10,7 +10,7 @@ import pytest
 import requests
 import tornado.httpserver
 import tornado.web
-from conftest import parse_samples, sample
+from metrics_helpers import parse_samples, sample
 from tornado.netutil import bind_sockets
 
 from luigid.metrics import MetricsCollector, MetricsHandler, NoMetricsCollector

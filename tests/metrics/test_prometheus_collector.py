@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import parse_samples, run_for, sample
+from metrics_helpers import parse_samples, run_for, sample
 
 from luigid.config import ConfigError, SchedulerConfig
 from luigid.metrics.prometheus_collector import MAX_RPC_METHOD_LABELS, PrometheusCollector
