@@ -17,8 +17,8 @@ from typing import Any
 
 from datadog.dogstatsd import DogStatsd
 
+from luigid.config import get_int, get_str
 from luigid.metrics.collector import MetricsCollector
-from luigid.metrics.section_reader import SectionReader
 
 logger = logging.getLogger("luigid.metrics")
 
@@ -68,11 +68,11 @@ class DatadogSettings:
 
     @classmethod
     def from_sections(cls, sections: Mapping[str, Mapping[str, Any]] | None) -> DatadogSettings:
-        read = SectionReader(sections)
+        sections = sections or {}
         base = cls()
 
         def text(key: str) -> str:
-            return read.string([("datadog", key)], getattr(base, key)) or ""
+            return get_str(sections, "datadog", key, getattr(base, key))
 
         return cls(
             api_key=text("api_key"),
@@ -81,7 +81,7 @@ class DatadogSettings:
             environment=text("environment"),
             metric_namespace=text("metric_namespace"),
             statsd_host=text("statsd_host"),
-            statsd_port=read.integer([("datadog", "statsd_port")], base.statsd_port),
+            statsd_port=get_int(sections, "datadog", "statsd_port", base.statsd_port),
         )
 
     def common_tags(self) -> list[str]:

@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from luigid.config import METRICS_COLLECTORS, ConfigError
+from luigid.config import METRICS_COLLECTORS, ConfigError, config_error
 from luigid.metrics.collector import MetricsCollector, NoMetricsCollector
 from luigid.metrics.duck_collector import DuckTypedCollector, missing_methods
 
@@ -29,9 +29,12 @@ def make_collector(
 
         return DatadogCollector.from_sections(sections)
     if which == "custom":
-        return _custom_collector(getattr(scheduler_config, "metrics_custom_import", None))
-    raise ConfigError(
-        f"[scheduler] metrics_collector: expected one of {', '.join(METRICS_COLLECTORS)}, got {which!r}"
+        return _custom_collector(getattr(scheduler_config, "metrics_custom_import", None), sections or {})
+    raise config_error(
+        sections or {},
+        "scheduler",
+        "metrics_collector",
+        f"expected one of {', '.join(METRICS_COLLECTORS)}, got {which!r}",
     )
 
 
@@ -40,37 +43,39 @@ def _require_package(module: str, distribution: str, which: str) -> None:
         importlib.import_module(module)
     except ImportError:
         raise ConfigError(
-            f"[scheduler] metrics_collector = {which} needs the {distribution!r} package: "
+            f"luigid: [scheduler] metrics_collector = {which} needs the {distribution!r} package: "
             f"pip install {distribution} (or luigid[{which}])"
         ) from None
 
 
-def _custom_collector(dotted: str | None) -> MetricsCollector:
-    key = "[scheduler] metrics_custom_import"
+def _custom_collector(dotted: str | None, sections: Mapping[str, Any]) -> MetricsCollector:
+    def refuse(problem: str) -> ConfigError:
+        return config_error(sections, "scheduler", "metrics_custom_import", problem)
+
     if not dotted:
-        raise ConfigError(f"{key} must name a collector class when metrics_collector = custom")
+        raise refuse("must name a collector class (module.ClassName) when metrics_collector = custom")
     module_name, _, class_name = dotted.rpartition(".")
     if not module_name:
-        raise ConfigError(f"{key}: expected 'package.module.ClassName', got {dotted!r}")
+        raise refuse(f"expected 'package.module.ClassName', got {dotted!r}")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # any import-time failure is the operator's to fix, in one line
-        raise ConfigError(f"{key}: cannot import module {module_name!r}: {_one_line(exc)}") from None
+        raise refuse(f"cannot import module {module_name!r}: {_one_line(exc)}") from None
     cls = getattr(module, class_name, None)
     if cls is None:
-        raise ConfigError(f"{key}: module {module_name!r} has no attribute {class_name!r}")
+        raise refuse(f"module {module_name!r} has no attribute {class_name!r}")
     if not isinstance(cls, type):
-        raise ConfigError(f"{key}: {dotted!r} is not a class")
+        raise refuse(f"{dotted!r} is not a class")
     missing = missing_methods(cls) or sorted(getattr(cls, "__abstractmethods__", ()))
     if missing:
-        raise ConfigError(
-            f"{key}: {dotted} does not implement the metrics collector interface "
+        raise refuse(
+            f"{dotted} does not implement the metrics collector interface "
             f"(missing {', '.join(missing)}); see docs/metrics.md"
         )
     try:
         instance = cls()
     except Exception as exc:
-        raise ConfigError(f"{key}: could not create {dotted}: {_one_line(exc)}") from None
+        raise refuse(f"could not create {dotted}: {_one_line(exc)}") from None
     if isinstance(instance, MetricsCollector):
         return instance
     return DuckTypedCollector(instance)

@@ -23,9 +23,8 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from luigid.config import ConfigError
+from luigid.config import config_error, get_bool, get_list
 from luigid.metrics.collector import HistoryProbe, MetricsCollector, StateProbe
-from luigid.metrics.section_reader import SectionReader
 
 logger = logging.getLogger("luigid.metrics")
 
@@ -36,20 +35,29 @@ MAX_RPC_METHOD_LABELS = 200
 
 
 class PrometheusCollector(MetricsCollector):
-    def __init__(self, use_task_family_in_labels: bool = True, task_parameters_to_use_in_labels: tuple = ()):
+    def __init__(
+        self,
+        use_task_family_in_labels: bool = True,
+        task_parameters_to_use_in_labels: tuple = (),
+        sections: Mapping[str, Mapping[str, Any]] | None = None,
+    ):
         family = ["family"] if use_task_family_in_labels else []
         # a parameter named like another label (or "family") would make label sets mismatch at runtime
-        self.labels = list(dict.fromkeys([*task_parameters_to_use_in_labels, *family]))
+        self.labels = list(dict.fromkeys([*map(str, task_parameters_to_use_in_labels), *family]))
         if not self.labels:
-            raise ConfigError(
-                "[prometheus] use_task_family_in_labels is false and task_parameters_to_use_in_labels "
-                "is empty: Prometheus task metrics need at least one label"
+            raise config_error(
+                sections or {},
+                "prometheus",
+                "use_task_family_in_labels",
+                "is false and task_parameters_to_use_in_labels is empty: task metrics need a label",
             )
         self.registry = CollectorRegistry()
         try:
             self._build_task_metrics()
         except ValueError as exc:
-            raise ConfigError(f"[prometheus] task_parameters_to_use_in_labels: {exc}") from None
+            raise config_error(
+                sections or {}, "prometheus", "task_parameters_to_use_in_labels", str(exc)
+            ) from None
         self._rpc_requests = Counter(
             "luigid_rpc_requests_total",
             "Scheduler API requests handled, by RPC method and HTTP status code",
@@ -69,12 +77,13 @@ class PrometheusCollector(MetricsCollector):
 
     @classmethod
     def from_sections(cls, sections: Mapping[str, Mapping[str, Any]] | None) -> PrometheusCollector:
-        read = SectionReader(sections)
+        sections = sections or {}
         return cls(
-            use_task_family_in_labels=read.boolean([("prometheus", "use_task_family_in_labels")], True),
-            task_parameters_to_use_in_labels=read.string_list(
-                [("prometheus", "task_parameters_to_use_in_labels")]
+            use_task_family_in_labels=get_bool(sections, "prometheus", "use_task_family_in_labels", True),
+            task_parameters_to_use_in_labels=get_list(
+                sections, "prometheus", "task_parameters_to_use_in_labels", ()
             ),
+            sections=sections,
         )
 
     def _build_task_metrics(self) -> None:

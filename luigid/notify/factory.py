@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from luigid.config import ConfigError
+from luigid.config import config_error
 from luigid.notify.batch_notifier import BatchNotifier
 from luigid.notify.error_notifier import ErrorNotifier
 from luigid.notify.mailer import Mailer
@@ -25,10 +25,9 @@ def _mailer(sections: Sections, will_send: bool) -> Mailer:
     email = EmailSettings.from_sections(sections)
     smtp = SmtpSettings.from_sections(sections)
     if will_send and email.format != "none" and email.method != "smtp":
-        instead = _INSTEAD[email.method]
-        raise ConfigError(
-            f"[email] method = {email.method} is not supported by the luigid scheduler; {instead}"
-        )
+        key = "method" if "method" in (sections or {}).get("email", {}) else "type"
+        problem = f"{email.method} is not supported by the luigid scheduler; {_INSTEAD[email.method]}"
+        raise config_error(sections or {}, "email", key, problem)
     return Mailer(email, Outbox(functools.partial(deliver_smtp, smtp)))
 
 

@@ -8,13 +8,27 @@ that an existing luigi.cfg keeps working.
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from luigid.metrics.section_reader import SectionReader
+from luigid.config import get_bool, get_choice, get_float, get_int, get_str
 
 Sections = Mapping[str, Mapping[str, Any]] | None
+
+_ABSENT: Any = object()
+
+
+def _first(
+    get: Callable[..., Any], sections: Sections, where: Sequence[tuple[str, str]], default: Any, *extra: Any
+) -> Any:
+    """The value of the first (section, key) in ``where`` that is set, parsed by a config ``get_*``."""
+    for section, key in where:
+        value = get(sections or {}, section, key, *extra, _ABSENT)
+        if value is not _ABSENT:
+            return value
+    return default
+
 
 EMAIL_FORMATS = ("plain", "html", "none")
 EMAIL_METHODS = ("smtp", "sendgrid", "ses", "sns")
@@ -36,16 +50,27 @@ class EmailSettings:
 
     @classmethod
     def from_sections(cls, sections: Sections) -> EmailSettings:
-        read = SectionReader(sections)
         base = cls()
         return cls(
-            receiver=read.string([("email", "receiver"), ("core", "error-email")], base.receiver) or "",
-            sender=read.string([("email", "sender"), ("core", "email-sender")], base.sender) or "",
-            prefix=read.string([("email", "prefix"), ("core", "email-prefix")], base.prefix) or "",
-            method=read.choice([("email", "method"), ("email", "type")], base.method, EMAIL_METHODS),
-            format=read.choice([("email", "format"), ("core", "email-type")], base.format, EMAIL_FORMATS),
-            force_send=read.boolean([("email", "force_send")], base.force_send),
-            traceback_max_length=read.integer([("email", "traceback_max_length")], base.traceback_max_length),
+            receiver=_first(
+                get_str, sections, [("email", "receiver"), ("core", "error-email")], base.receiver
+            ),
+            sender=_first(get_str, sections, [("email", "sender"), ("core", "email-sender")], base.sender),
+            prefix=_first(get_str, sections, [("email", "prefix"), ("core", "email-prefix")], base.prefix),
+            method=_first(
+                get_choice, sections, [("email", "method"), ("email", "type")], base.method, EMAIL_METHODS
+            ),
+            format=_first(
+                get_choice,
+                sections,
+                [("email", "format"), ("core", "email-type")],
+                base.format,
+                EMAIL_FORMATS,
+            ),
+            force_send=_first(get_bool, sections, [("email", "force_send")], base.force_send),
+            traceback_max_length=_first(
+                get_int, sections, [("email", "traceback_max_length")], base.traceback_max_length
+            ),
         )
 
     def default_recipients(self) -> list[str]:
@@ -67,19 +92,21 @@ class SmtpSettings:
 
     @classmethod
     def from_sections(cls, sections: Sections) -> SmtpSettings:
-        read = SectionReader(sections)
         base = cls()
+
+        def read(get: Callable[..., Any], key: str, legacy: str, default: Any) -> Any:
+            return _first(get, sections, [("smtp", key), ("core", legacy)], default)
+
         return cls(
-            host=read.string([("smtp", "host"), ("core", "smtp_host")], base.host) or base.host,
-            port=read.integer([("smtp", "port"), ("core", "smtp_port")], base.port),
-            ssl=read.boolean([("smtp", "ssl"), ("core", "smtp_ssl")], base.ssl),
-            no_tls=read.boolean([("smtp", "no_tls"), ("core", "smtp_without_tls")], base.no_tls),
-            username=read.string([("smtp", "username"), ("core", "smtp_login")], None) or None,
-            password=read.string([("smtp", "password"), ("core", "smtp_password")], None) or None,
-            timeout=read.number([("smtp", "timeout"), ("core", "smtp_timeout")], base.timeout),
-            local_hostname=read.string([("smtp", "local_hostname"), ("core", "smtp_local_hostname")], None)
-            or None,
-            tls_verify=read.boolean([("smtp", "tls_verify")], base.tls_verify),
+            host=read(get_str, "host", "smtp_host", base.host) or base.host,
+            port=read(get_int, "port", "smtp_port", base.port),
+            ssl=read(get_bool, "ssl", "smtp_ssl", base.ssl),
+            no_tls=read(get_bool, "no_tls", "smtp_without_tls", base.no_tls),
+            username=read(get_str, "username", "smtp_login", None) or None,
+            password=read(get_str, "password", "smtp_password", None) or None,
+            timeout=read(get_float, "timeout", "smtp_timeout", base.timeout),
+            local_hostname=read(get_str, "local_hostname", "smtp_local_hostname", None) or None,
+            tls_verify=_first(get_bool, sections, [("smtp", "tls_verify")], base.tls_verify),
         )
 
     def __repr__(self) -> str:  # keep the password out of logs and tracebacks
@@ -98,22 +125,20 @@ class BatchSettings:
 
     @classmethod
     def from_sections(cls, sections: Sections) -> BatchSettings:
-        read = SectionReader(sections)
         base = cls()
 
-        def where(key: str) -> list[tuple[str, str]]:
-            return [(section, key) for section in BATCH_SECTIONS]
+        def read(get: Callable[..., Any], key: str, default: Any, *extra: Any) -> Any:
+            where = [(section, key) for section in BATCH_SECTIONS]
+            if key == "email_interval":
+                where.append(("batch-notifier", "email-interval-minutes"))
+            return _first(get, sections, where, default, *extra)
 
         return cls(
-            email_interval=read.integer(
-                [*where("email_interval"), ("batch-notifier", "email-interval-minutes")], base.email_interval
-            ),
-            batch_mode=read.choice(where("batch_mode"), base.batch_mode, BATCH_MODES),
-            error_lines=read.integer(where("error_lines"), base.error_lines),
-            error_messages=read.integer(where("error_messages"), base.error_messages),
-            group_by_error_messages=read.boolean(
-                where("group_by_error_messages"), base.group_by_error_messages
-            ),
+            email_interval=read(get_int, "email_interval", base.email_interval),
+            batch_mode=read(get_choice, "batch_mode", base.batch_mode, BATCH_MODES),
+            error_lines=read(get_int, "error_lines", base.error_lines),
+            error_messages=read(get_int, "error_messages", base.error_messages),
+            group_by_error_messages=read(get_bool, "group_by_error_messages", base.group_by_error_messages),
         )
 
 

@@ -159,4 +159,6 @@ def test_extras_are_accepted_and_nothing_is_exposed(agent):
 def test_bad_port_is_one_line():
     with pytest.raises(ConfigError) as exc:
         DatadogCollector.from_sections({"datadog": {"statsd_port": "eighty"}})
-    assert str(exc.value) == "[datadog] statsd_port: expected an integer, got 'eighty'"
+    assert (
+        str(exc.value) == "luigid: config error in [datadog] statsd_port: expected an integer, got 'eighty'"
+    )

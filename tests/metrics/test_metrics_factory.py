@@ -169,7 +169,7 @@ def test_custom_without_import_path_is_one_line():
         (
             "class Collector:\n    def handle_task_started(self, task): pass\n",
             "plain_mod.Collector",
-            "missing handle_task_failed, handle_task_disabled, handle_task_done",
+            "missing handle_task_failed, handle_task_disabled, handle_task_done)",
         ),
         (
             "from luigid.metrics import MetricsCollector\n"
@@ -198,5 +198,5 @@ def test_bad_custom_collectors_are_refused_in_one_line(plugin_dir, source, dotte
     with pytest.raises(ConfigError) as exc:
         make_collector(config("custom", dotted), {})
     message = one_line(exc)
-    assert message.startswith("[scheduler] metrics_custom_import")
+    assert message.startswith("luigid: config error in [scheduler] metrics_custom_import: ")
     assert expected in message

@@ -96,7 +96,7 @@ def test_family_label_can_be_left_out(make_task):
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({"use_task_family_in_labels": "false"}, "at least one label"),
+        ({"use_task_family_in_labels": "false"}, "task metrics need a label"),
         ({"use_task_family_in_labels": "maybe"}, "[prometheus] use_task_family_in_labels"),
         ({"task_parameters_to_use_in_labels": "region"}, "[prometheus] task_parameters_to_use_in_labels"),
         (

@@ -110,7 +110,7 @@ def test_dead_smtp_server_costs_one_warning_per_batch(dead_port, caplog):
 def test_method_other_than_smtp_is_refused_for_batches_even_without_receiver():
     from luigid.config import ConfigError
 
-    with pytest.raises(ConfigError, match=r"^\[email\] method = sns is not supported"):
+    with pytest.raises(ConfigError, match=r"^luigid: config error in \[email\] method: sns is not supported"):
         make_batch_notifier(SchedulerConfig(batch_emails=True), {"email": {"method": "sns"}})
 
 

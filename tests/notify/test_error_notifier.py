@@ -128,7 +128,7 @@ def test_other_methods_are_refused_in_one_line(method, hint):
     with pytest.raises(ConfigError) as exc:
         make_notifier(SchedulerConfig(), sections)
     message = str(exc.value)
-    assert message.startswith(f"[email] method = {method} is not supported")
+    assert message.startswith(f"luigid: config error in [email] method: {method} is not supported")
     assert hint in message and "\n" not in message
 
 
@@ -142,7 +142,7 @@ def test_other_method_without_anyone_to_mail_is_harmless():
 def test_bad_smtp_value_is_one_line():
     with pytest.raises(ConfigError) as exc:
         make_notifier(SchedulerConfig(), {"smtp": {"port": "smtp"}, "email": {"receiver": "a@example.com"}})
-    assert str(exc.value) == "[smtp] port: expected an integer, got 'smtp'"
+    assert str(exc.value) == "luigid: config error in [smtp] port: expected an integer, got 'smtp'"
 
 
 def test_dead_smtp_server_costs_one_warning(dead_port, caplog):
