@@ -22,6 +22,7 @@ from tornado.ioloop import PeriodicCallback
 
 from luigid.config import LuigidConfig
 from luigid.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler
+from luigid.metrics import MetricsHandler
 from luigid.scheduler import Scheduler
 
 logger = logging.getLogger("luigi.server")
@@ -60,6 +61,7 @@ def app(scheduler: Scheduler, config: LuigidConfig | None = None) -> tornado.web
         (r"/api/(.*)", RpcHandler, dict(common, scheduler=scheduler, observe=observe)),
         (r"/", RootHandler, common),
         (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": STATIC_ROOT}),
+        (r"/metrics", MetricsHandler, {"collector": collector}),
     ]
     return tornado.web.Application(
         routes,
@@ -109,7 +111,18 @@ class Server:
         if self.should_exit is not None:
             self.should_exit.set()
 
+    def _state_probe(self) -> dict[str, Any]:
+        state = self.scheduler.state
+        workers = list(state.workers())
+        disabled = sum(1 for w in workers if w.disabled)
+        return {
+            "tasks_by_status": state.counts_by_status(),
+            "workers_active": len(workers) - disabled,
+            "workers_disabled": disabled,
+        }
+
     def startup(self) -> None:
+        self.scheduler.metrics_collector.set_state_probe(self._state_probe)
         self.sockets = _bind(self.api_port, self.address, self.unix_socket)
         self.application = app(self.scheduler)
         self._http = tornado.httpserver.HTTPServer(
@@ -153,6 +166,7 @@ class Server:
                 await asyncio.sleep(0.02)
             await self._http.close_all_connections()
         self.scheduler.dump()
+        self.scheduler.close()
         if self.unix_socket is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.unix_socket)
