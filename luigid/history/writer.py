@@ -150,6 +150,8 @@ class HistoryWriter:
                 with self._engine.begin() as conn:
                     staged = store.write_batch(conn, self._pending, self._tracker)
             except Exception as exc:
+                # Check the tables again before the retry: someone may have dropped them.
+                self._schema_ready = False
                 return self._failed(exc, "could not write task history", final)
             for task_id, state in staged.items():
                 self._tracker.put(task_id, state)
