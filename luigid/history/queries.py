@@ -15,7 +15,7 @@ from luigid.history import schema
 from luigid.history.runs import ENDING_EVENTS
 from luigid.history.store import chunks
 from luigid.history.views import DurationPoint, EventView, FamilyView, RunView
-from luigid.model import RUNNING
+from luigid.model import FAILED, RUNNING
 
 #: events shown at most on one run's page (a luigi-written row can hold thousands)
 MAX_EVENTS_SHOWN = 1000
@@ -113,21 +113,39 @@ def run_by_id(conn: sa.Connection, record_id: int) -> RunView | None:
     ).first()
     if row is None:
         return None
-    events = conn.execute(
-        sa.select(te.c.id, te.c.event_name, te.c.ts, tm.c.message)
-        .outerjoin(tm, tm.c.event_id == te.c.id)
-        .where(te.c.task_id == record_id)
-        .order_by(te.c.ts.desc(), te.c.id.desc())
-        .limit(MAX_EVENTS_SHOWN)
+    events = list(
+        conn.execute(
+            sa.select(te.c.id, te.c.event_name, te.c.ts)
+            .where(te.c.task_id == record_id)
+            .order_by(te.c.ts.desc(), te.c.id.desc())
+            .limit(MAX_EVENTS_SHOWN)
+        )
     )
+    params = _params_for(conn, [row.id])[row.id]
+    messages = _messages_for(conn, [e.id for e in events if e.event_name == FAILED])
     return RunView(
         row.id,
         row.task_id,
         row.name,
         row.host,
-        _params_for(conn, [row.id])[row.id],
-        tuple(EventView(e.id, e.event_name, e.ts, e.message) for e in events),
+        params,
+        tuple(EventView(e.id, e.event_name, e.ts, messages.get(e.id)) for e in events),
     )
+
+
+def _messages_for(conn: sa.Connection, event_ids: Sequence[int]) -> dict[int, str]:
+    """Failure messages by event id; none when our table is not there yet (a luigi-made database)."""
+    if not event_ids:
+        return {}
+    found: dict[int, str] = {}
+    try:
+        for part in chunks(event_ids):
+            rows = conn.execute(sa.select(tm.c.event_id, tm.c.message).where(tm.c.event_id.in_(part)))
+            found.update((event_id, message) for event_id, message in rows)
+    except (sa.exc.ProgrammingError, sa.exc.OperationalError):
+        # Our last statement on this connection, so a PostgreSQL transaction left aborted is harmless.
+        return {}
+    return found
 
 
 def runs_by_task_id(conn: sa.Connection, task_id: str, limit: int) -> list[RunView]:

@@ -55,6 +55,8 @@ class HistoryWriter:
         self._pending: list[HistoryEvent] = []
         self._attempts = 0
         self._schema_ready = False
+        #: work cycles done; flushes wait for the first, so the tables have been tried at least once
+        self._cycles = 0
         self._prune_requested = False
         self._last_prune: float | None = None
         self._thread: threading.Thread | None = None
@@ -92,7 +94,13 @@ class HistoryWriter:
             return self._idle.wait_for(self._is_idle, timeout)
 
     def _is_idle(self) -> bool:
-        return not self._queue and not self._pending and not self._busy and not self._prune_requested
+        return (
+            self._cycles > 0
+            and not self._queue
+            and not self._pending
+            and not self._busy
+            and not self._prune_requested
+        )
 
     @property
     def in_flight(self) -> int:
@@ -128,6 +136,7 @@ class HistoryWriter:
         with self._idle:
             self._busy = busy
             if not busy:
+                self._cycles += 1
                 self._idle.notify_all()
 
     def _work(self, final: bool) -> float:

@@ -55,9 +55,12 @@ def read_tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
         schema.task_event_messages: [schema.task_event_messages.c.event_id],
     }
     try:
+        present = set(sa.inspect(engine).get_table_names())
         with engine.connect() as conn:
             return {
                 table.name: [tuple(row) for row in conn.execute(sa.select(table).order_by(*order))]
+                if table.name in present
+                else []
                 for table, order in ordering.items()
             }
     finally:
