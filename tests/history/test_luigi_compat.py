@@ -95,7 +95,11 @@ def test_database_written_by_luigi_opens_in_ours(make_history, db_url, tmp_path)
     assert history.flush(timeout=30)  # the writer has added our message table, nothing else
 
     (crunch,) = history.runs_by_name("Crunch")
-    assert (crunch.task_id, crunch.host, crunch.params) == ("Crunch_2024_03_01", "luigi-box", {"date": "2024-03-01"})
+    assert (crunch.task_id, crunch.host, crunch.params) == (
+        "Crunch_2024_03_01",
+        "luigi-box",
+        {"date": "2024-03-01"},
+    )
     assert crunch.last_event is not None and crunch.last_event.name == "DONE"
     detail = history.run_by_id(crunch.id)
     assert detail is not None

@@ -67,7 +67,9 @@ def test_hung_database_never_holds_the_event_loop(make_history, db_url):
     with database_held(db_url):
         # The writer takes the next batch and blocks inside its transaction.
         run_once(history, make_task("Stuck_1"))
-        wait_until(lambda: len(history._queue) == 0 and history._writer.in_flight == 3, "writer blocked on the lock")
+        wait_until(
+            lambda: len(history._queue) == 0 and history._writer.in_flight == 3, "writer blocked on the lock"
+        )
 
         ticks = 0
         results: dict[str, object] = {}
@@ -83,7 +85,7 @@ def test_hung_database_never_holds_the_event_loop(make_history, db_url):
             for i in range(100):
                 scheduler.add_task(worker="w1", task_id=f"Job_{i}", family="Job", params={"i": str(i)})
                 await asyncio.sleep(0)
-            for i in range(100):
+            for _ in range(100):
                 reply = scheduler.get_work(worker="w1", host="box-1")
                 scheduler.add_task(worker="w1", task_id=reply["task_id"], family="Job", status="DONE")
                 await asyncio.sleep(0)
@@ -153,17 +155,20 @@ def test_failing_writes_are_counted_logged_and_dropped(make_history, db_url, cap
         if db_url.startswith("sqlite"):
             conn.execute(
                 sa.text(
-                    "CREATE TRIGGER refuse BEFORE INSERT ON task_events BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+                    "CREATE TRIGGER refuse BEFORE INSERT ON task_events "
+                    "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
                 )
             )
         else:
             conn.execute(
                 sa.text(
-                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$ "
-                    "LANGUAGE plpgsql"
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql "
+                    "AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$"
                 )
             )
-            conn.execute(sa.text("CREATE TRIGGER refuse BEFORE INSERT ON task_events EXECUTE FUNCTION refuse()"))
+            conn.execute(
+                sa.text("CREATE TRIGGER refuse BEFORE INSERT ON task_events EXECUTE FUNCTION refuse()")
+            )
     engine.dispose()
 
     caplog.set_level(logging.WARNING, logger="luigid.history")

@@ -44,7 +44,10 @@ def test_rerun_is_a_new_record_and_failure_message_is_kept(make_history, db_url)
     assert history.flush(timeout=30)
 
     rows = read_tables(db_url)
-    assert [r[1:] for r in rows["tasks"]] == [("Ingest_x", "Ingest", "box-1"), ("Ingest_x", "Ingest", "box-2")]
+    assert [r[1:] for r in rows["tasks"]] == [
+        ("Ingest_x", "Ingest", "box-1"),
+        ("Ingest_x", "Ingest", "box-2"),
+    ]
     first, second = (r[0] for r in rows["tasks"])
     events = [(r[1], r[2]) for r in rows["task_events"]]
     assert events == [
@@ -107,7 +110,9 @@ def test_events_from_luigids_scheduler(make_history, db_url):
     params = {"day": "2024-05-01"}
     scheduler.add_task(worker="w1", task_id="Load_1", family="Load", params=params, status="PENDING")
     assert scheduler.get_work(worker="w1", host="box-9")["task_id"] == "Load_1"
-    scheduler.add_task(worker="w1", task_id="Load_1", family="Load", params=params, status="FAILED", expl="bad row")
+    scheduler.add_task(
+        worker="w1", task_id="Load_1", family="Load", params=params, status="FAILED", expl="bad row"
+    )
     scheduler.add_task(worker="w1", task_id="Load_1", family="Load", params=params, status="PENDING")
     assert scheduler.get_work(worker="w1", host="box-9")["task_id"] == "Load_1"
     scheduler.add_task(worker="w1", task_id="Load_1", family="Load", params=params, status="DONE")

@@ -15,7 +15,9 @@ def add_old_run(db_url: str, task_id: str, days_ago: list[float], message: str |
     engine = sa.create_engine(db_url)
     now = datetime.datetime.now()
     with engine.begin() as conn:
-        record_id = conn.execute(schema.tasks.insert().values(task_id=task_id, name="Old", host="h")).inserted_primary_key[0]
+        record_id = conn.execute(
+            schema.tasks.insert().values(task_id=task_id, name="Old", host="h")
+        ).inserted_primary_key[0]
         conn.execute(schema.task_parameters.insert().values(task_id=record_id, name="p", value="v"))
         for i, age in enumerate(days_ago):
             event_id = conn.execute(
