@@ -2,7 +2,7 @@
 
 luigi runs in a subprocess (its configuration is process-global). With SQLAlchemy 2 luigi's
 ``_upgrade_schema`` crashes on SQLite (it executes a plain SQL string), one of the startup
-crashes luidid exists to fix; the luigi side of these tests skips that function on SQLite
+crashes luigid exists to fix; the luigi side of these tests skips that function on SQLite
 only, so that luigi can produce and read the database at all.
 """
 
