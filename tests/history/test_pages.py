@@ -19,6 +19,7 @@ import tornado.web
 from luigid.config import SchedulerConfig
 from luigid.history import DbTaskHistory, history_routes
 from luigid.scheduler import Scheduler
+from luigid.server import log_request
 from tests.history.conftest import make_task, run_once
 
 HTML = {"Accept": "text/html"}
@@ -108,8 +109,13 @@ def history(make_history) -> DbTaskHistory:
 
 @pytest.fixture
 def base(history: DbTaskHistory) -> Iterator[str]:
-    with ServerThread(tornado.web.Application(history_routes(history))) as url:
+    with ServerThread(history_app(history)) as url:
         yield url
+
+
+def history_app(history: DbTaskHistory) -> tornado.web.Application:
+    """Our routes in an application logging requests the way luigid's server does."""
+    return tornado.web.Application(history_routes(history), log_function=log_request)
 
 
 def get(url: str, **kwargs) -> requests.Response:
@@ -196,7 +202,7 @@ def test_bad_input_gets_a_clear_4xx(base, path, status, message):
 
 def test_unavailable_database_is_a_503(make_history, tmp_path):
     history = make_history(f"sqlite:///{tmp_path / 'missing' / 'h.db'}")
-    with ServerThread(tornado.web.Application(history_routes(history))) as url:
+    with ServerThread(history_app(history)) as url:
         response = get(f"{url}/history")
     assert response.status_code == 503
     assert response.json() == {"error": "the task history database is unavailable; try again later"}
