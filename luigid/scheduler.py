@@ -132,6 +132,11 @@ class Scheduler:
         if batch_notifier is None and self.config.batch_emails:
             batch_notifier = make_batch_notifier(self.config, sections)
         self.batch_notifier: Any = batch_notifier
+        if task_history_impl is None and self.config.record_task_history:
+            from luigid.history import DbTaskHistory  # needs SQLAlchemy: only when asked for
+
+            task_history_impl = DbTaskHistory.from_config(sections)
+            task_history_impl.start()
         self.task_history: Any = task_history_impl or _NullHistory()
         self._state = State(self.config, _StateEvents(self))
         self._resources: dict[str, int] = dict(resources if resources is not None else settings.resources)
@@ -205,6 +210,9 @@ class Scheduler:
             stop = getattr(part, "stop", None)
             if stop is not None:
                 stop(timeout)
+        stop_history = getattr(self.task_history, "stop", None)
+        if stop_history is not None:
+            stop_history(timeout)
         close = getattr(self.metrics_collector, "close", None)
         if close is not None:
             close()
@@ -219,6 +227,9 @@ class Scheduler:
         self._prune_tasks()
         if self.batch_notifier is not None:
             self.batch_notifier.update()
+        history_prune = getattr(self.task_history, "prune", None)
+        if history_prune is not None:
+            history_prune()  # only flags retention work for the history writer
         logger.debug("Done pruning task graph")
         self.metrics_collector.observe_prune(time.perf_counter() - started)
 

@@ -63,6 +63,10 @@ def app(scheduler: Scheduler, config: LuigidConfig | None = None) -> tornado.web
         (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": STATIC_ROOT}),
         (r"/metrics", MetricsHandler, {"collector": collector}),
     ]
+    if scheduler.config.record_task_history:
+        from luigid.history import history_routes
+
+        routes += history_routes(scheduler.task_history)
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,
@@ -122,7 +126,13 @@ class Server:
         }
 
     def startup(self) -> None:
-        self.scheduler.metrics_collector.set_state_probe(self._state_probe)
+        collector = self.scheduler.metrics_collector
+        collector.set_state_probe(self._state_probe)
+        history = self.scheduler.task_history
+        if hasattr(history, "queue_depth"):
+            collector.set_history_probe(
+                lambda: {"queue_depth": history.queue_depth, "write_failures": history.write_failures}
+            )
         self.sockets = _bind(self.api_port, self.address, self.unix_socket)
         self.application = app(self.scheduler)
         self._http = tornado.httpserver.HTTPServer(
