@@ -72,8 +72,10 @@ export class Header {
     onChanged();
   }
 
+  /** Show when data last arrived; the generation number lets tests wait for a refresh. */
   markRefreshed() {
     const d = new Date();
     this.lastRefresh.textContent = `Updated ${d.toLocaleTimeString()}`;
+    this.lastRefresh.dataset.generation = String(Number(this.lastRefresh.dataset.generation || 0) + 1);
   }
 }
