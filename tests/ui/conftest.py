@@ -33,8 +33,17 @@ CHROMIUM_ARGS = [
 ]
 INDEX = "static/visualiser/index.html"
 MUTATING = {
-    "add_task", "add_worker", "disable_worker", "forgive_failures", "mark_as_done", "pause",
-    "re_enable_task", "send_scheduler_message", "set_worker_processes", "unpause", "update_resource",
+    "add_task",
+    "add_worker",
+    "disable_worker",
+    "forgive_failures",
+    "mark_as_done",
+    "pause",
+    "re_enable_task",
+    "send_scheduler_message",
+    "set_worker_processes",
+    "unpause",
+    "update_resource",
 }
 
 pytestmark = pytest.mark.browser
@@ -83,8 +92,11 @@ class Luigid:
     def call(self, method: str, **args: Any) -> Any:
         data = {"data": json.dumps(args)}
         url = f"{self.base}api/{method}"
-        resp = requests.post(url, data=data, timeout=10) if method in MUTATING else requests.get(
-            url, params=data, timeout=10)
+        resp = (
+            requests.post(url, data=data, timeout=10)
+            if method in MUTATING
+            else requests.get(url, params=data, timeout=10)
+        )
         resp.raise_for_status()
         return resp.json()["response"]
 
@@ -101,7 +113,10 @@ class Luigid:
         log = open(self.workdir / "pipeline.log", "wb")  # noqa: SIM115 (lives as long as the worker)
         proc = subprocess.Popen(
             [sys.executable, str(HERE / "pipeline.py"), str(self.port), str(self.workdir / "stop")],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+        )
         self.children.append(proc)
         return proc
 
@@ -129,9 +144,20 @@ def start_luigid(workdir: Path, config: str) -> Luigid:
     env = dict(os.environ, LUIGI_CONFIG_PATH=str(cfg))
     log = open(workdir / "luigid.log", "wb")  # noqa: SIM115 (lives as long as the server)
     proc = subprocess.Popen(
-        [*luigid_command(), "--address", "127.0.0.1", "--port", str(port),
-         "--state-path", str(workdir / "state.pickle")],
-        stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env=env)
+        [
+            *luigid_command(),
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--state-path",
+            str(workdir / "state.pickle"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+        env=env,
+    )
     server = Luigid(port, proc, workdir)
 
     def up() -> bool:
@@ -166,13 +192,19 @@ def start_pipeline_server(workdir: Path) -> Luigid:
 
         def settled() -> bool:
             st = {tid.split("_")[0]: s for tid, s in server.statuses().items()}
-            return (st.get("LongRunning") == "RUNNING" and st.get("Fragile") == "DISABLED"
-                    and st.get("Explode") == "FAILED" and st.get("Clean") == "DONE")
+            return (
+                st.get("LongRunning") == "RUNNING"
+                and st.get("Fragile") == "DISABLED"
+                and st.get("Explode") == "FAILED"
+                and st.get("Clean") == "DONE"
+            )
 
         wait_for(settled, timeout=60, what="the pipeline to settle")
         # The worker is now inside LongRunning; the two Broken tasks failed before it.
-        wait_for(lambda: [t for t, s in server.statuses().items() if t.startswith("Broken") and s == "FAILED"],
-                 what="Broken tasks to fail")
+        wait_for(
+            lambda: [t for t, s in server.statuses().items() if t.startswith("Broken") and s == "FAILED"],
+            what="Broken tasks to fail",
+        )
     except BaseException:
         server.stop()
         raise
@@ -243,4 +275,5 @@ def refresh_ui(page: Any) -> None:
     before = page.get_attribute("#last-refresh", "data-generation") or "0"
     page.click("#refresh-now")
     page.wait_for_function(
-        "(n) => Number(document.querySelector('#last-refresh').dataset.generation) > n", arg=int(before))
+        "(n) => Number(document.querySelector('#last-refresh').dataset.generation) > n", arg=int(before)
+    )

@@ -23,7 +23,7 @@ class InMemoryTask(luigi.Task):
     """Complete once run in this process: the worker checks a dependency is complete
     before running what needs it, and these tasks have no outputs."""
 
-    _finished: set[str] = set()  # noqa: RUF012
+    _finished: set[str] = set()
 
     def complete(self) -> bool:
         return self.task_id in InMemoryTask._finished
@@ -96,7 +96,7 @@ class LongRunning(InMemoryTask):
     name = luigi.Parameter()
     # Left at priority 0: the single worker process runs everything else (priority 10) first.
     accepts_messages = True
-    resources = {"gpu": 1}  # noqa: RUF012 (luigi's own attribute)
+    resources = {"gpu": 1}
 
     def run(self) -> None:
         stop = os.environ["UI_PIPELINE_STOP"]

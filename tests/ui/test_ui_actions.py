@@ -30,7 +30,8 @@ def test_forgive_failures(page: Any, server: Luigid) -> None:
     row(page, broken).locator("button.act-forgive").click()
     wait_for(lambda: server.statuses()[broken] == "PENDING", what="forgiven task to be pending")
     page.wait_for_function(
-        "(id) => !document.querySelector(`#task-table tr[data-task-id='${id}']`)", arg=broken)
+        "(id) => !document.querySelector(`#task-table tr[data-task-id='${id}']`)", arg=broken
+    )
 
 
 def test_mark_as_done_asks_then_marks(page: Any, server: Luigid) -> None:
@@ -73,7 +74,10 @@ def test_status_message_and_progress(page: Any, server: Luigid) -> None:
     assert r.locator(".progress-text").text_content() == "42%"
     r.locator("button.act-status").click()
     page.locator("dialog[open] pre.status-message").wait_for()
-    assert page.locator("dialog[open] pre.status-message").text_content() == "working <img src=x onerror=alert(1)>"
+    assert (
+        page.locator("dialog[open] pre.status-message").text_content()
+        == "working <img src=x onerror=alert(1)>"
+    )
     assert page.locator("dialog[open] .progress").get_attribute("aria-valuenow") == "42"
 
 
@@ -104,10 +108,14 @@ def test_update_resource_total(page: Any, server: Luigid) -> None:
     card = page.locator(".resource-card[data-resource=gpu]")
     card.locator("input.resource-total").fill("5")
     card.locator("button.act-update-resource").click()
-    wait_for(lambda: {r["name"]: r["num_total"] for r in server.call("resource_list")}["gpu"] == 5,
-             what="gpu total of 5")
+    wait_for(
+        lambda: {r["name"]: r["num_total"] for r in server.call("resource_list")}["gpu"] == 5,
+        what="gpu total of 5",
+    )
     page.wait_for_function(
-        "document.querySelector('.resource-card[data-resource=gpu] .resource-usage').textContent === '1 of 5 used'")
+        "document.querySelector('.resource-card[data-resource=gpu] .resource-usage')"
+        ".textContent === '1 of 5 used'"
+    )
     # A bad total is refused in the page and changes nothing.
     card.locator("input.resource-total").fill("-1")
     card.locator("button.act-update-resource").click()
@@ -123,7 +131,8 @@ def test_set_worker_processes(page: Any, server: Luigid) -> None:
     wait_for(lambda: server.call("worker_list")[0]["workers"] == 3, what="worker to report 3 processes")
     page.click("#refresh-now")
     page.wait_for_function(
-        "[...document.querySelectorAll('.worker-card .field')].some(f => f.textContent === 'Processes3')")
+        "[...document.querySelectorAll('.worker-card .field')].some(f => f.textContent === 'Processes3')"
+    )
 
 
 def test_disable_worker(page: Any, server: Luigid) -> None:

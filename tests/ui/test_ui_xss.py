@@ -26,13 +26,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Luigid]:
     try:
         client = RemoteScheduler(srv.base)
         client.add_worker(EVIL_WORKER, {"host": XSS, "username": SVG_XSS, "pid": 1, "workers": 1})
-        client.add_task(worker=EVIL_WORKER, task_id=XSS, status="FAILED", family="Evil", params={"p": XSS},
-                        expl=json.dumps(f"Traceback (most recent call last):\nValueError: {XSS}"),
-                        deps=[f"Missing_{SVG_XSS}"])
+        client.add_task(
+            worker=EVIL_WORKER,
+            task_id=XSS,
+            status="FAILED",
+            family="Evil",
+            params={"p": XSS},
+            expl=json.dumps(f"Traceback (most recent call last):\nValueError: {XSS}"),
+            deps=[f"Missing_{SVG_XSS}"],
+        )
         client.set_task_status_message(XSS, f"message {SVG_XSS}")
         for kind, url in (("js", "javascript:alert(1)"), ("https", "https://tracker.invalid/job/1")):
-            client.add_task(worker=EVIL_WORKER, task_id=f"EvilRunning_{kind}", status="RUNNING",
-                            family="EvilRunning", params={"kind": kind}, tracking_url=url)
+            client.add_task(
+                worker=EVIL_WORKER,
+                task_id=f"EvilRunning_{kind}",
+                status="RUNNING",
+                family="EvilRunning",
+                params={"kind": kind},
+                tracking_url=url,
+            )
     except BaseException:
         srv.stop()
         raise
@@ -105,21 +117,28 @@ def test_worker_info_shows_as_text(page: Any, server: Luigid) -> None:
     assert_inert(page)
 
 
-@pytest.mark.parametrize("fragment", [
-    "search=" + quote(XSS),
-    "tab=tasks&family=" + quote(SVG_XSS) + "&status=" + quote(XSS),
-    "tab=" + quote(XSS),
-    "tab=graph&task=" + quote(SVG_XSS + "x"),
-    quote(XSS, safe="<>= "),
-])
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        "search=" + quote(XSS),
+        "tab=tasks&family=" + quote(SVG_XSS) + "&status=" + quote(XSS),
+        "tab=" + quote(XSS),
+        "tab=graph&task=" + quote(SVG_XSS + "x"),
+        quote(XSS, safe="<>= "),
+    ],
+)
 def test_url_fragment_payloads_stay_inert(page: Any, server: Luigid, fragment: str) -> None:
     open_ui(page, server, fragment)
     if fragment.startswith("search="):
         assert page.input_value("#task-search") == XSS
     if "family=" in fragment:
-        names = page.eval_on_selector_all("#family-list .family[data-family]", "bs => bs.map(b => b.dataset.family)")
+        names = page.eval_on_selector_all(
+            "#family-list .family[data-family]", "bs => bs.map(b => b.dataset.family)"
+        )
         assert SVG_XSS in names
-        selected = page.eval_on_selector_all("#family-list .family[aria-pressed=true]", "bs => bs.map(b => b.textContent)")
+        selected = page.eval_on_selector_all(
+            "#family-list .family[aria-pressed=true]", "bs => bs.map(b => b.textContent)"
+        )
         assert selected == [SVG_XSS]
     if fragment.startswith("tab=graph"):
         assert page.text_content("#graph-notice") == "The scheduler does not know this task."

@@ -50,6 +50,13 @@ export function formatResources(resources) {
   return Object.entries(resources).map(([k, v]) => `${k}: ${v}`).join(', ');
 }
 
+/** What a task holds while running (the scheduler reports that apart), else what it needs. */
+export function heldResources(t) {
+  const running = t.resources_running;
+  if (running && typeof running === 'object' && Object.keys(running).length) return running;
+  return t.resources;
+}
+
 /** A progress value clamped to 0..100, or null when the task reports none. */
 export function progressValue(p) {
   const n = typeof p === 'string' ? parseFloat(p) : p;

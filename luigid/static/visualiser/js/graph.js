@@ -145,13 +145,19 @@ export class GraphView {
       notes.push(h('span', {class: 'warn'},
         ` — ${formatNumber(missing)} links lead to tasks the scheduler left out (its max_graph_nodes limit).`));
     }
-    this.notice.replaceChildren(h('p', null, notes));
+    this.notice.replaceChildren(h('p', {class: 'info'}, notes));
 
     const layout = layeredLayout(rootId, children);
     this.draw(rootId, graph, layout, state.inverse === '1');
   }
 
   draw(rootId, graph, layout, inverted) {
+    if (rootId !== this.drawnRoot) {
+      // A new graph starts scaled to fit the width (within reason); refreshes keep the zoom.
+      const available = this.scroller.clientWidth || layout.width;
+      this.scale = Math.max(0.4, Math.min(1, available / layout.width));
+      this.drawnRoot = rootId;
+    }
     this.contentW = layout.width;
     this.contentH = layout.height;
     const edgePaths = layout.edges.map(([from, to]) => {
@@ -176,7 +182,7 @@ export class GraphView {
       s('title', null, full),
       s('rect', {width: NODE_W, height: NODE_H, rx: 6, ry: 6}),
       s('text', {x: 8, y: 15, class: 'node-name'}, truncate(name, LABEL_CHARS)),
-      s('text', {x: 8, y: 30, class: 'node-params'}, truncate(params, LABEL_CHARS + 4)));
+      s('text', {x: 8, y: 30, class: 'node-params'}, truncate(params, LABEL_CHARS)));
       g.dataset.taskId = id;
       const go = () => updateState({task: id});
       g.addEventListener('click', go);

@@ -9,7 +9,7 @@ const ROW_GAP = 18;
 const LAYER_GAP = 64;
 const MARGIN = 20;
 /** Widest row before a layer wraps. */
-export const MAX_ROW = 24;
+export const MAX_ROW = 12;
 const SWEEPS = 4;
 
 /**

@@ -4,9 +4,8 @@
 import {rpc, taskArray} from './api.js';
 import {notify} from './dialog.js';
 import {h, hashLink} from './dom.js';
-import {formatNumber, formatResources} from './format.js';
+import {formatNumber, formatResources, heldResources} from './format.js';
 import {fragmentFor} from './state.js';
-import {heldResources} from './tasks.js';
 
 let onChanged = () => {};
 export function setResourcesChangeListener(fn) {

@@ -5,7 +5,9 @@
 import {actionButtons, progressBar} from './actions.js';
 import {isCountReply, rpc, taskArray} from './api.js';
 import {externalLink, h} from './dom.js';
-import {formatNumber, formatResources, formatTime, formatTimeParts, progressValue, statusClass, statusLabel} from './format.js';
+import {
+  formatNumber, formatResources, formatTime, formatTimeParts, heldResources, progressValue, statusClass, statusLabel,
+} from './format.js';
 import {updateState} from './state.js';
 
 /** Most tasks the page asks the server for in one list. */
@@ -45,13 +47,6 @@ const SORT_KEYS = {
   priority: (t) => (typeof t.priority === 'number' ? t.priority : 0),
   progress: (t) => progressValue(t.progress_percentage) ?? -1,
 };
-
-/** What a task holds while running (the scheduler may report it apart), else what it needs. */
-export function heldResources(t) {
-  const running = t.resources_running;
-  if (running && typeof running === 'object' && Object.keys(running).length) return running;
-  return t.resources;
-}
 
 function filterFor(key) {
   return FILTERS.find((f) => f.key === key) || null;

@@ -5,7 +5,7 @@ import {actionButtons, progressBar} from './actions.js';
 import {rpc, taskArray} from './api.js';
 import {confirmDialog, notify} from './dialog.js';
 import {h} from './dom.js';
-import {formatNumber, formatTime, progressValue} from './format.js';
+import {formatNumber, formatTime, formatTimeParts, progressValue} from './format.js';
 
 let onChanged = () => {};
 export function setWorkersChangeListener(fn) {
@@ -106,18 +106,18 @@ export class WorkersView {
   }
 
   runningTable(tasks) {
-    return h('table', {class: 'running-table'},
+    return h('div', {class: 'table-scroll'}, h('table', {class: 'running-table'},
       h('thead', null, h('tr', null, ['Task', 'Started', 'Status message', 'Progress', 'Actions'].map((c) => h('th', null, c)))),
       h('tbody', null, tasks.map((t) => {
         const pct = progressValue(t.progress_percentage);
         const tr = h('tr', null,
           h('td', {class: 'cell-name'}, t.display_name || t.id),
-          h('td', {class: 'cell-time'}, formatTime(t.time_running || t.start_time)),
+          h('td', {class: 'cell-time'}, formatTimeParts(t.time_running || t.start_time).map((p) => h('span', null, p))),
           h('td', {class: 'cell-message'}, t.status_message || ''),
           h('td', {class: 'cell-progress'}, pct === null ? '' : progressBar(pct)),
           h('td', {class: 'cell-actions'}, actionButtons(t)));
         tr.dataset.taskId = t.id;
         return tr;
-      })));
+      }))));
   }
 }
