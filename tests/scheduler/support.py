@@ -1,0 +1,155 @@
+"""Shared helpers for the scheduler tests: the fake clock, call shorthands, and the luigi twin."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from luigid.config import SchedulerConfig
+from luigid.scheduler import Scheduler
+
+#: An arbitrary, recognisable epoch second for the fake clock to start at.
+START = 1_700_000_000.0
+
+
+UPSTREAM_STATUSES = ("UPSTREAM_RUNNING", "UPSTREAM_MISSING_INPUT", "UPSTREAM_FAILED", "UPSTREAM_DISABLED")
+
+
+class Clock:
+    """A stand-in for ``time.time`` that only moves when told to."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+def add(s: Any, task_id: str, worker: str = "w1", **kwargs: Any) -> None:
+    """``add_task`` with the arguments a luigi worker always sends filled in."""
+    kwargs.setdefault("family", task_id.split("_")[0])
+    kwargs.setdefault("params", {})
+    s.add_task(task_id=task_id, worker=worker, **kwargs)
+
+
+def work(s: Any, worker: str = "w1", **kwargs: Any) -> dict[str, Any]:
+    kwargs.setdefault("host", "host-" + worker)
+    return s.get_work(worker=worker, **kwargs)
+
+
+def work_id(s: Any, worker: str = "w1", **kwargs: Any) -> str | None:
+    return work(s, worker, **kwargs)["task_id"]
+
+
+def status_of(s: Any, task_id: str) -> str | None:
+    """The task's status as task_search reports it (None when the scheduler forgot it)."""
+    for status, tasks in s.task_search(task_str=task_id).items():
+        if task_id in tasks:
+            return status
+    return None
+
+
+def normalise(value: Any) -> Any:
+    """Reduce a reply to what a worker sees over HTTP (JSON), ignoring luigi's set orderings."""
+    plain = json.loads(json.dumps(value))
+    return _sort_unordered(plain)
+
+
+def _sort_unordered(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            item = _sort_unordered(item)
+            # luigi serialises task.deps (a set) as a list in arbitrary order
+            if key == "deps" and isinstance(item, list):
+                item = sorted(item)
+            out[key] = item
+        return out
+    if isinstance(value, list):
+        return [_sort_unordered(item) for item in value]
+    return value
+
+
+class Twin:
+    """luigi 3.8.1's own Scheduler and ours, fed the same calls at the same fake times.
+
+    ``uuid.uuid4`` is replaced by a counter that both sides replay from the same point, so
+    message ids agree and can be used in follow-up calls.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        resources: dict[str, int],
+        settings: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        import luigi.scheduler
+
+        self.clock = clock
+        self.theirs = luigi.scheduler.Scheduler(resources=dict(resources), **settings)
+        self.ours = Scheduler(SchedulerConfig(**settings), resources=dict(resources))
+        self.called: set[str] = set()
+        self._uuid_next = 1
+        monkeypatch.setattr(uuid, "uuid4", self._fake_uuid4)
+
+    def _fake_uuid4(self) -> uuid.UUID:
+        value = uuid.UUID(int=self._uuid_next)
+        self._uuid_next += 1
+        return value
+
+    def both(self, method: str, **kwargs: Any) -> tuple[Any, Any]:
+        """Call ``method`` on luigi's scheduler, then on ours; return both raw replies."""
+        self.called.add(method)
+        first_uuid = self._uuid_next
+        theirs = getattr(self.theirs, method)(**copy.deepcopy(kwargs))
+        self._uuid_next = first_uuid
+        ours = getattr(self.ours, method)(**copy.deepcopy(kwargs))
+        return theirs, ours
+
+    def same(self, method: str, **kwargs: Any) -> Any:
+        """Call both and require identical replies (as JSON); return ours."""
+        theirs, ours = self.both(method, **kwargs)
+        assert normalise(ours) == normalise(theirs), (
+            f"{method}({kwargs}) differs\n luigi:  {normalise(theirs)}\n luigid: {normalise(ours)}"
+        )
+        return ours
+
+    # shorthands mirroring the worker-side helpers above
+    def add(self, task_id: str, worker: str = "w1", **kwargs: Any) -> None:
+        """add_task one second after the previous call, so no two tasks tie on age."""
+        self.clock.advance(1)
+        kwargs.setdefault("family", task_id.split("_")[0])
+        kwargs.setdefault("params", {})
+        self.same("add_task", task_id=task_id, worker=worker, **kwargs)
+
+    def work(self, worker: str = "w1", **kwargs: Any) -> dict[str, Any]:
+        kwargs.setdefault("host", "host-" + worker)
+        return self.same("get_work", worker=worker, **kwargs)
+
+    def views(self, *task_ids: str) -> None:
+        """Compare every read-only view of the whole state (and of the given tasks)."""
+        self.same("graph")
+        for status in ("", "PENDING", "RUNNING", "DONE", "FAILED", "DISABLED", "UNKNOWN", "BATCH_RUNNING"):
+            self.same("task_list", status=status, upstream_status="")
+        for upstream in UPSTREAM_STATUSES:
+            self.same("task_list", status="PENDING", upstream_status=upstream)
+        self.same("worker_list")
+        self.same("resource_list")
+        for task_id in task_ids:
+            self.same("dep_graph", task_id=task_id)
+            self.same("dep_graph", task_id=task_id, include_done=False)
+            self.same("inverse_dep_graph", task_id=task_id)
+            self.same("inverse_dep_graph", task_id=task_id, include_done=False)
+            self.same("fetch_error", task_id=task_id)
+            self.same("get_running_task_resources", task_id=task_id)
+            self.same("get_task_status_message", task_id=task_id)
+            self.same("get_task_progress_percentage", task_id=task_id)
