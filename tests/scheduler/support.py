@@ -58,7 +58,11 @@ def status_of(s: Any, task_id: str) -> str | None:
 
 
 def normalise(value: Any) -> Any:
-    """Reduce a reply to what a worker sees over HTTP (JSON), ignoring luigi's set orderings."""
+    """Reduce a reply to what a worker sees over HTTP (JSON), ignoring luigi's set orderings.
+
+    Only orderings luigi itself leaves to set iteration are sorted away; everything else
+    (worker_list order, batch_task_ids, ...) must match exactly.
+    """
     plain = json.loads(json.dumps(value))
     return _sort_unordered(plain)
 
@@ -71,11 +75,18 @@ def _sort_unordered(value: Any) -> Any:
             # luigi serialises task.deps (a set) as a list in arbitrary order
             if key == "deps" and isinstance(item, list):
                 item = sorted(item)
+            # count_pending lists running tasks by walking a set (or not, depending on sizes)
+            if key == "running_tasks" and isinstance(item, list):
+                item = sorted(item, key=lambda entry: json.dumps(entry, sort_keys=True))
             out[key] = item
         return out
     if isinstance(value, list):
         return [_sort_unordered(item) for item in value]
     return value
+
+
+class LuigiCrashed(Exception):
+    """luigi's own scheduler raised on a call (ours was then not called)."""
 
 
 class Twin:
@@ -110,7 +121,10 @@ class Twin:
         """Call ``method`` on luigi's scheduler, then on ours; return both raw replies."""
         self.called.add(method)
         first_uuid = self._uuid_next
-        theirs = getattr(self.theirs, method)(**copy.deepcopy(kwargs))
+        try:
+            theirs = getattr(self.theirs, method)(**copy.deepcopy(kwargs))
+        except Exception as exc:
+            raise LuigiCrashed(f"{method}: {exc!r}") from exc
         self._uuid_next = first_uuid
         ours = getattr(self.ours, method)(**copy.deepcopy(kwargs))
         return theirs, ours
