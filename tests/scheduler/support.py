@@ -19,6 +19,13 @@ START = 1_700_000_000.0
 UPSTREAM_STATUSES = ("UPSTREAM_RUNNING", "UPSTREAM_MISSING_INPUT", "UPSTREAM_FAILED", "UPSTREAM_DISABLED")
 
 
+#: every status a task_list caller may ask for, including SUSPENDED (never stored) and nonsense
+STATUSES_ASKED = (
+    "", "PENDING", "RUNNING", "DONE", "FAILED", "DISABLED", "UNKNOWN", "BATCH_RUNNING",
+    "SUSPENDED", "NO_SUCH",
+)
+
+
 class Clock:
     """A stand-in for ``time.time`` that only moves when told to."""
 
@@ -152,7 +159,7 @@ class Twin:
     def views(self, *task_ids: str) -> None:
         """Compare every read-only view of the whole state (and of the given tasks)."""
         self.same("graph")
-        for status in ("", "PENDING", "RUNNING", "DONE", "FAILED", "DISABLED", "UNKNOWN", "BATCH_RUNNING"):
+        for status in STATUSES_ASKED:
             self.same("task_list", status=status, upstream_status="")
         for upstream in UPSTREAM_STATUSES:
             self.same("task_list", status="PENDING", upstream_status=upstream)
