@@ -92,6 +92,52 @@ def _sort_unordered(value: Any) -> Any:
     return value
 
 
+class Recorder:
+    """Task history, metrics collector and e-mail notifier in one: it writes down each call.
+
+    Both schedulers get one, so the side effects they trigger can be compared call by call.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def _note(self, event: str, task: Any, *extra: Any) -> None:
+        if isinstance(task, dict):
+            self.calls.append((event, json.dumps(task, sort_keys=True), *extra))
+        else:
+            self.calls.append((event, task.id, task.status, *extra))
+
+    # task history
+    def task_scheduled(self, task: Any) -> None:
+        self._note("task_scheduled", task)
+
+    def task_started(self, task: Any, worker_host: Any) -> None:
+        self._note("task_started", task, worker_host)
+
+    def task_finished(self, task: Any, successful: bool) -> None:
+        self._note("task_finished", task, successful)
+
+    # metrics collector
+    def handle_task_started(self, task: Any) -> None:
+        self._note("handle_task_started", task)
+
+    def handle_task_failed(self, task: Any) -> None:
+        self._note("handle_task_failed", task)
+
+    def handle_task_disabled(self, task: Any, config: Any) -> None:
+        self._note("handle_task_disabled", task)
+
+    def handle_task_done(self, task: Any) -> None:
+        self._note("handle_task_done", task)
+
+    def handle_task_statistics(self, task: Any, statistics: Any) -> None:
+        self._note("handle_task_statistics", task, json.dumps(statistics, sort_keys=True))
+
+    # e-mail
+    def send_error_email(self, subject: str, message: str, additional_recipients: Any = None) -> None:
+        self.calls.append(("send_error_email", subject, message))
+
+
 class LuigiCrashed(Exception):
     """luigi's own scheduler raised on a call (ours was then not called)."""
 
@@ -113,8 +159,21 @@ class Twin:
         import luigi.scheduler
 
         self.clock = clock
-        self.theirs = luigi.scheduler.Scheduler(resources=dict(resources), **settings)
-        self.ours = Scheduler(SchedulerConfig(**settings), resources=dict(resources))
+        self.their_events = Recorder()
+        self.our_events = Recorder()
+        self.theirs = luigi.scheduler.Scheduler(
+            resources=dict(resources), task_history_impl=self.their_events, **settings
+        )
+        self.theirs._state._metrics_collector = self.their_events
+        notifications = luigi.scheduler.notifications
+        monkeypatch.setattr(notifications, "send_error_email", self.their_events.send_error_email)
+        self.ours = Scheduler(
+            SchedulerConfig(**settings),
+            resources=dict(resources),
+            task_history_impl=self.our_events,
+            metrics_collector=self.our_events,
+            notifier=self.our_events,
+        )
         self.called: set[str] = set()
         self._uuid_next = 1
         monkeypatch.setattr(uuid, "uuid4", self._fake_uuid4)
@@ -141,6 +200,9 @@ class Twin:
         theirs, ours = self.both(method, **kwargs)
         assert normalise(ours) == normalise(theirs), (
             f"{method}({kwargs}) differs\n luigi:  {normalise(theirs)}\n luigid: {normalise(ours)}"
+        )
+        assert self.our_events.calls == self.their_events.calls, (
+            f"{method}({kwargs}): history/metrics/e-mail calls differ"
         )
         return ours
 
