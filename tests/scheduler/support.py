@@ -137,6 +137,25 @@ class Recorder:
     def send_error_email(self, subject: str, message: str, additional_recipients: Any = None) -> None:
         self.calls.append(("send_error_email", subject, message))
 
+    # batched e-mail (batch_emails = true)
+    def add_failure(self, task_name: str, family: str, params: Any, expl: Any, owners: Any) -> None:
+        shown = json.dumps(params, sort_keys=True)
+        self.calls.append(("add_failure", task_name, family, shown, expl, owners))
+
+    def add_disable(self, task_name: str, family: str, params: Any, owners: Any) -> None:
+        self.calls.append(("add_disable", task_name, family, json.dumps(params, sort_keys=True), owners))
+
+    def add_scheduling_fail(self, task_name: str, family: str, params: Any, expl: Any, owners: Any) -> None:
+        self.calls.append(
+            ("add_scheduling_fail", task_name, family, json.dumps(params, sort_keys=True), expl, owners)
+        )
+
+    def update(self) -> None:
+        self.calls.append(("update",))
+
+    def send_email(self) -> None:
+        self.calls.append(("send_email",))
+
 
 class LuigiCrashed(Exception):
     """luigi's own scheduler raised on a call (ours was then not called)."""
@@ -165,6 +184,8 @@ class Twin:
             resources=dict(resources), task_history_impl=self.their_events, **settings
         )
         self.theirs._state._metrics_collector = self.their_events
+        if settings.get("batch_emails"):
+            self.theirs._email_batcher = self.their_events
         notifications = luigi.scheduler.notifications
         monkeypatch.setattr(notifications, "send_error_email", self.their_events.send_error_email)
         self.ours = Scheduler(
@@ -173,6 +194,7 @@ class Twin:
             task_history_impl=self.our_events,
             metrics_collector=self.our_events,
             notifier=self.our_events,
+            batch_notifier=self.our_events if settings.get("batch_emails") else None,
         )
         self.called: set[str] = set()
         self._uuid_next = 1

@@ -373,6 +373,23 @@ def cooldown(make_twin: MakeTwin) -> None:
     t.views("S_1", "S_2")
 
 
+def batch_emails(make_twin: MakeTwin) -> None:
+    t = make_twin(batch_emails=True, retry_count=2, retry_delay=1, **{"remove_delay": 1000})
+    t.same("add_task_batcher", worker="w1", task_family="E", batched_args=["day"])
+    t.add("E_1", params={"day": "1", "kind": "k"}, owners=["a@example.com"])
+    t.same("announce_scheduling_failure", worker="w1", task_name="E(day=9)", family="E",
+           params={"day": "9", "kind": "k"}, expl="cannot schedule", owners=["b@example.com"])
+    t.same("announce_scheduling_failure", worker="w2", task_name="F()", family="F", params={},
+           expl="cannot", owners=[])
+    for expl in ('{"trace": "json"}', "not json"):
+        t.clock.advance(2)
+        t.same("prune")
+        t.work(current_tasks=[])
+        t.add("E_1", status="FAILED", runnable=None, expl=expl, params={"day": "1", "kind": "k"},
+              owners=["a@example.com"])
+    t.views("E_1")
+
+
 SCENARIOS = [
     linear_chain,
     diamond_two_workers,
@@ -386,6 +403,7 @@ SCENARIOS = [
     visibilities,
     limits,
     cooldown,
+    batch_emails,
 ]
 
 
