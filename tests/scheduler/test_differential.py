@@ -390,6 +390,22 @@ def batch_emails(make_twin: MakeTwin) -> None:
     t.views("E_1")
 
 
+def equal_rank_siblings(make_twin: MakeTwin) -> None:
+    """Placeholders share their creation time: a lone worker must run them in luigi's order."""
+    t = make_twin(**FAST)
+    deps = [f"D_{i}" for i in range(8)]
+    t.add("P_1", deps=deps)
+    for dep in (*deps[4:], *reversed(deps[:4])):
+        t.add(dep)
+    running: list[str] = []
+    for _ in range(9):
+        reply = t.work(current_tasks=running)
+        if reply["task_id"]:
+            running.append(reply["task_id"])
+        t.same("count_pending", worker="w1")
+    assert len(running) == 8
+
+
 SCENARIOS = [
     linear_chain,
     diamond_two_workers,
@@ -404,6 +420,7 @@ SCENARIOS = [
     limits,
     cooldown,
     batch_emails,
+    equal_rank_siblings,
 ]
 
 

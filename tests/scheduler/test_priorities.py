@@ -69,3 +69,18 @@ def test_priority_ranking_applies_across_resource_holders(make_scheduler, clock:
     add(s, "high_1", priority=3, resources={"r": 1})
     assert work_id(s) == "high_1"
     assert work_id(s) is None  # r is used up
+
+
+def test_equal_rank_siblings_run_in_the_order_they_were_added(sched: Scheduler, clock: Clock) -> None:
+    # the deps' placeholders are all created by this one call, so they tie on priority and age
+    deps = ["s_a", "s_b", "s_c", "s_d"]
+    add(sched, "parent", deps=deps)
+    for dep in ("s_c", "s_a", "s_d", "s_b"):
+        clock.advance(1)
+        add(sched, dep)
+    running: list[str] = []
+    for _ in range(4):
+        task_id = work_id(sched, current_tasks=running)
+        assert task_id is not None
+        running.append(task_id)
+    assert running == ["s_c", "s_a", "s_d", "s_b"]
