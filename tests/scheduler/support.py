@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from luigid.config import SchedulerConfig
+from luigid.metrics.collector import MetricsCollector
 from luigid.scheduler import Scheduler
 
 #: An arbitrary, recognisable epoch second for the fake clock to start at.
@@ -92,7 +93,7 @@ def _sort_unordered(value: Any) -> Any:
     return value
 
 
-class Recorder:
+class Recorder(MetricsCollector):
     """Task history, metrics collector and e-mail notifier in one: it writes down each call.
 
     Both schedulers get one, so the side effects they trigger can be compared call by call.
