@@ -614,6 +614,17 @@ class Scheduler:
                 return False
         return True
 
+    def _tasks_of(self, worker: Worker, *statuses: str) -> list[Task]:
+        """The worker's tasks with these statuses, walking whichever set is smaller.
+
+        Walking the status index keeps luigi's order (the order tasks reached the status),
+        which is what decides between tasks of equal priority and age, e.g. siblings whose
+        placeholders were created by one add_task: a lone worker runs them as it added them.
+        """
+        if len(worker.tasks) < sum(self._state.count(status) for status in statuses):
+            return [t for t in worker.tasks if t.status in statuses]
+        return [t for t in self._state.tasks_by_status(*statuses) if worker.id in t.workers]
+
     def _is_trivial_worker(self, worker: Worker) -> bool:
         """A non-assistant whose pending tasks need no resources can skip the global view."""
         if worker.assistant:
@@ -638,7 +649,7 @@ class Scheduler:
         worker_rec = self._state.get_worker(worker_id)
         memo: dict[str, str] = {}
         running_tasks = []
-        for task in [t for t in worker_rec.tasks if t.status == RUNNING]:
+        for task in self._tasks_of(worker_rec, RUNNING):
             if self._upstream_status(task.id, memo) == "UPSTREAM_DISABLED":
                 continue
             other = self._state.get_worker(task.worker_running) if task.worker_running else None
@@ -648,7 +659,7 @@ class Scheduler:
                 running_tasks.append(info)
 
         n_pending = n_unique = n_last = 0
-        for task in [t for t in worker_rec.tasks if t.status in (PENDING, FAILED)]:
+        for task in self._tasks_of(worker_rec, PENDING, FAILED):
             if self._upstream_status(task.id, memo) == "UPSTREAM_DISABLED":
                 continue
             n_pending += 1
@@ -710,7 +721,7 @@ class Scheduler:
         if self._paused:
             candidates, used_resources, greedy_workers = [], defaultdict(int), {}
         elif self._is_trivial_worker(worker_rec):
-            candidates = [t for t in worker_rec.tasks if t.status in (PENDING, RUNNING)]
+            candidates = self._tasks_of(worker_rec, PENDING, RUNNING)
             used_resources, greedy_workers = defaultdict(int), {}
         else:
             candidates = self._state.tasks_by_status(PENDING, RUNNING)
