@@ -1,0 +1,198 @@
+"""Every index the state keeps agrees with a full recomputation from the task records,
+after random sequences of the calls workers and operators make (issue: scale)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from luigid.config import SchedulerConfig
+from luigid.model import DONE, FAILED, PENDING, STATUSES
+from luigid.scheduler import Scheduler
+from luigid.state import rank_key
+
+TASKS = [f"T{i}" for i in range(12)]
+WORKERS = ["w1", "w2", "w3"]
+STATUS_SENT = ["PENDING", "DONE", "FAILED", "RUNNING", "SUSPENDED", "DISABLED"]
+
+task_ids = st.sampled_from(TASKS)
+workers = st.sampled_from(WORKERS)
+
+operations = st.one_of(
+    st.tuples(
+        st.just("add_task"),
+        task_ids,
+        workers,
+        st.sampled_from(STATUS_SENT),
+        st.lists(task_ids, max_size=3),
+        st.integers(0, 3),
+        st.sampled_from([{}, {"r": 1}, {"r": 2}]),
+        st.booleans(),
+    ),
+    st.tuples(st.just("get_work"), workers, st.booleans()),
+    st.tuples(st.just("new_deps"), task_ids, workers, st.lists(task_ids, min_size=1, max_size=2)),
+    st.tuples(
+        st.just("admin"), st.sampled_from(["mark_as_done", "forgive_failures", "re_enable_task"]), task_ids
+    ),
+    st.tuples(st.just("disable_worker"), workers),
+    st.tuples(st.just("tick"), st.sampled_from([1, 30, 200, 700, 5000])),
+    st.tuples(st.just("prune")),
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def apply(sched: Scheduler, clock: Clock, op: tuple[Any, ...]) -> None:
+    kind = op[0]
+    if kind == "add_task":
+        _, task_id, worker, status, deps, priority, resources, runnable = op
+        deps = [d for d in deps if d != task_id]
+        sched.add_task(
+            task_id=task_id,
+            worker=worker,
+            status=status,
+            deps=deps,
+            priority=priority,
+            resources=resources,
+            runnable=runnable,
+            family=task_id[:1],
+            params={"i": task_id},
+        )
+    elif kind == "get_work":
+        _, worker, assistant = op
+        sched.get_work(worker=worker, host="h", assistant=assistant, current_tasks=[])
+    elif kind == "new_deps":
+        _, task_id, worker, deps = op
+        sched.add_task(
+            task_id=task_id, worker=worker, status="PENDING", new_deps=[d for d in deps if d != task_id]
+        )
+    elif kind == "admin":
+        getattr(sched, op[1])(task_id=op[2])
+    elif kind == "disable_worker":
+        sched.disable_worker(worker=op[1])
+    elif kind == "tick":
+        clock.now += op[1]
+    elif kind == "prune":
+        sched.prune()
+
+
+def check_indexes(sched: Scheduler) -> None:
+    state = sched.state
+    tasks = {t.id: t for t in state.tasks()}
+
+    # status index: every task exactly once, under its status, in status-entry order
+    seen: Counter[str] = Counter()
+    for status in STATUSES:
+        listed = list(state.tasks_by_status(status))
+        assert all(t.status == status for t in listed)
+        assert [t.seq for t in listed] == sorted(t.seq for t in listed)
+        seen.update(t.id for t in listed)
+    assert seen == Counter(tasks.keys())
+
+    # reverse deps
+    for task in tasks.values():
+        for dep in task.deps:
+            assert task.id in state.dependents(dep)
+    for dep_id, users in state._rdeps.items():
+        assert users and all(dep_id in tasks[u].deps for u in users)
+
+    # readiness
+    def ready(t: Any) -> bool:
+        return t.status == PENDING and all(d in tasks and tasks[d].status == DONE for d in t.deps)
+
+    for task in tasks.values():
+        assert task.unmet == sum(1 for d in task.deps if d not in tasks or tasks[d].status != DONE)
+        assert (task.ready_key is not None) == ready(task)
+        if task.ready_key is not None:
+            assert task.ready_key == rank_key(task)
+    expected = sorted((t for t in tasks.values() if ready(t)), key=rank_key)
+    assert list(state.ready_tasks()) == expected
+
+    # per-worker loads and ready lists
+    for worker_id in {w for t in tasks.values() for w in t.workers} | set(WORKERS):
+        mine = [t for t in tasks.values() if worker_id in t.workers]
+        load = state.load_of(worker_id)
+        for status, (count, unique, last) in {
+            PENDING: (load.pending, load.pending_unique, load.pending_last),
+            FAILED: (load.failed, load.failed_unique, load.failed_last),
+        }.items():
+            of_status = [t for t in mine if t.status == status]
+            assert count == len(of_status)
+            assert unique == sum(len(t.workers) == 1 for t in of_status)
+            assert last == sum(next(reversed(t.workers)) == worker_id for t in of_status)
+        assert load.pending_res == sum(1 for t in mine if t.status == PENDING and t.resources)
+        assert list(state.ready_tasks(worker_id)) == [t for t in expected if worker_id in t.workers]
+
+    # worker task sets mirror task.workers; stakes mirror stakeholders
+    for worker in state.workers():
+        assert {t.id for t in worker.tasks} == {t.id for t in tasks.values() if worker.id in t.workers}
+    for worker_id, staked in state._stakes.items():
+        assert staked == {t.id for t in tasks.values() if worker_id in t.stakeholders}
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.lists(operations, min_size=1, max_size=60))
+def test_indexes_agree_with_a_full_scan(monkeypatch_clock, ops):
+    clock, sched = monkeypatch_clock()
+    for op in ops:
+        apply(sched, clock, op)
+        check_indexes(sched)
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.lists(operations, min_size=1, max_size=40))
+def test_indexes_rebuilt_after_reload(monkeypatch_clock, tmp_path_factory, ops):
+    clock, sched = monkeypatch_clock()
+    for op in ops:
+        apply(sched, clock, op)
+    path = tmp_path_factory.mktemp("state") / "state.pickle"
+    sched2 = Scheduler(SchedulerConfig(state_path=str(path)), resources={"r": 2})
+    sched.config = sched2.config
+    sched.state.config = sched2.config
+    sched.dump()
+    sched2.load()
+    check_indexes(sched2)
+    assert {t.id: t.status for t in sched2.state.tasks()} == {t.id: t.status for t in sched.state.tasks()}
+
+
+def _patched_scheduler(monkeypatch: Any) -> Any:
+    def make() -> tuple[Clock, Scheduler]:
+        clock = Clock()
+        monkeypatch.setattr(time, "time", clock)
+        config = SchedulerConfig(
+            retry_delay=100,
+            remove_delay=600,
+            worker_disconnect_delay=60,
+            retry_count=3,
+            disable_window=1000,
+            disable_persist=2000,
+            stable_done_cooldown_secs=0,
+        )
+        return clock, Scheduler(config, resources={"r": 2})
+
+    return make
+
+
+@pytest.fixture
+def monkeypatch_clock(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Builds a fresh scheduler on a fresh test clock for each generated example."""
+    return _patched_scheduler(monkeypatch)
