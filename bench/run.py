@@ -235,6 +235,7 @@ class Runner:
                 "cap_s": a.throughput_seconds,
                 "rounds": rounds,
             }
+        results["meta"]["loadavg_at_end"] = os.getloadavg()
         results["summary"] = self.summary(results)
         return results
 
@@ -303,6 +304,8 @@ class Runner:
             "workers": self.args.workers,
             "samples": self.args.samples,
             "call_budget_s": self.args.call_budget,
+            # Other processes share the machine; the load average says how quiet it was.
+            "loadavg_at_start": os.getloadavg(),
         }
 
 

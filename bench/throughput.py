@@ -17,6 +17,8 @@ from bench.wire import RpcClient, RpcError
 from bench.workload import RESOURCES_BY_FAMILY, Workload, add_task_done, get_work_args
 
 IDLE_RETRY = 0.02  # a worker whose tasks are all blocked on a busy resource asks again after this
+PROBE_INTERVAL = 0.01
+PROBE_WORKER = "bench-stall-probe"
 
 
 @dataclass
@@ -62,6 +64,22 @@ def _worker_loop(port: int, worker: str, start_at: float, stop_at: float, out: A
     out.send((worker, handouts, latencies, errors, first_error))
 
 
+def _ping_probe(port: int, start_at: float, stop_at: float, finished: Any, out: Any) -> None:
+    """Pings on its own connection while the workers run: its slowest answer bounds the longest stall."""
+    client = RpcClient(port, timeout=max(5.0, stop_at - start_at + 30))
+    latencies: list[float] = []
+    errors = 0
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    while time.monotonic() < stop_at and not finished.is_set():
+        try:
+            latencies.append(client.timed_call("ping", {"worker": PROBE_WORKER})[0])
+        except RpcError:
+            errors += 1
+        time.sleep(PROBE_INTERVAL)
+    client.close()
+    out.send((latencies, errors))
+
+
 def run_throughput(port: int, workload: Workload, cap_seconds: float) -> dict[str, Any]:
     """Release one process per workload worker at the same instant; collect and check what happened."""
     ctx = multiprocessing.get_context("fork")
@@ -75,6 +93,12 @@ def run_throughput(port: int, workload: Workload, cap_seconds: float) -> dict[st
         )
         proc.start()
         children.append((proc, parent_end))
+    finished = ctx.Event()
+    probe_end, probe_child_end = ctx.Pipe(duplex=False)
+    probe = ctx.Process(
+        target=_ping_probe, args=(port, start_at, stop_at, finished, probe_child_end), daemon=True
+    )
+    probe.start()
     handouts: list[Handout] = []
     latencies: list[float] = []
     errors = 0
@@ -91,8 +115,14 @@ def run_throughput(port: int, workload: Workload, cap_seconds: float) -> dict[st
             first_error = first_error or "a worker process did not report back"
             proc.terminate()
         proc.join(timeout=10)
-    finished = max((h.done_acked for h in handouts), default=start_at)
-    elapsed = max(1e-9, min(finished, stop_at) - start_at) if handouts else cap_seconds
+    finished.set()
+    pings: list[float] = []
+    if probe_end.poll(60):
+        pings, probe_errors = probe_end.recv()
+        errors += probe_errors
+    probe.join(timeout=10)
+    last_ack = max((h.done_acked for h in handouts), default=start_at)
+    elapsed = max(1e-9, min(last_ack, stop_at) - start_at) if handouts else cap_seconds
     return {
         "workers": len(workload.workers),
         "tasks_in_graph": len(workload.tasks),
@@ -104,6 +134,8 @@ def run_throughput(port: int, workload: Workload, cap_seconds: float) -> dict[st
         "get_work_calls": len(latencies),
         "get_work_p50_ms": percentile(latencies, 50) * 1000 if latencies else None,
         "get_work_p99_ms": percentile(latencies, 99) * 1000 if latencies else None,
+        "ping_under_load_p50_ms": percentile(pings, 50) * 1000 if pings else None,
+        "ping_under_load_max_ms": max(pings) * 1000 if pings else None,
         "errors": errors,
         "first_error": first_error,
         "violations": check_handouts(workload, handouts),
