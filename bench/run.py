@@ -296,6 +296,7 @@ class Runner:
             "started": datetime.datetime.now().isoformat(timespec="seconds"),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
             f"{platform.release()}",
+            "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "commit": commit,
             "command": "python bench/run.py " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
