@@ -1,0 +1,140 @@
+"""Starting, probing and stopping one scheduler daemon process from a command template."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.wire import free_port, try_ping
+
+LUIGI_VERSION = "3.8.1"
+# Both daemons get exactly these flags; only the program in front of them differs.
+FLAGS = "--port {port} --address 127.0.0.1 --state-path {state} --logdir {logdir}"
+LUIGI_TEMPLATE = "{luigi_venv}/bin/luigid " + FLAGS
+OURS_TEMPLATE = "{python} -m luigid " + FLAGS
+READY_PROBE_WORKER = "bench-readiness-probe"
+
+
+class DaemonError(Exception):
+    """The daemon did not start, answer, or stop as expected."""
+
+
+def ensure_luigi_venv(venv: Path) -> None:
+    """Create ``venv`` with luigi==3.8.1 in it unless it is already there."""
+    python = venv / "bin" / "python"
+    if python.exists():
+        probe = subprocess.run(
+            [str(python), "-c", "import importlib.metadata as m; print(m.version('luigi'))"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if (
+            probe.returncode == 0
+            and probe.stdout.strip() == LUIGI_VERSION
+            and (venv / "bin" / "luigid").exists()
+        ):
+            return
+    print(f"[bench] installing luigi=={LUIGI_VERSION} into {venv} ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", f"luigi=={LUIGI_VERSION}"], check=True)
+
+
+@dataclass
+class DaemonSpec:
+    name: str  # "luigi" or "ours"
+    template: str  # command line with {port} {state} {logdir} (and {python} / {luigi_venv}) placeholders
+
+
+class Daemon:
+    """One daemon process with its own state directory and log directory under ``rundir``."""
+
+    def __init__(self, spec: DaemonSpec, rundir: Path, luigi_venv: Path) -> None:
+        self.spec = spec
+        self.rundir = rundir
+        self.state_dir = rundir / "state"
+        self.logdir = rundir / "log"
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        self.state_path = self.state_dir / "state.pickle"
+        self.port = free_port()
+        self.argv = shlex.split(
+            spec.template.format(
+                port=self.port,
+                state=self.state_path,
+                logdir=self.logdir,
+                python=sys.executable,
+                luigi_venv=luigi_venv,
+            )
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self._output = rundir / "daemon-output.log"
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "LUIGI_CONFIG_PATH"}
+        with open(self._output, "ab") as out:
+            self.started_at = time.perf_counter()
+            # cwd is the empty run directory so neither daemon picks up a stray ./luigi.cfg.
+            self.proc = subprocess.Popen(
+                self.argv, cwd=self.rundir, stdout=out, stderr=subprocess.STDOUT, env=env
+            )
+
+    def wait_ready(self, timeout: float) -> float:
+        """Seconds from process start to the first answered ping; polls every few milliseconds."""
+        assert self.proc is not None
+        deadline = self.started_at + timeout
+        while time.perf_counter() < deadline:
+            if self.proc.poll() is not None:
+                raise DaemonError(
+                    f"{self.spec.name} exited with {self.proc.returncode}: {self.output_tail()}"
+                )
+            if try_ping(
+                self.port, READY_PROBE_WORKER, timeout=max(0.5, min(5.0, deadline - time.perf_counter()))
+            ):
+                return time.perf_counter() - self.started_at
+            time.sleep(0.005)
+        raise DaemonError(
+            f"{self.spec.name} did not answer a ping within {timeout:.0f}s: {self.output_tail()}"
+        )
+
+    def rss_bytes(self) -> int:
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise DaemonError("no VmRSS line in /proc status")
+
+    def state_bytes(self) -> int:
+        """Everything the daemon left in its state directory (a journal or side files count too)."""
+        return sum(p.stat().st_size for p in self.state_dir.rglob("*") if p.is_file())
+
+    def terminate(self, timeout: float) -> float | None:
+        """SIGTERM and wait; seconds until the process is gone, or None if it had to be killed."""
+        assert self.proc is not None
+        start = time.perf_counter()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+        return time.perf_counter() - start
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def output_tail(self, chars: int = 600) -> str:
+        try:
+            return self._output.read_text(errors="replace")[-chars:].strip() or "(no output)"
+        except OSError:
+            return "(no output file)"
