@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,6 +207,14 @@ class Daemon:
         finally:
             conn.close()
 
+    def task_list(self, status: str) -> list[dict[str, Any]]:
+        """Every task the daemon has in ``status``, as task_list serializes it."""
+        return list(self.api("task_list", status=status, upstream_status="").values())
+
+    def param_values(self, status: str, family: str, param: str) -> list[str]:
+        """Sorted values of ``param`` over the ``family`` tasks in ``status``."""
+        return sorted(task["params"][param] for task in self.task_list(status) if task["name"] == family)
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Signal the daemon and wait for it to exit; returns its exit status."""
         assert self.proc is not None
@@ -364,6 +373,10 @@ class Workspace:
 
     def events(self, event: str) -> list[dict[str, Any]]:
         return [fact for fact in self.journal() if fact["event"] == event]
+
+    def count(self, event: str) -> Counter[str]:
+        """How many times each task recorded ``event`` (e.g. ``end``: how many times it ran)."""
+        return Counter(fact["task"] for fact in self.events(event))
 
 
 @pytest.fixture

@@ -8,10 +8,6 @@ from typing import Any
 from .pipelines import SHAPES
 
 
-def runs_per_task(facts: list[dict[str, Any]]) -> Counter[str]:
-    return Counter(fact["task"] for fact in facts if fact["event"] == "end")
-
-
 def assert_dependencies_first(facts: list[dict[str, Any]], deps: dict[str, list[str]]) -> None:
     """Each task started only after every one of its dependencies had finished."""
     started = {fact["task"]: fact["t"] for fact in facts if fact["event"] == "start"}
@@ -21,36 +17,33 @@ def assert_dependencies_first(facts: list[dict[str, Any]], deps: dict[str, list[
             assert ended[dep] <= started[task], f"{task} started before its dependency {dep} ended"
 
 
-def node(shape: str, name: str) -> str:
-    return f"Node(shape={shape}, node={name})"
+def shape_deps(shape: str) -> dict[str, list[str]]:
+    """``SHAPES[shape]`` in terms of the names the tasks record."""
+
+    def name(node: str) -> str:
+        return f"Node(shape={shape}, node={node})"
+
+    return {name(node): [name(dep) for dep in deps] for node, deps in SHAPES[shape].items()}
 
 
 def test_linear_chain(luigid_server, workspace):
     daemon = luigid_server()
     workspace.run(daemon, "Chain", "--n", "4")
 
-    facts = workspace.journal()
     links = [f"Chain(n={n})" for n in range(5)]
-    assert runs_per_task(facts) == Counter(links)
-    assert_dependencies_first(facts, {links[n]: [links[n - 1]] for n in range(1, 5)})
-    done = daemon.api("task_list", status="DONE", upstream_status="")
-    assert sorted(int(task["params"]["n"]) for task in done.values() if task["name"] == "Chain") == [
-        0,
-        1,
-        2,
-        3,
-        4,
-    ]
+    assert workspace.count("end") == Counter(links)
+    assert_dependencies_first(workspace.journal(), {links[n]: [links[n - 1]] for n in range(1, 5)})
+    assert daemon.param_values("DONE", "Chain", "n") == ["0", "1", "2", "3", "4"]
 
 
 def test_diamond(luigid_server, workspace):
     daemon = luigid_server()
     workspace.run(daemon, "Node", "--shape", "diamond", "--node", "top", workers=2)
 
-    facts = workspace.journal()
-    deps = {node("diamond", n): [node("diamond", d) for d in ds] for n, ds in SHAPES["diamond"].items()}
-    assert runs_per_task(facts) == Counter(list(deps))
-    assert_dependencies_first(facts, deps)
+    deps = shape_deps("diamond")
+    assert workspace.count("end") == Counter(list(deps))
+    assert_dependencies_first(workspace.journal(), deps)
+    assert daemon.param_values("DONE", "Node", "node") == ["base", "left", "right", "top"]
 
 
 def test_two_worker_processes_share_one_dag(luigid_server, workspace):
@@ -63,26 +56,24 @@ def test_two_worker_processes_share_one_dag(luigid_server, workspace):
     first.expect(0)
     second.expect(0)
 
-    facts = workspace.journal()
-    deps = {node("mesh", n): [node("mesh", d) for d in ds] for n, ds in SHAPES["mesh"].items()}
-    assert runs_per_task(facts) == Counter(list(deps)), "some task ran twice or never"
-    assert_dependencies_first(facts, deps)
-    assert Counter(fact["task"] for fact in facts if fact["event"] == "start") == Counter(list(deps))
+    deps = shape_deps("mesh")
+    assert workspace.count("start") == Counter(list(deps)), "some task started twice or never"
+    assert workspace.count("end") == Counter(list(deps))
+    assert_dependencies_first(workspace.journal(), deps)
 
 
 def test_dynamic_dependencies(luigid_server, workspace):
     daemon = luigid_server()
     workspace.run(daemon, "DynParent")
 
-    facts = workspace.journal()
     children = [f"DynChild(i={i})" for i in range(3)]
-    assert runs_per_task(facts) == Counter(["DynParent()", *children])
-    parent_end = next(f["t"] for f in facts if f["event"] == "end" and f["task"] == "DynParent()")
+    assert workspace.count("end") == Counter(["DynParent()", *children])
+    ended = {fact["task"]: fact["t"] for fact in workspace.events("end")}
     for child in children:
-        child_end = next(f["t"] for f in facts if f["event"] == "end" and f["task"] == child)
-        assert child_end <= parent_end, f"DynParent finished before its dynamic dependency {child}"
-    # The parent was resumed after each round of yielded dependencies was satisfied.
-    assert sum(1 for f in facts if f["event"] == "start" and f["task"] == "DynParent()") >= 2
+        assert ended[child] <= ended["DynParent()"], f"DynParent finished before its dynamic dep {child}"
+    # The parent was resumed once per round of yielded dependencies that were not yet complete.
+    assert workspace.count("start")["DynParent()"] == 3
+    assert daemon.param_values("DONE", "DynChild", "i") == ["0", "1", "2"]
 
 
 def test_batchable_tasks_run_as_one_batch(luigid_server, workspace):
@@ -93,7 +84,6 @@ def test_batchable_tasks_run_as_one_batch(luigid_server, workspace):
     batches = workspace.events("batch")
     assert len(batches) == 1, f"expected one batch run, got {batches}"
     assert sorted(batches[0]["values"]) == values
-    assert runs_per_task(workspace.journal())['AllBatchItems(values=["a", "b", "c", "d", "e"])'] == 1
-    done = daemon.api("task_list", status="DONE", upstream_status="")
-    done_items = {task["params"]["value"] for task in done.values() if task["name"] == "BatchItem"}
-    assert set(values) <= done_items, f"not every batched item is DONE: {done_items}"
+    assert list(workspace.count("end").values()) == [1], "the task depending on the batch ran once"
+    done_items = daemon.param_values("DONE", "BatchItem", "value")
+    assert set(values) <= set(done_items), f"not every batched item is DONE: {done_items}"
