@@ -70,3 +70,8 @@ class LuigidConfig:
     cors: CorsConfig = field(default_factory=CorsConfig)
     #: every section as read, for subsystems (history, metrics, email...) to parse their own
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> LuigidConfig:
+    """Provisional: defaults plus ``[scheduler]`` overrides (file reading lands with the config work)."""
+    return LuigidConfig(scheduler=SchedulerConfig(**(overrides or {})))

@@ -159,8 +159,12 @@ class Task:
     def set_params(self, params: dict[str, Any] | None) -> None:
         self.params = dict(params) if params else {}
         vis = self.param_visibilities
-        self.public_params = {k: v for k, v in self.params.items() if vis.get(k, VISIBILITY_PUBLIC) == VISIBILITY_PUBLIC}
-        self.hidden_params = {k: v for k, v in self.params.items() if vis.get(k, VISIBILITY_PUBLIC) == VISIBILITY_HIDDEN}
+        self.public_params = {
+            k: v for k, v in self.params.items() if vis.get(k, VISIBILITY_PUBLIC) == VISIBILITY_PUBLIC
+        }
+        self.hidden_params = {
+            k: v for k, v in self.params.items() if vis.get(k, VISIBILITY_PUBLIC) == VISIBILITY_HIDDEN
+        }
 
     def is_batchable(self) -> bool:
         return bool(self.batchable)

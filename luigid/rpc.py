@@ -35,8 +35,7 @@ class RpcSpec:
         return frozenset(
             p.name
             for p in list(self.signature.parameters.values())[1:]
-            if p.default is inspect.Parameter.empty
-            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         )
 
     @property
@@ -68,3 +67,7 @@ def rpc_method(*, role: str = "worker", mutating: bool = True) -> Callable[[F], 
         return fn
 
     return register
+
+
+class RpcError(Exception):
+    """A call the scheduler refuses because of its arguments: answered with a 400."""

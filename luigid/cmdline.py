@@ -1,0 +1,127 @@
+"""``luigid``: parse luigi's flags, build the configuration once, start the server.
+
+Exit codes: 0 after a clean shutdown, 2 for a bad flag or configuration, 3 when the server
+cannot start (address in use, state path unusable). Every failure is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from luigid import __version__
+from luigid.config import ConfigError, LuigidConfig, load_config
+
+EXIT_CONFIG = 2
+EXIT_STARTUP = 3
+
+logger = logging.getLogger("luigi.server")
+
+DEFAULT_STATE_PATH = "/var/lib/luigi-server/state.pickle"
+
+EPILOG = """\
+configuration:
+  Settings are read as luigi reads them: /etc/luigi/client.cfg, /etc/luigi/luigi.cfg,
+  ./client.cfg, ./luigi.cfg, then the file named by LUIGI_CONFIG_PATH (TOML when it ends
+  in .toml or LUIGI_CONFIG_PARSER=toml). Sections used: [scheduler], [resources], [cors],
+  [core] (logging), and those of the optional features. See luigi.cfg.example.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="luigid",
+        description="Central scheduler for luigi workers: a drop-in replacement for luigi's luigid.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--background", action="store_true", help="detach and run as a daemon")
+    parser.add_argument("--pidfile", help="write the daemon's pid to this file")
+    parser.add_argument("--logdir", help="log directory (default with --background: /var/log/luigi)")
+    parser.add_argument("--state-path", help="state file (overrides [scheduler] state_path)")
+    parser.add_argument("--address", help="interface to listen on (default: all)")
+    parser.add_argument("--unix-socket", help="listen on this Unix socket instead of TCP")
+    parser.add_argument("--port", type=int, default=8082, help="TCP port to listen on (default: 8082)")
+    parser.add_argument("--version", action="version", version=f"luigid {__version__}")
+    return parser
+
+
+def fail(code: int, message: str) -> int:
+    print(f"luigid: {message}", file=sys.stderr)
+    return code
+
+
+def resolve_state_path(config: LuigidConfig, explicit: bool) -> tuple[str | None, str | None]:
+    """(usable path, problem). The built-in default falls back to a per-user file when the
+    system folder is not writable, so ``luigid`` starts for a non-root user; a path the
+    operator chose is never second-guessed."""
+    from luigid.persistence import check_writable
+
+    path = config.scheduler.state_path
+    problem = check_writable(path)
+    if problem is None:
+        return path, None
+    if explicit or path != DEFAULT_STATE_PATH:
+        return None, (
+            f"state path {path} is unusable: {problem}; point --state-path (or [scheduler] state_path) "
+            "at a writable file"
+        )
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    fallback = os.path.join(base, "luigid", "state.pickle")
+    logger.warning(
+        "Default state path %s is not writable (%s); using %s instead. Set --state-path to choose.",
+        path,
+        problem,
+        fallback,
+    )
+    return fallback, None
+
+
+def luigid(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point."""
+    code = main(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def main(argv: Sequence[str]) -> int:
+    opts = build_parser().parse_args(list(argv))
+    overrides = {"state_path": opts.state_path} if opts.state_path else {}
+    try:
+        config = load_config(overrides=overrides)
+    except ConfigError as exc:
+        return fail(EXIT_CONFIG, str(exc))
+    if opts.background:
+        return fail(EXIT_CONFIG, "--background is not supported yet; run under a supervisor instead")
+
+    from luigid import logs
+
+    try:
+        logs.configure(config, logdir=opts.logdir)
+    except ConfigError as exc:
+        return fail(EXIT_CONFIG, str(exc))
+
+    state_path, problem = resolve_state_path(config, explicit=bool(opts.state_path))
+    if problem is not None or state_path is None:
+        return fail(EXIT_STARTUP, problem or "no state path")
+    return serve(config, state_path, opts)
+
+
+def serve(config: LuigidConfig, state_path: str, opts: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from luigid.scheduler import Scheduler
+    from luigid.server import StartupError, run
+
+    config = replace(config, scheduler=replace(config.scheduler, state_path=state_path))
+    os.makedirs(os.path.dirname(os.path.abspath(state_path)), exist_ok=True)
+    scheduler = Scheduler(config)
+    try:
+        run(api_port=opts.port, address=opts.address, unix_socket=opts.unix_socket, scheduler=scheduler)
+    except StartupError as exc:
+        return fail(EXIT_STARTUP, str(exc))
+    return 0

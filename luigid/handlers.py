@@ -1,0 +1,185 @@
+"""Request handlers. ``BaseHandler`` owns what every endpoint shares: JSON error bodies,
+CORS, and the parsing of ``data=<json>``; the others only say what their endpoint does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import tornado.web
+
+from luigid.config import CorsConfig
+from luigid.rpc import RPC_METHODS, RpcError, RpcSpec
+
+logger = logging.getLogger("luigi.server")
+
+JSON_TYPE = "application/json; charset=UTF-8"
+
+
+class ApiError(tornado.web.HTTPError):
+    """An error the client caused; its message goes back to the client as ``{"error": ...}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, reason=None)
+        self.message = message
+
+
+class InFlight:
+    """Requests started and not yet finished, so shutdown can let them complete."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    cors: CorsConfig
+
+    def initialize(self, cors: CorsConfig | None = None, **kwargs: Any) -> None:
+        self.cors = cors or CorsConfig()
+
+    # -- errors: always a JSON body with a message, never a traceback page --
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            message = exc.message
+        elif isinstance(exc, tornado.web.HTTPError) and exc.log_message and status_code < 500:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        else:
+            message = self._reason
+        self.set_header("Content-Type", JSON_TYPE)
+        self.finish(json.dumps({"error": message}))
+
+    def write_json(self, payload: Any) -> None:
+        self.set_header("Content-Type", JSON_TYPE)
+        self.finish(json.dumps(payload, default=_json_fallback))
+
+    # -- CORS, following luigi's [cors] section --
+
+    def _allowed_origin(self) -> str | None:
+        origin = self.request.headers.get("Origin")
+        if not self.cors.enabled or not origin:
+            return None
+        if origin == "null":
+            return "null" if self.cors.allow_null_origin else None
+        if self.cors.allow_any_origin:
+            return "*"
+        if origin in self.cors.allowed_origins and origin not in ("*", "null"):
+            return origin
+        return None
+
+    _counted = False
+
+    def on_finish(self) -> None:
+        if self._counted:
+            self.application.settings["in_flight"].count -= 1
+
+    def prepare(self) -> None:
+        self._counted = True
+        self.application.settings["in_flight"].count += 1
+        allowed = self._allowed_origin()
+        if allowed is not None:
+            self.set_header("Access-Control-Allow-Origin", allowed)
+            if allowed not in ("*", "null"):
+                self.set_header("Vary", "Origin")
+
+    def options(self, *args: Any) -> None:
+        if self._allowed_origin() is not None:
+            cors = self.cors
+            self.set_header("Access-Control-Max-Age", str(cors.max_age))
+            self.set_header("Access-Control-Allow-Methods", cors.allowed_methods)
+            self.set_header("Access-Control-Allow-Headers", cors.allowed_headers)
+            if cors.allow_credentials:
+                self.set_header("Access-Control-Allow-Credentials", "true")
+            if cors.exposed_headers:
+                self.set_header("Access-Control-Expose-Headers", cors.exposed_headers)
+        self.set_status(204)
+        self.finish()
+
+    # -- arguments --
+
+    def json_argument(self, name: str = "data") -> Any:
+        try:
+            raw = self.get_argument(name, default="{}")
+        except tornado.web.HTTPError as exc:
+            raise ApiError(400, f"could not read '{name}': {exc.log_message or 'bad encoding'}") from exc
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise ApiError(400, f"'{name}' is not valid JSON: {exc}") from exc
+
+
+def _json_fallback(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+class RpcHandler(BaseHandler):
+    """``/api/<method>``: validates the call against the method's signature, then runs it."""
+
+    def initialize(
+        self,
+        cors: CorsConfig | None = None,
+        scheduler: Any = None,
+        observe: Callable[[str, float, int], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().initialize(cors=cors)
+        self.scheduler = scheduler
+        self.observe = observe
+
+    def _bind(self, spec: RpcSpec, arguments: Any) -> dict[str, Any]:
+        if not isinstance(arguments, dict):
+            raise ApiError(400, f"{spec.name}: 'data' must be a JSON object, got {type(arguments).__name__}")
+        missing = spec.required - arguments.keys()
+        if missing:
+            raise ApiError(400, f"{spec.name}: missing argument(s): {', '.join(sorted(missing))}")
+        if not spec.accepts_extra:
+            unknown = arguments.keys() - spec.known
+            if unknown:
+                raise ApiError(400, f"{spec.name}: unknown argument(s): {', '.join(sorted(unknown))}")
+        return arguments
+
+    def _call(self, method: str) -> None:
+        started = time.perf_counter()
+        spec = RPC_METHODS.get(method)
+        try:
+            if spec is None:
+                raise ApiError(404, f"unknown method: {method!r}")
+            arguments = self._bind(spec, self.json_argument())
+            try:
+                result = getattr(self.scheduler, spec.name)(**arguments)
+            except RpcError as exc:
+                raise ApiError(400, f"{spec.name}: {exc}") from exc
+            self.write_json({"response": result})
+        finally:
+            if self.observe is not None and spec is not None:
+                self.observe(method, time.perf_counter() - started, self.get_status())
+
+    def get(self, method: str) -> None:
+        self._call(method)
+
+    def post(self, method: str) -> None:
+        self._call(method)
+
+
+class RootHandler(BaseHandler):
+    """``/``: the UI lives under a relative path (so a URL prefix works); HEAD is a health check."""
+
+    def get(self) -> None:
+        self.redirect("static/visualiser/index.html")
+
+    def head(self) -> None:
+        self.set_status(204)
+        self.finish()
+
+
+class NotFoundHandler(BaseHandler):
+    def prepare(self) -> None:
+        super().prepare()
+        raise ApiError(404, f"no such path: {self.request.path}")

@@ -1,0 +1,80 @@
+"""Logging set-up for the daemon, in luigid's order of precedence:
+
+1. ``[core] no_configure_logging = true``: leave logging alone;
+2. ``[core] logging_conf_file``: ``logging.config.fileConfig``;
+3. a ``[logging]`` section (TOML configs): ``logging.config.dictConfig``;
+4. ``--logdir`` (foreground): ``<logdir>/luigi-server.log``;
+5. otherwise luigi's format on stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import logging.handlers
+import os
+from typing import Any
+
+from luigid.config import ConfigError, LuigidConfig
+
+LOG_FORMAT = "%(asctime)s %(name)s[%(process)s] %(levelname)s: %(message)s"
+LOG_FILE = "luigi-server.log"
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "yes", "true", "on")
+
+
+def rotating_handler(logdir: str) -> logging.Handler:
+    """Daily rotation, a week kept, as luigi's daemon does in the background."""
+    handler = logging.handlers.TimedRotatingFileHandler(
+        os.path.join(logdir, LOG_FILE), when="midnight", backupCount=7, encoding="utf8"
+    )
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    return handler
+
+
+def configure(config: LuigidConfig, logdir: str | None = None, background: bool = False) -> str:
+    """Set up logging; returns which rule applied (for the start-up log line)."""
+    core = config.sections.get("core", {})
+    if _truthy(core.get("no_configure_logging", False)):
+        return "left alone ([core] no_configure_logging)"
+    conf_file = core.get("logging_conf_file")
+    if conf_file:
+        if not os.path.exists(str(conf_file)):
+            raise ConfigError(f"[core] logging_conf_file: {conf_file} does not exist")
+        try:
+            logging.config.fileConfig(str(conf_file), disable_existing_loggers=False)
+        except Exception as exc:
+            raise ConfigError(f"[core] logging_conf_file: {conf_file} could not be loaded: {exc}") from exc
+        return f"from {conf_file}"
+    section = config.sections.get("logging")
+    if isinstance(section, dict) and section and "version" in section:
+        try:
+            logging.config.dictConfig(_plain(section))
+        except Exception as exc:
+            raise ConfigError(f"[logging] section could not be applied: {exc}") from exc
+        return "from the [logging] section"
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    if logdir:
+        os.makedirs(logdir, exist_ok=True)
+        handler: logging.Handler = rotating_handler(logdir)
+        where = os.path.join(logdir, LOG_FILE)
+    else:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        where = "stderr"
+    root.addHandler(handler)
+    return f"to {where}"
+
+
+def _plain(value: Any) -> Any:
+    """TOML sections may hold read-only mappings; dictConfig wants plain dicts and lists."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

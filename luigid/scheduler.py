@@ -1,0 +1,1058 @@
+"""The RPC surface: every method luigi 3.8.1's scheduler offers, with the same names,
+arguments, defaults and reply shapes.
+
+Methods decorated with ``@rpc_method`` are the only ones the HTTP layer routes to. The
+scheduler never does I/O itself: history, metrics and e-mail are handed events through
+objects whose calls only enqueue (see ``luigid.history``, ``luigid.metrics``,
+``luigid.notify``). Time is always read as ``time.time()`` so tests can drive the clock.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import json
+import logging
+import re
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from typing import Any
+
+from luigid.config import LuigidConfig, SchedulerConfig, load_config
+from luigid.model import (
+    BATCH_RUNNING,
+    DISABLED,
+    DONE,
+    FAILED,
+    PENDING,
+    RUNNING,
+    STATUS_TO_UPSTREAM,
+    SUSPENDED,
+    UNKNOWN,
+    UPSTREAM_SEVERITY,
+    RetryPolicy,
+    Task,
+    Worker,
+)
+from luigid.rpc import RPC_METHODS, RpcError, rpc_method
+from luigid.state import State
+
+__all__ = ["RPC_METHODS", "Scheduler", "rpc_method"]
+
+logger = logging.getLogger("luigi.server")
+
+#: How a family name is guessed from the id of a task the scheduler has never been told about.
+_FAMILY_FROM_ID = re.compile(r"([^(_]+)[(_]")
+
+
+class _NullHistory:
+    def task_scheduled(self, task: Task) -> None:
+        pass
+
+    def task_started(self, task: Task, worker_host: str | None) -> None:
+        pass
+
+    def task_finished(self, task: Task, successful: bool) -> None:
+        pass
+
+
+class _NullCollector:
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith(("handle_", "observe_", "set_")):
+            return lambda *args, **kwargs: None
+        if name in ("generate_latest", "configure_http_handler"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+
+class _LogNotifier:
+    """Stand-in until an e-mail notifier is configured: the disable is at least logged."""
+
+    def send_error_email(self, subject: str, message: str) -> None:
+        logger.warning("%s: %s", subject, message)
+
+
+def _upstream_key(status: str) -> int:
+    return UPSTREAM_SEVERITY.index(status)
+
+
+class _StateEvents:
+    """Routes status changes from the state to metrics and e-mail."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+
+    def status_changed(self, task: Task) -> None:
+        collector = self._scheduler.metrics_collector
+        if task.status == DISABLED:
+            collector.handle_task_disabled(task, self._scheduler.config)
+        elif task.status == DONE:
+            collector.handle_task_done(task)
+        elif task.status == FAILED:
+            collector.handle_task_failed(task)
+
+    def disabled_for_failures(self, task: Task) -> None:
+        config = self._scheduler.config
+        if config.batch_emails:
+            return
+        subject = f"Luigi Scheduler: DISABLED {task.id} due to excessive failures"
+        body = (
+            f"{task.id} failed {task.retry_policy.retry_count} times in the last "
+            f"{task.retry_policy.disable_window} seconds, so it is being disabled for "
+            f"{config.disable_persist} seconds"
+        )
+        try:
+            self._scheduler.notifier.send_error_email(subject, body)
+        except Exception:
+            logger.warning("Could not queue the disable notification for %s", task.id, exc_info=True)
+
+
+class Scheduler:
+    """The central scheduler: tasks, workers, resources, and the rules that tie them.
+
+    ``Scheduler(config=None, resources=None, task_history_impl=None, **kwargs)`` as in
+    luigi: ``config`` is a ``SchedulerConfig`` (or a whole ``LuigidConfig``); when it is
+    omitted the config files are read and ``kwargs`` override ``[scheduler]`` keys.
+    """
+
+    def __init__(
+        self,
+        config: SchedulerConfig | LuigidConfig | None = None,
+        resources: dict[str, int] | None = None,
+        task_history_impl: Any = None,
+        *,
+        metrics_collector: Any = None,
+        notifier: Any = None,
+        batch_notifier: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if config is None:
+            config = load_config(overrides=kwargs)
+        elif kwargs:
+            raise TypeError("pass [scheduler] overrides either as config or as keyword arguments")
+        if isinstance(config, LuigidConfig):
+            settings = config
+            self.config: SchedulerConfig = config.scheduler
+        else:
+            settings = LuigidConfig(scheduler=config)
+            self.config = config
+        self.settings = settings
+        self.metrics_collector: Any = metrics_collector or _NullCollector()
+        self.notifier: Any = notifier or _LogNotifier()
+        self.batch_notifier: Any = batch_notifier
+        self.task_history: Any = task_history_impl or _NullHistory()
+        self._state = State(self.config, _StateEvents(self))
+        self._resources: dict[str, int] = dict(resources if resources is not None else settings.resources)
+        self._retry_policy = self.config.retry_policy()
+        self._paused = False
+
+    # ------------------------------------------------------------ plumbing
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    def _make_task(self, task_id: str, status: str, deps: Any = None, **fields: Any) -> Task:
+        return Task(task_id, status, deps, retry_policy=self._retry_policy, **fields)
+
+    def _update_worker(
+        self, worker_id: str, reference: dict[str, Any] | None = None, get_work: bool = False
+    ) -> Worker:
+        worker = self._state.get_worker(worker_id)
+        worker.update(reference, get_work=get_work)
+        return worker
+
+    def _retry_policy_for(self, overrides: dict[str, Any] | None) -> RetryPolicy:
+        policy = self._retry_policy._asdict()
+        policy.update({k: v for k, v in (overrides or {}).items() if v is not None and k in policy})
+        return RetryPolicy(**policy)
+
+    def _update_task_history(self, task: Task, status: str, host: str | None = None) -> None:
+        try:
+            if status in (DONE, FAILED):
+                self.task_history.task_finished(task, status == DONE)
+            elif status == PENDING:
+                self.task_history.task_scheduled(task)
+            elif status == RUNNING:
+                self.task_history.task_started(task, host)
+        except Exception:
+            logger.warning("Error saving Task history", exc_info=True)
+
+    def _update_priority(self, task: Task, priority: float) -> None:
+        """Raise (never lower) a task's priority and carry the raise down its deps."""
+        current = task.priority if isinstance(task.priority, (int, float)) else Task.DEFAULT_PRIORITY
+        priority = max(priority, current)
+        task.priority = priority
+        stack = [task]
+        while stack:
+            for dep_id in stack.pop().deps:
+                dep = self._state.get_task(dep_id)
+                if dep is not None and priority > dep.priority:
+                    dep.priority = priority
+                    stack.append(dep)
+
+    # ---------------------------------------------------------- persistence
+
+    def load(self) -> None:
+        """Load the state file at ``state_path`` (see ``luigid.persistence``)."""
+        from luigid import persistence
+
+        persistence.load_into(self._state, self.config.state_path)
+
+    def dump(self) -> None:
+        """Write the state file atomically, then flush batched e-mail."""
+        from luigid import persistence
+
+        persistence.save_state(self._state, self.config.state_path)
+        if self.batch_notifier is not None:
+            self.batch_notifier.send_email()
+
+    # ---------------------------------------------------------------- prune
+
+    @rpc_method(role="admin")
+    def prune(self) -> None:
+        logger.debug("Starting pruning of task graph")
+        self._prune_workers()
+        self._prune_tasks()
+        if self.batch_notifier is not None:
+            self.batch_notifier.update()
+        logger.debug("Done pruning task graph")
+
+    def _prune_workers(self) -> None:
+        deadline = time.time() - self.config.worker_disconnect_delay
+        gone = [w.id for w in self._state.workers() if w.last_active < deadline]
+        for worker_id in gone:
+            logger.debug(
+                "Worker %s timed out (no contact for >=%ss)", worker_id, self.config.worker_disconnect_delay
+            )
+        self._state.remove_workers(gone)
+
+    def _prune_tasks(self) -> None:
+        assistants = self._state.assistant_ids()
+        expired = []
+        for task in list(self._state.tasks()):
+            self._state.fail_dead_worker_task(task, assistants)
+            self._state.update_status(task)
+            if self._state.may_prune(task):
+                logger.info("Removing task %r", task.id)
+                expired.append(task.id)
+        self._state.remove_tasks(expired)
+
+    # ------------------------------------------------------------- workers
+
+    @rpc_method()
+    def add_task_batcher(
+        self, worker: str, task_family: str, batched_args: Any, max_batch_size: float = float("inf")
+    ) -> None:
+        self._state.set_batcher(worker, task_family, batched_args, max_batch_size)
+
+    @rpc_method()
+    def add_worker(self, worker: str, info: Any, **kwargs: Any) -> None:
+        self._state.get_worker(worker).add_info(dict(info))
+
+    @rpc_method(role="admin")
+    def disable_worker(self, worker: str) -> None:
+        self._state.disable_workers({worker})
+
+    @rpc_method(role="admin")
+    def set_worker_processes(self, worker: str, n: int) -> None:
+        self._state.get_worker(worker).add_rpc_message("set_worker_processes", n=n)
+
+    @rpc_method()
+    def ping(self, **kwargs: Any) -> dict[str, Any]:
+        worker_id = kwargs.get("worker")
+        if worker_id is None:
+            raise RpcError("ping needs a 'worker' argument")
+        worker = self._update_worker(worker_id)
+        return {"rpc_messages": worker.fetch_rpc_messages()}
+
+    # ----------------------------------------------------- task state calls
+
+    @rpc_method(role="admin")
+    def forgive_failures(self, task_id: str | None = None) -> dict[str, Any]:
+        task = self._state.get_task(task_id) if task_id is not None else None
+        if task is None:
+            return {"task_id": task_id, "status": None}
+        if task.status == FAILED:
+            self._update_task_history(task, PENDING)
+            self._state.set_status(task, PENDING)
+        return {"task_id": task_id, "status": task.status}
+
+    @rpc_method(role="admin")
+    def mark_as_done(self, task_id: str | None = None) -> dict[str, Any]:
+        task = self._state.get_task(task_id) if task_id is not None else None
+        if task is None:
+            return {"task_id": task_id, "status": None}
+        if task.status in (RUNNING, FAILED, DISABLED):
+            self._update_task_history(task, DONE)
+            self._state.set_status(task, DONE)
+        return {"task_id": task_id, "status": task.status}
+
+    @rpc_method()
+    def add_task(
+        self,
+        task_id: str | None = None,
+        status: str = PENDING,
+        runnable: bool = True,
+        deps: list[str] | None = None,
+        new_deps: list[str] | None = None,
+        expl: Any = None,
+        resources: dict[str, int] | None = None,
+        priority: float = 0,
+        family: str = "",
+        module: str | None = None,
+        params: dict[str, Any] | None = None,
+        param_visibilities: dict[str, int] | None = None,
+        accepts_messages: bool = False,
+        assistant: bool = False,
+        tracking_url: str | None = None,
+        worker: str | None = None,
+        batchable: bool | None = None,
+        batch_id: str | None = None,
+        retry_policy_dict: dict[str, Any] | None = None,
+        owners: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Add or update a task: status, deps, stakeholders, runners, priority."""
+        if worker is None:
+            raise RpcError("add_task needs a 'worker' argument")
+        if task_id is None:
+            raise RpcError("add_task needs a 'task_id' argument")
+        worker_id = worker
+        worker_rec = self._update_worker(worker_id)
+        resources = {} if resources is None else dict(resources)
+        retry_policy = self._retry_policy_for(retry_policy_dict)
+        state = self._state
+
+        if worker_rec.enabled:
+            task = state.get_or_add_task(
+                task_id,
+                lambda: self._make_task(
+                    task_id,
+                    PENDING,
+                    deps,
+                    resources=resources,
+                    priority=priority,
+                    family=family,
+                    module=module,
+                    params=params,
+                    param_visibilities=param_visibilities,
+                ),
+            )
+        else:
+            found = state.get_task(task_id)
+            if found is None or found.status != RUNNING:
+                return
+            task = found
+
+        # a worker that saw the task as incomplete just before it was finished elsewhere
+        if (
+            status == PENDING
+            and task.status == DONE
+            and time.time() - task.updated < self.config.stable_done_cooldown_secs
+        ):
+            return
+
+        # placeholders (created for priority or as deps) learn who they are now
+        if not task.family:
+            task.family = family
+        if not task.module:
+            task.module = module
+        if not task.param_visibilities:
+            task.param_visibilities = dict(param_visibilities or {})
+        if not task.params:
+            task.set_params(params)
+
+        if batch_id is not None:
+            task.batch_id = batch_id
+        if status == RUNNING and not task.worker_running:
+            task.worker_running = worker_id
+            if batch_id:
+                members = state.batch_running_tasks(batch_id)
+                if members and members[0].resources_running is not None:
+                    task.resources_running = dict(members[0].resources_running)
+            task.time_running = time.time()
+
+        if accepts_messages is not None:
+            task.accepts_messages = accepts_messages
+
+        if tracking_url is not None or task.status != RUNNING:
+            task.tracking_url = tracking_url
+            if task.batch_id is not None:
+                for member in state.batch_running_tasks(task.batch_id):
+                    member.tracking_url = tracking_url
+
+        if batchable is not None:
+            task.batchable = batchable
+
+        if task.remove is not None:
+            task.remove = None
+
+        if expl is not None:
+            task.expl = expl
+            if task.batch_id is not None:
+                for member in state.batch_running_tasks(task.batch_id):
+                    member.expl = expl
+
+        not_running = task.status not in (RUNNING, BATCH_RUNNING)
+        reports_run = status in (DONE, FAILED, RUNNING)
+        # only the worker running a task may finish it; anyone may touch an idle one
+        if not_running or (reports_run and task.worker_running == worker_id) or new_deps:
+            if status != task.status or status == PENDING:
+                self._update_task_history(task, status)
+            state.set_status(task, PENDING if status == SUSPENDED else status)
+
+        if status == FAILED and self.batch_notifier is not None:
+            self._batch_failure(task, worker_id, family, expl, owners)
+
+        if deps is not None:
+            state.set_deps(task, deps)
+        if new_deps is not None:
+            state.add_deps(task, new_deps)
+        task.resources = resources
+        if owners is not None:
+            task.owners = list(owners)
+
+        if worker_rec.enabled and not assistant:
+            state.add_stakeholder(task, worker_id)
+            # placeholders keep not-yet-added deps from being pruned meanwhile
+            for dep_id in task.deps:
+                dep = state.get_or_add_task(
+                    dep_id, functools.partial(self._make_task, dep_id, UNKNOWN, priority=priority)
+                )
+                state.add_stakeholder(dep, worker_id)
+
+        self._update_priority(task, priority)
+        task.retry_policy = retry_policy
+
+        if runnable and status != FAILED and worker_rec.enabled:
+            state.add_runner(task, worker_rec)
+            task.runnable = runnable
+
+    def _unbatched_params(self, worker_id: str, family: str, params: dict[str, Any]) -> dict[str, Any]:
+        batched, _ = self._state.get_batcher(worker_id, family)
+        if batched:
+            return {k: v for k, v in params.items() if k not in batched}
+        return params
+
+    def _batch_failure(self, task: Task, worker_id: str, family: str, expl: Any, owners: Any) -> None:
+        unbatched = self._unbatched_params(worker_id, family, task.params)
+        try:
+            detail = json.loads(expl)
+        except (TypeError, ValueError):
+            detail = expl
+        self.batch_notifier.add_failure(task.pretty_id, task.family, unbatched, detail, owners)
+        if task.status == DISABLED:
+            self.batch_notifier.add_disable(task.pretty_id, task.family, unbatched, owners)
+
+    @rpc_method()
+    def announce_scheduling_failure(
+        self, task_name: str, family: str, params: dict[str, Any], expl: Any, owners: Any, **kwargs: Any
+    ) -> None:
+        if self.batch_notifier is None or not self.config.batch_emails:
+            return
+        worker_id = kwargs.get("worker") or ""
+        unbatched = self._unbatched_params(worker_id, family, params)
+        self.batch_notifier.add_scheduling_fail(task_name, family, unbatched, expl, owners)
+
+    @rpc_method(role="admin")
+    def re_enable_task(self, task_id: str) -> dict[str, Any]:
+        task = self._state.get_task(task_id)
+        if task and task.status == DISABLED and task.scheduler_disable_time:
+            self._state.re_enable(task, to_failed=True)
+            return self._serialize_task(task)
+        return {}
+
+    # ------------------------------------------------------------ messages
+
+    @rpc_method(role="admin")
+    def send_scheduler_message(self, worker: str, task: str, content: Any) -> dict[str, Any]:
+        if not self.config.send_messages:
+            return {"message_id": None}
+        message_id = str(uuid.uuid4())
+        self._state.get_worker(worker).add_rpc_message(
+            "dispatch_scheduler_message", task_id=task, message_id=message_id, content=content
+        )
+        return {"message_id": message_id}
+
+    @rpc_method()
+    def add_scheduler_message_response(self, task_id: str, message_id: str, response: Any) -> None:
+        task = self._state.get_task(task_id)
+        if task is not None:
+            task.scheduler_message_responses[message_id] = response
+
+    @rpc_method(role="viewer")
+    def get_scheduler_message_response(self, task_id: str, message_id: str) -> dict[str, Any]:
+        task = self._state.get_task(task_id)
+        response = task.scheduler_message_responses.pop(message_id, None) if task is not None else None
+        return {"response": response}
+
+    # --------------------------------------------------------------- flags
+
+    @rpc_method(role="viewer", mutating=False)
+    def has_task_history(self) -> bool:
+        return self.config.record_task_history
+
+    @rpc_method(role="viewer", mutating=False)
+    def is_pause_enabled(self) -> dict[str, bool]:
+        return {"enabled": self.config.pause_enabled}
+
+    @rpc_method(role="viewer", mutating=False)
+    def is_paused(self) -> dict[str, bool]:
+        return {"paused": self._paused}
+
+    @rpc_method(role="admin")
+    def pause(self) -> None:
+        if self.config.pause_enabled:
+            self._paused = True
+
+    @rpc_method(role="admin")
+    def unpause(self) -> None:
+        if self.config.pause_enabled:
+            self._paused = False
+
+    # ----------------------------------------------------------- resources
+
+    @rpc_method(role="admin")
+    def update_resources(self, **resources: Any) -> None:
+        self._resources.update(resources)
+
+    @rpc_method(role="admin")
+    def update_resource(self, resource: str, amount: Any) -> bool:
+        if not isinstance(amount, int) or amount < 0:
+            return False
+        self._resources[resource] = amount
+        return True
+
+    def _has_resources(self, needed: dict[str, int] | None, used: dict[str, int]) -> bool:
+        if needed is None:
+            return True
+        available = self._resources
+        return all(amount + used[name] <= available.get(name, 1) for name, amount in needed.items())
+
+    def _used_resources(self) -> defaultdict[str, int]:
+        used: defaultdict[str, int] = defaultdict(int)
+        for task in self._state.tasks_by_status(RUNNING):
+            running = task.resources_running if task.resources_running is not None else task.resources
+            for name, amount in (running or {}).items():
+                used[name] += amount
+        return used
+
+    def resources(self) -> dict[str, dict[str, int]]:
+        """Total and used amount of each configured resource."""
+        used = self._used_resources()
+        return {name: {"total": total, "used": used.get(name, 0)} for name, total in self._resources.items()}
+
+    @rpc_method(role="viewer", mutating=False)
+    def resource_list(self) -> list[dict[str, Any]]:
+        """Each resource's usage and the running tasks holding it."""
+        self.prune()
+        listing: list[dict[str, Any]] = [
+            {"name": name, "num_total": r["total"], "num_used": r["used"]}
+            for name, r in self.resources().items()
+        ]
+        holders: defaultdict[str, dict[str, Any]] = defaultdict(dict)
+        for task in self._state.tasks_by_status(RUNNING):
+            for name in task.resources or {}:
+                holders[name][task.id] = self._serialize_task(task, include_deps=False)
+        for entry in listing:
+            running = holders[entry["name"]]
+            entry["num_consumer"] = len(running)
+            entry["running"] = running
+        return listing
+
+    @rpc_method()
+    def decrease_running_task_resources(self, task_id: str, decrease_resources: dict[str, int]) -> None:
+        task = self._state.get_task(task_id)
+        if task is None or task.status != RUNNING:
+            return
+
+        def decrease(held: dict[str, int] | None) -> None:
+            if held is None:
+                return
+            for name, amount in decrease_resources.items():
+                if amount > 0 and name in held:
+                    held[name] = max(0, held[name] - amount)
+
+        decrease(task.resources_running)
+        if task.batch_id is not None:
+            for member in self._state.batch_running_tasks(task.batch_id):
+                decrease(member.resources_running)
+
+    @rpc_method(role="viewer", mutating=False)
+    def get_running_task_resources(self, task_id: str) -> dict[str, Any]:
+        task = self._state.get_task(task_id)
+        return {"taskId": task_id, "resources": task.resources_running if task is not None else None}
+
+    # ------------------------------------------------------------ get_work
+
+    @staticmethod
+    def _rank(task: Task) -> tuple[float, float]:
+        return task.priority, -task.time
+
+    def _schedulable(self, task: Task) -> bool:
+        if task.status != PENDING:
+            return False
+        for dep_id in task.deps:
+            dep = self._state.get_task(dep_id)
+            if dep is None or dep.status != DONE:
+                return False
+        return True
+
+    def _is_trivial_worker(self, worker: Worker) -> bool:
+        """A non-assistant whose pending tasks need no resources can skip the global view."""
+        if worker.assistant:
+            return False
+        return all(not t.resources for t in worker.tasks if t.status == PENDING)
+
+    def _reset_orphaned_batch_running_tasks(self, worker_id: str) -> None:
+        live_batches = {
+            t.batch_id for t in self._state.tasks_by_status(RUNNING) if t.worker_running == worker_id
+        }
+        orphans = [
+            t
+            for t in self._state.tasks_by_status(BATCH_RUNNING)
+            if t.worker_running == worker_id and t.batch_id not in live_batches
+        ]
+        for task in orphans:
+            self._state.set_status(task, PENDING)
+
+    @rpc_method()
+    def count_pending(self, worker: str) -> dict[str, Any]:
+        worker_id = worker
+        worker_rec = self._state.get_worker(worker_id)
+        memo: dict[str, str] = {}
+        running_tasks = []
+        for task in [t for t in worker_rec.tasks if t.status == RUNNING]:
+            if self._upstream_status(task.id, memo) == "UPSTREAM_DISABLED":
+                continue
+            other = self._state.get_worker(task.worker_running) if task.worker_running else None
+            if other is not None:
+                info = {"task_id": task.id, "worker": str(other)}
+                info.update(other.info)
+                running_tasks.append(info)
+
+        n_pending = n_unique = n_last = 0
+        for task in [t for t in worker_rec.tasks if t.status in (PENDING, FAILED)]:
+            if self._upstream_status(task.id, memo) == "UPSTREAM_DISABLED":
+                continue
+            n_pending += 1
+            n_unique += len(task.workers) == 1
+            n_last += bool(task.workers) and next(reversed(task.workers)) == worker_id
+        return {
+            "n_pending_tasks": n_pending,
+            "n_unique_pending": n_unique,
+            "n_pending_last_scheduled": n_last,
+            "worker_state": worker_rec.state,
+            "running_tasks": running_tasks,
+        }
+
+    @rpc_method()
+    def get_work(
+        self,
+        host: str | None = None,
+        assistant: bool = False,
+        current_tasks: list[str] | None = None,
+        worker: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Hand the asking worker its best runnable task (or a batch of them)."""
+        if self.config.prune_on_get_work:
+            self.prune()
+        if worker is None:
+            raise RpcError("get_work needs a 'worker' argument")
+        worker_id = worker
+        worker_rec = self._update_worker(worker_id, {"host": host}, get_work=True)
+        if not worker_rec.enabled:
+            return {
+                "n_pending_tasks": 0,
+                "running_tasks": [],
+                "task_id": None,
+                "n_unique_pending": 0,
+                "worker_state": worker_rec.state,
+            }
+        if assistant:
+            self.add_worker(worker_id, [("assistant", assistant)])
+
+        best: Task | None = None
+        batched_params: dict[str, list[Any]] | None = None
+        unbatched_params: dict[str, Any] = {}
+        batch: list[Task] = []
+        max_batch_size: float = 1
+
+        if current_tasks is not None:
+            claimed = set(current_tasks)
+            # a task we think this worker runs but it doesn't know about: hand it out again
+            for task in sorted(self._state.tasks_by_status(RUNNING), key=self._rank):
+                if task.worker_running == worker_id and task.id not in claimed:
+                    best = task
+            self._reset_orphaned_batch_running_tasks(worker_id)
+
+        greedy_resources: defaultdict[str, int] = defaultdict(int)
+        used_resources: defaultdict[str, int]
+        greedy_workers: dict[str, int]
+        candidates: Iterable[Task]
+        if self._paused:
+            candidates, used_resources, greedy_workers = [], defaultdict(int), {}
+        elif self._is_trivial_worker(worker_rec):
+            candidates = [t for t in worker_rec.tasks if t.status in (PENDING, RUNNING)]
+            used_resources, greedy_workers = defaultdict(int), {}
+        else:
+            candidates = self._state.tasks_by_status(PENDING, RUNNING)
+            used_resources = self._used_resources()
+            since = time.time() - self.config.worker_disconnect_delay
+            greedy_workers = {
+                w.id: w.info.get("workers", 1) for w in self._state.active_workers(last_get_work_gt=since)
+            }
+
+        for task in sorted(candidates, key=self._rank, reverse=True):
+            if (
+                best is not None
+                and batched_params
+                and task.family == best.family
+                and len(batch) < max_batch_size
+                and task.is_batchable()
+                and all(task.params.get(k) == v for k, v in unbatched_params.items())
+                and task.resources == best.resources
+                and self._schedulable(task)
+            ):
+                for name, values in batched_params.items():
+                    values.append(task.params.get(name))
+                batch.append(task)
+            if best is not None:
+                continue
+
+            if task.status == RUNNING and task.worker_running in greedy_workers:
+                greedy_workers[task.worker_running] -= 1
+                held = task.resources_running if task.resources_running is not None else task.resources
+                for name, amount in (held or {}).items():
+                    greedy_resources[name] += amount
+
+            if not (self._schedulable(task) and self._has_resources(task.resources, greedy_resources)):
+                continue
+            eligible = (assistant and task.runnable) or worker_id in task.workers
+            if eligible and self._has_resources(task.resources, used_resources):
+                best = task
+                names, max_batch_size = self._state.get_batcher(worker_id, task.family)
+                if names and task.is_batchable():
+                    try:
+                        batched_params = {name: [task.params[name]] for name in names}
+                    except KeyError:
+                        batched_params = None
+                    else:
+                        unbatched_params = {k: v for k, v in task.params.items() if k not in batched_params}
+                        batch.append(task)
+            else:
+                # reserve what the workers able to run it would claim, so a busy low-priority
+                # worker cannot starve them
+                runners = itertools.chain(task.workers, [worker_id]) if assistant else task.workers
+                for runner in runners:
+                    if greedy_workers.get(runner, 0) > 0:
+                        greedy_workers[runner] -= 1
+                        for name, amount in (task.resources or {}).items():
+                            greedy_resources[name] += amount
+                        break
+
+        reply = self.count_pending(worker_id)
+        if len(batch) > 1 and best is not None and batched_params is not None:
+            batch_id = hashlib.md5(
+                "|".join(t.id for t in batch).encode("utf-8"), usedforsecurity=False
+            ).hexdigest()
+            for task in batch:
+                self._state.set_batch_running(task, batch_id, worker_id)
+            params = dict(best.params)
+            params.update(batched_params)
+            reply.update(
+                task_id=None,
+                task_family=best.family,
+                task_module=best.module,
+                task_params=params,
+                batch_id=batch_id,
+                batch_task_ids=[t.id for t in batch],
+            )
+        elif best is not None:
+            self.update_metrics_task_started(best)
+            self._state.set_status(best, RUNNING)
+            best.worker_running = worker_id
+            best.resources_running = dict(best.resources)
+            best.time_running = time.time()
+            self._update_task_history(best, RUNNING, host=host)
+            reply.update(
+                task_id=best.id, task_family=best.family, task_module=best.module, task_params=best.params
+            )
+        else:
+            reply["task_id"] = None
+        return reply
+
+    # ------------------------------------------------------ upstream status
+
+    def _upstream_status(self, task_id: str, memo: dict[str, str]) -> str:
+        """The most severe trouble among a task's not-yet-done ancestors (memoised)."""
+        if task_id in memo:
+            return memo[task_id]
+        if not self._state.has_task(task_id):
+            return ""
+        stack = [task_id]
+        while stack:
+            current = stack.pop()
+            task = self._state.get_task(current)
+            if task is None or task.status == DONE:
+                continue
+            if current not in memo:
+                if task.status == PENDING and task.deps:
+                    memo[current] = ""  # settled once its deps are (post-order)
+                    stack.append(current)
+                    stack.extend(task.deps)
+                else:
+                    memo[current] = STATUS_TO_UPSTREAM.get(task.status, "")
+            elif memo[current] == "" and task.deps:
+                memo[current] = max((memo.get(d, "") for d in task.deps), key=_upstream_key)
+        return memo.get(task_id, "")
+
+    # ------------------------------------------------------------- reading
+
+    def _serialize_task(
+        self, task: Task, include_deps: bool = True, deps: Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "display_name": task.pretty_id,
+            "status": task.status,
+            "workers": list(task.workers),
+            "worker_running": task.worker_running,
+            "time_running": task.time_running,
+            "start_time": task.time,
+            "last_updated": task.updated,
+            "params": task.public_params,
+            "name": task.family,
+            "priority": task.priority,
+            "resources": task.resources,
+            "resources_running": task.resources_running,
+            "tracking_url": task.tracking_url,
+            "status_message": task.status_message,
+            "progress_percentage": task.progress_percentage,
+        }
+        if task.status == DISABLED:
+            out["re_enable_able"] = task.scheduler_disable_time is not None
+        if include_deps:
+            out["deps"] = list(task.deps if deps is None else deps)
+        if self.config.send_messages and task.status == RUNNING:
+            out["accepts_messages"] = task.accepts_messages
+        return out
+
+    def _placeholder(self, task_id: str) -> dict[str, Any]:
+        """What is shown for a dependency the scheduler has no record of."""
+        match = _FAMILY_FROM_ID.match(task_id)
+        return {
+            "deps": [],
+            "status": UNKNOWN,
+            "workers": [],
+            "start_time": UNKNOWN,
+            "params": {"task_id": task_id},
+            "name": match.group(1) if match else UNKNOWN,
+            "display_name": task_id,
+            "priority": 0,
+        }
+
+    def _traverse_graph(
+        self, root_id: str, seen: set[str] | None = None, inverse: bool = False, include_done: bool = True
+    ) -> dict[str, dict[str, Any]]:
+        """Breadth-first from the root, so the nearest nodes survive the max_graph_nodes cut."""
+        if seen is None:
+            seen = set()
+        elif root_id in seen:
+            return {}
+        seen.add(root_id)
+        out: dict[str, dict[str, Any]] = {}
+        queue = deque([root_id])
+        while queue:
+            task_id = queue.popleft()
+            task = self._state.get_task(task_id)
+            if task is None or not task.family:
+                out[task_id] = self._placeholder(task_id)
+            else:
+                edges: Iterable[str] = self._state.dependents(task_id) if inverse else task.deps
+                if not include_done:
+                    edges = [d for d in edges if (t := self._state.get_task(d)) is None or t.status != DONE]
+                edges = sorted(edges)
+                out[task_id] = self._serialize_task(task, deps=edges)
+                for dep_id in edges:
+                    if dep_id not in seen:
+                        seen.add(dep_id)
+                        queue.append(dep_id)
+            if task_id != root_id:
+                del out[task_id]["display_name"]
+            if len(out) >= self.config.max_graph_nodes:
+                break
+        return out
+
+    @rpc_method(role="viewer", mutating=False)
+    def graph(self, **kwargs: Any) -> dict[str, Any]:
+        self.prune()
+        out: dict[str, Any] = {}
+        seen: set[str] = set()
+        for task in list(self._state.tasks()):
+            out.update(self._traverse_graph(task.id, seen))
+        return out
+
+    @rpc_method(role="viewer", mutating=False)
+    def dep_graph(self, task_id: str, include_done: bool = True, **kwargs: Any) -> dict[str, Any]:
+        self.prune()
+        if not self._state.has_task(task_id):
+            return {}
+        return self._traverse_graph(task_id, include_done=include_done)
+
+    @rpc_method(role="viewer", mutating=False)
+    def inverse_dep_graph(self, task_id: str, include_done: bool = True, **kwargs: Any) -> dict[str, Any]:
+        self.prune()
+        if not self._state.has_task(task_id):
+            return {}
+        return self._traverse_graph(task_id, inverse=True, include_done=include_done)
+
+    @rpc_method(role="viewer", mutating=False)
+    def task_list(
+        self,
+        status: str = "",
+        upstream_status: str = "",
+        limit: bool = True,
+        search: str | None = None,
+        max_shown_tasks: int | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Tasks with a status (all when empty), or just their count when there are too many."""
+        cap = max_shown_tasks or self.config.max_shown_tasks
+        if not search:
+            count = self._state.count(status)
+            if limit and count > cap:
+                return {"num_tasks": -1 if upstream_status else count}
+        self.prune()
+
+        terms = [term.casefold() for term in search.split()] if search else []
+        tasks = self._state.tasks_by_status(status) if status else self._state.tasks()
+        memo: dict[str, str] = {}
+        out = {}
+        for task in tasks:
+            if terms:
+                shown = task.pretty_id.casefold()
+                if not all(term in shown for term in terms):
+                    continue
+            if (
+                task.status == PENDING
+                and upstream_status
+                and upstream_status != self._upstream_status(task.id, memo)
+            ):
+                continue
+            out[task.id] = self._serialize_task(task, include_deps=False)
+        if limit and len(out) > cap:
+            return {"num_tasks": len(out)}
+        return out
+
+    @rpc_method(role="viewer", mutating=False)
+    def task_search(self, task_str: str, **kwargs: Any) -> dict[str, Any]:
+        self.prune()
+        found: defaultdict[str, dict[str, Any]] = defaultdict(dict)
+        for task in self._state.tasks():
+            if task_str in task.id:
+                found[task.status][task.id] = self._serialize_task(task, include_deps=False)
+        return found
+
+    def _first_task_display_name(self, worker: Worker) -> str:
+        task_id = worker.info.get("first_task", "")
+        task = self._state.get_task(task_id) if isinstance(task_id, str) else None
+        return task.pretty_id if task is not None else task_id
+
+    @rpc_method(role="viewer", mutating=False)
+    def worker_list(self, include_running: bool = True, **kwargs: Any) -> list[dict[str, Any]]:
+        self.prune()
+        listing = []
+        for worker in self._state.workers():
+            entry = dict(worker.info)
+            entry.update(
+                name=worker.id,
+                last_active=worker.last_active,
+                started=worker.started,
+                state=worker.state,
+                first_task_display_name=self._first_task_display_name(worker),
+                num_unread_rpc_messages=len(worker.rpc_messages),
+            )
+            listing.append(entry)
+        listing.sort(key=lambda entry: entry["started"], reverse=True)
+        if include_running:
+            running: defaultdict[str, dict[str, Any]] = defaultdict(dict)
+            for task in self._state.tasks_by_status(RUNNING):
+                if task.worker_running:
+                    running[task.worker_running][task.id] = self._serialize_task(task, include_deps=False)
+            pending: defaultdict[str, int] = defaultdict(int)
+            unique: defaultdict[str, int] = defaultdict(int)
+            for task in self._state.tasks_by_status(PENDING):
+                for worker_id in task.workers:
+                    pending[worker_id] += 1
+                if len(task.workers) == 1:
+                    unique[next(iter(task.workers))] += 1
+            for entry in listing:
+                tasks = running[entry["name"]]
+                entry["num_running"] = len(tasks)
+                entry["num_pending"] = pending[entry["name"]]
+                entry["num_uniques"] = unique[entry["name"]]
+                entry["running"] = tasks
+        return listing
+
+    @rpc_method(role="viewer", mutating=False)
+    def fetch_error(self, task_id: str, **kwargs: Any) -> dict[str, Any]:
+        task = self._state.get_task(task_id)
+        if task is None:
+            return {"taskId": task_id, "error": ""}
+        return {
+            "taskId": task_id,
+            "error": task.expl,
+            "displayName": task.pretty_id,
+            "taskParams": task.params,
+            "taskModule": task.module,
+            "taskFamily": task.family,
+        }
+
+    # ------------------------------------------------- status and progress
+
+    def _set_on_task_and_batch(self, task_id: str, attribute: str, value: Any) -> None:
+        task = self._state.get_task(task_id)
+        if task is None:
+            return
+        setattr(task, attribute, value)
+        if task.status == RUNNING and task.batch_id is not None:
+            for member in self._state.batch_running_tasks(task.batch_id):
+                setattr(member, attribute, value)
+
+    @rpc_method()
+    def set_task_status_message(self, task_id: str, status_message: Any) -> None:
+        self._set_on_task_and_batch(task_id, "status_message", status_message)
+
+    @rpc_method(role="viewer", mutating=False)
+    def get_task_status_message(self, task_id: str) -> dict[str, Any]:
+        task = self._state.get_task(task_id)
+        return {"taskId": task_id, "statusMessage": task.status_message if task is not None else ""}
+
+    @rpc_method()
+    def set_task_progress_percentage(self, task_id: str, progress_percentage: Any) -> None:
+        self._set_on_task_and_batch(task_id, "progress_percentage", progress_percentage)
+
+    @rpc_method(role="viewer", mutating=False)
+    def get_task_progress_percentage(self, task_id: str) -> dict[str, Any]:
+        task = self._state.get_task(task_id)
+        return {
+            "taskId": task_id,
+            "progressPercentage": task.progress_percentage if task is not None else None,
+        }
+
+    # ------------------------------------------------------------- metrics
+
+    @rpc_method()
+    def update_metrics_task_started(self, task: Any) -> None:
+        self.metrics_collector.handle_task_started(task)
+
+    @rpc_method()
+    def report_task_statistics(self, task_id: str, statistics: Any) -> None:
+        task = self._state.get_task(task_id)
+        if task is not None:
+            self.metrics_collector.handle_task_statistics(task, statistics)

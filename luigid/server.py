@@ -1,0 +1,173 @@
+"""The Tornado application (one routing table) and the server's life: start, serve, stop.
+
+Signal handlers only set flags; the shutdown itself (stop accepting, let in-flight requests
+finish, save state once) runs in the main coroutine, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+from tornado.ioloop import PeriodicCallback
+
+from luigid.config import LuigidConfig
+from luigid.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler
+from luigid.scheduler import Scheduler
+
+logger = logging.getLogger("luigi.server")
+
+STATIC_ROOT = os.path.join(os.path.dirname(__file__), "static")
+PRUNE_INTERVAL_MS = 60_000
+#: Bodies up to this size are read (luigi workers send big add_task calls with many deps).
+MAX_BODY_SIZE = 100 * 1024 * 1024
+#: Requests slower than this are logged as warnings (everything else at debug level).
+SLOW_REQUEST_SECONDS = 1.0
+#: How long in-flight requests get to finish at shutdown.
+DRAIN_SECONDS = 5.0
+
+
+class StartupError(Exception):
+    """The server could not start (address in use, bad socket path); one line for the operator."""
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """One line per request: debug normally, a warning when slow or failed on our side."""
+    seconds = handler.request.request_time()
+    status = handler.get_status()
+    level = logging.WARNING if status >= 500 or seconds >= SLOW_REQUEST_SECONDS else logging.DEBUG
+    access = logging.getLogger("tornado.access")
+    if access.isEnabledFor(level):
+        access.log(level, "%d %s %.2fms", status, handler._request_summary(), seconds * 1000)
+
+
+def app(scheduler: Scheduler, config: LuigidConfig | None = None) -> tornado.web.Application:
+    """The application: every route luigid serves, in one table."""
+    config = config or scheduler.settings
+    common: dict[str, Any] = {"cors": config.cors}
+    collector = scheduler.metrics_collector
+    observe = getattr(collector, "observe_rpc", None)
+    routes: list[Any] = [
+        (r"/api/(.*)", RpcHandler, dict(common, scheduler=scheduler, observe=observe)),
+        (r"/", RootHandler, common),
+        (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": STATIC_ROOT}),
+    ]
+    return tornado.web.Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        default_handler_args=common,
+        compress_response=True,
+        log_function=log_request,
+        in_flight=InFlight(),
+    )
+
+
+def _bind(api_port: int, address: str | None, unix_socket: str | None) -> list[socket.socket]:
+    try:
+        if unix_socket is not None:
+            return [tornado.netutil.bind_unix_socket(unix_socket)]
+        return tornado.netutil.bind_sockets(api_port, address=address)
+    except OSError as exc:
+        where = unix_socket if unix_socket is not None else f"{address or '*'}:{api_port}"
+        reason = exc.strerror or str(exc)
+        if exc.errno == 98 or "in use" in reason.lower():
+            reason = "address already in use (is another luigid running?)"
+        raise StartupError(f"cannot listen on {where}: {reason}") from exc
+
+
+class Server:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        api_port: int = 8082,
+        address: str | None = None,
+        unix_socket: str | None = None,
+    ) -> None:
+        self.scheduler = scheduler
+        self.api_port = api_port
+        self.address = address
+        self.unix_socket = unix_socket
+        self.should_exit: asyncio.Event | None = None  # created inside the running loop
+        self.force_exit = False
+        self.sockets: list[socket.socket] = []
+        self._http: tornado.httpserver.HTTPServer | None = None
+
+    def handle_signal(self, signum: int) -> None:
+        """Only set flags: the main coroutine does the work."""
+        if self.should_exit is not None and self.should_exit.is_set():
+            self.force_exit = True
+        logger.info("Received %s, shutting down", signal.Signals(signum).name)
+        if self.should_exit is not None:
+            self.should_exit.set()
+
+    def startup(self) -> None:
+        self.sockets = _bind(self.api_port, self.address, self.unix_socket)
+        self.application = app(self.scheduler)
+        self._http = tornado.httpserver.HTTPServer(
+            self.application, max_body_size=MAX_BODY_SIZE, max_buffer_size=MAX_BODY_SIZE, xheaders=True
+        )
+        self._http.add_sockets(self.sockets)
+
+    @property
+    def bound(self) -> list[Any]:
+        return [s.getsockname() for s in self.sockets]
+
+    async def serve(self, ready: Any = None) -> None:
+        loop = asyncio.get_running_loop()
+        self.should_exit = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+            loop.add_signal_handler(sig, self.handle_signal, sig)
+        self.startup()
+        pruner = PeriodicCallback(self.scheduler.prune, PRUNE_INTERVAL_MS)
+        pruner.start()
+        logger.info("Scheduler starting up on %s", self.bound)
+        if ready is not None:
+            ready(self)
+        try:
+            await self.should_exit.wait()
+        finally:
+            pruner.stop()
+            await self.shutdown()
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+                loop.remove_signal_handler(sig)
+
+    async def shutdown(self) -> None:
+        logger.info("Scheduler instance shutting down")
+        if self._http is not None:
+            self._http.stop()  # stop accepting
+            deadline = time.monotonic() + DRAIN_SECONDS
+            while (
+                self.application.settings["in_flight"].count
+                and time.monotonic() < deadline
+                and not self.force_exit
+            ):
+                await asyncio.sleep(0.02)
+            await self._http.close_all_connections()
+        self.scheduler.dump()
+        if self.unix_socket is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.unix_socket)
+
+
+def run(
+    api_port: int = 8082,
+    address: str | None = None,
+    unix_socket: str | None = None,
+    scheduler: Scheduler | None = None,
+    ready: Any = None,
+) -> None:
+    """Load state, serve until a signal, save state once. Raises ``StartupError``."""
+    if scheduler is None:
+        scheduler = Scheduler()
+    scheduler.load()
+    server = Server(scheduler, api_port=api_port, address=address, unix_socket=unix_socket)
+    asyncio.run(server.serve(ready=ready))
