@@ -33,7 +33,7 @@ E2E_DIR = Path(__file__).resolve().parent
 CMD_ENV = "LUIGID_E2E_CMD"
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
-WORKER_TIMEOUT = 120.0
+WORKER_TIMEOUT = 60.0
 
 # Exit codes for the luigi CLI so a worker's status says what happened (luigi's defaults are all 0).
 RETCODES = {
