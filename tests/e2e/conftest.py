@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from .pipelines import read_journal
+from .journal import WORKDIR_ENV, read_journal
 
 E2E_DIR = Path(__file__).resolve().parent
 CMD_ENV = "LUIGID_E2E_CMD"
@@ -346,11 +346,10 @@ class Workspace:
         index = len(self.runs)
         cfg = write_cfg(self.root / f"worker{index}.cfg", self.worker_config(config))
         env = {k: v for k, v in os.environ.items() if not k.startswith("LUIGI_CONFIG")}
-        env.update(
-            LUIGI_CONFIG_PATH=str(cfg),
-            LUIGID_E2E_WORKDIR=str(self.root),
-            PYTHONPATH=os.pathsep.join([str(E2E_DIR), *filter(None, [env.get("PYTHONPATH")])]),
-        )
+        env["LUIGI_CONFIG_PATH"] = str(cfg)
+        env[WORKDIR_ENV] = str(self.root)
+        # The task modules (pipelines, journal, shapes) import as top-level modules in the worker.
+        env["PYTHONPATH"] = os.pathsep.join([str(E2E_DIR), *filter(None, [env.get("PYTHONPATH")])])
         argv = [sys.executable, "-m", "luigi", "--module", "pipelines", *task_args, *daemon.scheduler_args]
         argv += ["--workers", str(workers), "--no-lock"]
         log_path = self.root / f"worker{index}.log"

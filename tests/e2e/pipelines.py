@@ -1,14 +1,13 @@
 """Luigi task modules the end-to-end workers run (``luigi --module pipelines ...``).
 
-Every task writes its outputs and a journal of facts (attempts, starts, ends, batch runs) under the
+Every task writes its outputs and journals facts (attempts, starts, ends, batch runs) under the
 directory named by ``LUIGID_E2E_WORKDIR``, so the tests can assert what the workers actually did.
-The journal is one JSON object per line, appended with a single ``write`` on an ``O_APPEND``
-descriptor: lines from concurrently running task processes never interleave.
+Workers import this as a top-level module (``tests/e2e`` on their PYTHONPATH); the test process
+never imports it, so luigi only runs in the worker processes.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -16,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import luigi
-
-WORKDIR_ENV = "LUIGID_E2E_WORKDIR"
-JOURNAL_NAME = "journal.jsonl"
+from journal import WORKDIR_ENV, append_fact, read_journal
+from shapes import SHAPES
 
 
 def workdir() -> Path:
@@ -26,20 +24,7 @@ def workdir() -> Path:
 
 
 def record(event: str, task: luigi.Task, **facts: Any) -> None:
-    line = json.dumps({"event": event, "task": str(task), "pid": os.getpid(), "t": time.time(), **facts})
-    fd = os.open(workdir() / JOURNAL_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
-
-
-def read_journal(directory: Path) -> list[dict[str, Any]]:
-    """The facts recorded so far under ``directory``, oldest first (the test side of ``record``)."""
-    path = Path(directory) / JOURNAL_NAME
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    append_fact(workdir(), event, str(task), **facts)
 
 
 def attempts_so_far(task: luigi.Task) -> int:
@@ -74,18 +59,6 @@ class Chain(Recorded):
 
     def requires(self) -> list[Chain]:
         return [Chain(n=self.n - 1, delay=self.delay)] if self.n > 0 else []
-
-
-# Named DAG shapes: node -> the nodes it depends on.
-SHAPES: dict[str, dict[str, list[str]]] = {
-    "diamond": {"top": ["left", "right"], "left": ["base"], "right": ["base"], "base": []},
-    # Six middles sharing six leaves pairwise, under one root: lots of shared dependencies.
-    "mesh": {
-        "root": [f"m{i}" for i in range(6)],
-        **{f"m{i}": [f"l{i}", f"l{(i + 1) % 6}"] for i in range(6)},
-        **{f"l{i}": [] for i in range(6)},
-    },
-}
 
 
 class Node(Recorded):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from .pipelines import SHAPES
+from .shapes import SHAPES
 
 
 def assert_dependencies_first(facts: list[dict[str, Any]], deps: dict[str, list[str]]) -> None:
