@@ -15,7 +15,7 @@ import logging.handlers
 import os
 from typing import Any
 
-from luigid.config import ConfigError, LuigidConfig
+from luigid.config import LuigidConfig, config_error
 
 LOG_FORMAT = "%(asctime)s %(name)s[%(process)s] %(levelname)s: %(message)s"
 LOG_FILE = "luigi-server.log"
@@ -44,18 +44,19 @@ def configure(config: LuigidConfig, logdir: str | None = None, background: bool 
     conf_file = core.get("logging_conf_file")
     if conf_file:
         if not os.path.exists(str(conf_file)):
-            raise ConfigError(f"[core] logging_conf_file: {conf_file} does not exist")
+            raise config_error(config.sections, "core", "logging_conf_file", f"{conf_file} does not exist")
         try:
             logging.config.fileConfig(str(conf_file), disable_existing_loggers=False)
         except Exception as exc:
-            raise ConfigError(f"[core] logging_conf_file: {conf_file} could not be loaded: {exc}") from exc
+            problem = f"{conf_file} could not be loaded: {exc}"
+            raise config_error(config.sections, "core", "logging_conf_file", problem) from exc
         return f"from {conf_file}"
     section = config.sections.get("logging")
     if isinstance(section, dict) and section and "version" in section:
         try:
             logging.config.dictConfig(_plain(section))
         except Exception as exc:
-            raise ConfigError(f"[logging] section could not be applied: {exc}") from exc
+            raise config_error(config.sections, "logging", "version", f"could not be applied: {exc}") from exc
         return "from the [logging] section"
     root = logging.getLogger()
     root.setLevel(logging.INFO)

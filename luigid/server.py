@@ -22,6 +22,7 @@ from tornado.ioloop import PeriodicCallback
 
 from luigid.config import LuigidConfig
 from luigid.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler
+from luigid.metrics import MetricsHandler
 from luigid.scheduler import Scheduler
 
 logger = logging.getLogger("luigi.server")
@@ -60,7 +61,12 @@ def app(scheduler: Scheduler, config: LuigidConfig | None = None) -> tornado.web
         (r"/api/(.*)", RpcHandler, dict(common, scheduler=scheduler, observe=observe)),
         (r"/", RootHandler, common),
         (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": STATIC_ROOT}),
+        (r"/metrics", MetricsHandler, {"collector": collector}),
     ]
+    if scheduler.config.record_task_history:
+        from luigid.history import history_routes
+
+        routes += history_routes(scheduler.task_history)
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,
@@ -109,7 +115,24 @@ class Server:
         if self.should_exit is not None:
             self.should_exit.set()
 
+    def _state_probe(self) -> dict[str, Any]:
+        state = self.scheduler.state
+        workers = list(state.workers())
+        disabled = sum(1 for w in workers if w.disabled)
+        return {
+            "tasks_by_status": state.counts_by_status(),
+            "workers_active": len(workers) - disabled,
+            "workers_disabled": disabled,
+        }
+
     def startup(self) -> None:
+        collector = self.scheduler.metrics_collector
+        collector.set_state_probe(self._state_probe)
+        history = self.scheduler.task_history
+        if hasattr(history, "queue_depth"):
+            collector.set_history_probe(
+                lambda: {"queue_depth": history.queue_depth, "write_failures": history.write_failures}
+            )
         self.sockets = _bind(self.api_port, self.address, self.unix_socket)
         self.application = app(self.scheduler)
         self._http = tornado.httpserver.HTTPServer(
@@ -153,6 +176,7 @@ class Server:
                 await asyncio.sleep(0.02)
             await self._http.close_all_connections()
         self.scheduler.dump()
+        self.scheduler.close()
         if self.unix_socket is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.unix_socket)
