@@ -10,6 +10,7 @@ objects whose calls only enqueue (see ``luigid.history``, ``luigid.metrics``,
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import heapq
 import itertools
@@ -20,6 +21,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
@@ -68,6 +70,19 @@ _first = itemgetter(0)
 
 def _upstream_key(status: str) -> int:
     return UPSTREAM_SEVERITY.index(status)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Bulk reads build 100k small dicts: cyclic GC passes over millions of long-lived
+    objects meanwhile cost more than the read itself. Nothing built here forms cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _StateEvents:
@@ -645,9 +660,7 @@ class Scheduler:
             # luigi looks only at this worker's own tasks here, and its RUNNING ones are inert
             yield from state.ready_tasks(worker_id)
             return
-        running = sorted(
-            ((rank_key(t, running=True), t) for t in state.tasks_by_status(RUNNING)), key=_first
-        )
+        running = sorted(((rank_key(t, running=True), t) for t in state.tasks_by_status(RUNNING)), key=_first)
         if assistant:  # an assistant may run any runnable task: the whole list it is
             ready = ((t.ready_key, t) for t in state.ready_tasks())
             for _, task in heapq.merge(ready, running, key=_first):
@@ -899,25 +912,23 @@ class Scheduler:
     # ------------------------------------------------------------- reading
 
     def _serialize_task(
-        self, task: Task, include_deps: bool = True, deps: Iterable[str] | None = None
+        self, task: Task, include_deps: bool = True, deps: Iterable[str] | None = None, display: bool = True
     ) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "display_name": task.pretty_id,
-            "status": task.status,
-            "workers": list(task.workers),
-            "worker_running": task.worker_running,
-            "time_running": task.time_running,
-            "start_time": task.time,
-            "last_updated": task.updated,
-            "params": task.public_params,
-            "name": task.family,
-            "priority": task.priority,
-            "resources": task.resources,
-            "resources_running": task.resources_running,
-            "tracking_url": task.tracking_url,
-            "status_message": task.status_message,
-            "progress_percentage": task.progress_percentage,
-        }
+        out: dict[str, Any] = {"display_name": task.pretty_id} if display else {}
+        out["status"] = task.status
+        out["workers"] = list(task.workers)
+        out["worker_running"] = task.worker_running
+        out["time_running"] = task.time_running
+        out["start_time"] = task.time
+        out["last_updated"] = task.updated
+        out["params"] = task.public_params
+        out["name"] = task.family
+        out["priority"] = task.priority
+        out["resources"] = task.resources
+        out["resources_running"] = task.resources_running
+        out["tracking_url"] = task.tracking_url
+        out["status_message"] = task.status_message
+        out["progress_percentage"] = task.progress_percentage
         if task.status == DISABLED:
             out["re_enable_able"] = task.scheduler_disable_time is not None
         if include_deps:
@@ -941,34 +952,47 @@ class Scheduler:
         }
 
     def _traverse_graph(
-        self, root_id: str, seen: set[str] | None = None, inverse: bool = False, include_done: bool = True
+        self,
+        root_id: str,
+        seen: set[str] | None = None,
+        inverse: bool = False,
+        include_done: bool = True,
+        out: dict[str, dict[str, Any]] | None = None,
     ) -> dict[str, dict[str, Any]]:
-        """Breadth-first from the root, so the nearest nodes survive the max_graph_nodes cut."""
+        """Breadth-first from the root, so the nearest nodes survive the max_graph_nodes cut
+        (which, as in luigi, counts the nodes of this one traversal). Only the root carries a
+        display name."""
+        if out is None:
+            out = {}
         if seen is None:
             seen = set()
         elif root_id in seen:
-            return {}
+            return out
         seen.add(root_id)
-        out: dict[str, dict[str, Any]] = {}
+        state = self._state
+        limit = self.config.max_graph_nodes
+        added = 0
         queue = deque([root_id])
         while queue:
             task_id = queue.popleft()
-            task = self._state.get_task(task_id)
+            task = state.get_task(task_id)
             if task is None or not task.family:
-                out[task_id] = self._placeholder(task_id)
+                node = self._placeholder(task_id)
+                if task_id != root_id:
+                    del node["display_name"]
             else:
-                edges: Iterable[str] = self._state.dependents(task_id) if inverse else task.deps
+                edges: Iterable[str] = state.dependents(task_id) if inverse else task.deps
                 if not include_done:
-                    edges = [d for d in edges if (t := self._state.get_task(d)) is None or t.status != DONE]
+                    edges = [d for d in edges if (t := state.get_task(d)) is None or t.status != DONE]
                 edges = sorted(edges)
-                out[task_id] = self._serialize_task(task, deps=edges)
+                node = self._serialize_task(task, deps=edges, display=task_id == root_id)
                 for dep_id in edges:
                     if dep_id not in seen:
                         seen.add(dep_id)
                         queue.append(dep_id)
-            if task_id != root_id:
-                del out[task_id]["display_name"]
-            if len(out) >= self.config.max_graph_nodes:
+            out[task_id] = node
+            added += 1
+            if added >= limit:
                 break
         return out
 
@@ -977,8 +1001,9 @@ class Scheduler:
         self.prune()
         out: dict[str, Any] = {}
         seen: set[str] = set()
-        for task in list(self._state.tasks()):
-            out.update(self._traverse_graph(task.id, seen))
+        with _gc_paused():
+            for task in list(self._state.tasks()):
+                self._traverse_graph(task.id, seen, out=out)
         return out
 
     @rpc_method(role="viewer", mutating=False)
@@ -1016,7 +1041,7 @@ class Scheduler:
         terms = [term.casefold() for term in search.split()] if search else []
         tasks = self._state.tasks_by_status(status) if status else self._state.tasks()
         memo: dict[str, str] = {}
-        out = {}
+        matched = []
         for task in tasks:
             if terms:
                 shown = task.pretty_id.casefold()
@@ -1028,18 +1053,20 @@ class Scheduler:
                 and upstream_status != self._upstream_status(task.id, memo)
             ):
                 continue
-            out[task.id] = self._serialize_task(task, include_deps=False)
-        if limit and len(out) > cap:
-            return {"num_tasks": len(out)}
-        return out
+            matched.append(task)
+        if limit and len(matched) > cap:
+            return {"num_tasks": len(matched)}  # counted, never serialised
+        with _gc_paused():
+            return {task.id: self._serialize_task(task, include_deps=False) for task in matched}
 
     @rpc_method(role="viewer", mutating=False)
     def task_search(self, task_str: str, **kwargs: Any) -> dict[str, Any]:
         self.prune()
         found: defaultdict[str, dict[str, Any]] = defaultdict(dict)
-        for task in self._state.tasks():
-            if task_str in task.id:
-                found[task.status][task.id] = self._serialize_task(task, include_deps=False)
+        with _gc_paused():
+            for task in self._state.tasks():
+                if task_str in task.id:
+                    found[task.status][task.id] = self._serialize_task(task, include_deps=False)
         return found
 
     def _first_task_display_name(self, worker: Worker) -> str:
