@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import tornado.httpserver
@@ -22,6 +23,7 @@ from tornado.ioloop import PeriodicCallback
 
 from luigid.config import LuigidConfig
 from luigid.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler
+from luigid.persistence import Snapshotter
 from luigid.scheduler import Scheduler
 
 logger = logging.getLogger("luigi.server")
@@ -44,7 +46,8 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     """One line per request: debug normally, a warning when slow or failed on our side."""
     seconds = handler.request.request_time()
     status = handler.get_status()
-    level = logging.WARNING if status >= 500 or seconds >= SLOW_REQUEST_SECONDS else logging.DEBUG
+    slow = handler.application.settings.get("slow_request_seconds", SLOW_REQUEST_SECONDS)
+    level = logging.WARNING if status >= 500 or seconds >= slow else logging.DEBUG
     access = logging.getLogger("tornado.access")
     if access.isEnabledFor(level):
         access.log(level, "%d %s %.2fms", status, handler._request_summary(), seconds * 1000)
@@ -91,8 +94,16 @@ class Server:
         api_port: int = 8082,
         address: str | None = None,
         unix_socket: str | None = None,
+        slow_request_seconds: float = SLOW_REQUEST_SECONDS,
+        on_forced_exit: Callable[[], None] | None = None,
     ) -> None:
         self.scheduler = scheduler
+        self.slow_request_seconds = slow_request_seconds
+        #: run just before a second signal ends the process right after the final save
+        self.on_forced_exit = on_forced_exit
+        self.saved = False
+        config = scheduler.config
+        self.snapshots = Snapshotter(scheduler.state, config.state_path, config.state_snapshot_interval)
         self.api_port = api_port
         self.address = address
         self.unix_socket = unix_socket
@@ -105,6 +116,11 @@ class Server:
         """Only set flags: the main coroutine does the work."""
         if self.should_exit is not None and self.should_exit.is_set():
             self.force_exit = True
+            name = signal.Signals(signum).name
+            logger.info("Received %s again: exiting as soon as the state is saved", name)
+            if self.saved:
+                self.exit_now()
+            return
         logger.info("Received %s, shutting down", signal.Signals(signum).name)
         if self.should_exit is not None:
             self.should_exit.set()
@@ -112,6 +128,7 @@ class Server:
     def startup(self) -> None:
         self.sockets = _bind(self.api_port, self.address, self.unix_socket)
         self.application = app(self.scheduler)
+        self.application.settings["slow_request_seconds"] = self.slow_request_seconds
         self._http = tornado.httpserver.HTTPServer(
             self.application, max_body_size=MAX_BODY_SIZE, max_buffer_size=MAX_BODY_SIZE, xheaders=True
         )
@@ -129,6 +146,9 @@ class Server:
         self.startup()
         pruner = PeriodicCallback(self.scheduler.prune, PRUNE_INTERVAL_MS)
         pruner.start()
+        snapshots = PeriodicCallback(self.snapshots.tick, self.snapshots.tick_ms)
+        if self.snapshots.enabled:
+            snapshots.start()
         logger.info("Scheduler starting up on %s", self.bound)
         if ready is not None:
             ready(self)
@@ -136,6 +156,7 @@ class Server:
             await self.should_exit.wait()
         finally:
             pruner.stop()
+            snapshots.stop()
             await self.shutdown()
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
                 loop.remove_signal_handler(sig)
@@ -152,10 +173,25 @@ class Server:
             ):
                 await asyncio.sleep(0.02)
             await self._http.close_all_connections()
+        self.snapshots.stop()  # an unfinished periodic snapshot is older than the final save
         self.scheduler.dump()
+        self.saved = True
+        if self.force_exit:
+            self.exit_now()
         if self.unix_socket is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.unix_socket)
+
+
+    def exit_now(self) -> None:
+        """End the process at once (second signal, state already saved)."""
+        if self.unix_socket is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.unix_socket)
+        if self.on_forced_exit is not None:
+            self.on_forced_exit()
+        logging.shutdown()
+        os._exit(0)
 
 
 def run(
@@ -164,10 +200,13 @@ def run(
     unix_socket: str | None = None,
     scheduler: Scheduler | None = None,
     ready: Any = None,
-) -> None:
-    """Load state, serve until a signal, save state once. Raises ``StartupError``."""
+    **options: Any,
+) -> Server:
+    """Load state, serve until a signal, save state once. Raises ``StartupError``.
+    ``options`` go to ``Server`` (slow_request_seconds, on_forced_exit)."""
     if scheduler is None:
         scheduler = Scheduler()
     scheduler.load()
-    server = Server(scheduler, api_port=api_port, address=address, unix_socket=unix_socket)
+    server = Server(scheduler, api_port=api_port, address=address, unix_socket=unix_socket, **options)
     asyncio.run(server.serve(ready=ready))
+    return server
