@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def fail(code: int, message: str) -> int:
-    print(f"luigid: {message}", file=sys.stderr)
+    prefix = "" if message.startswith("luigid:") else "luigid: "
+    print(f"{prefix}{message}", file=sys.stderr)
     return code
 
 
@@ -123,6 +124,10 @@ def start(
         return report.failed(EXIT_CONFIG, str(exc))
     except OSError as exc:
         return report.failed(EXIT_STARTUP, f"cannot log to {logdir}: {exc.strerror or exc}")
+    for path in config.files:
+        logger.info("Read configuration from %s", path)
+    for warning in config.warnings:
+        logger.warning("%s", warning)
 
     state_path, problem = resolve_state_path(config, explicit=bool(opts.state_path))
     if problem is not None or state_path is None:

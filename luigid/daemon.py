@@ -114,7 +114,9 @@ class StartupReport:
 
     def failed(self, code: int, message: str) -> int:
         line = " ".join(message.split())
-        print(f"luigid: {line}", file=sys.stderr, flush=True)
+        if not line.startswith("luigid:"):
+            line = f"luigid: {line}"
+        print(line, file=sys.stderr, flush=True)
         self._send(f"error {code} {line}")
         return code
 
@@ -205,5 +207,5 @@ def detach(logdir: str, work: Callable[[StartupReport], int]) -> int:
         os.waitpid(pid, 0)
     code, message = parse_report(b"".join(chunks), f"the daemon exited during start-up; see {err_path}")
     if message is not None:
-        print(f"luigid: {message}", file=sys.stderr)
+        print(message if message.startswith("luigid:") else f"luigid: {message}", file=sys.stderr)
     return code

@@ -21,7 +21,7 @@ import logging.handlers
 import os
 from typing import Any
 
-from luigid.config import ConfigError, LuigidConfig
+from luigid.config import LuigidConfig, config_error, get_float
 
 LOG_FORMAT = "%(asctime)s %(name)s[%(process)s] %(levelname)s: %(message)s"
 LOG_FILE = "luigi-server.log"
@@ -61,18 +61,19 @@ def _apply_rules(config: LuigidConfig, logdir: str | None, background: bool) -> 
     conf_file = core.get("logging_conf_file")
     if conf_file:
         if not os.path.exists(str(conf_file)):
-            raise ConfigError(f"[core] logging_conf_file: {conf_file} does not exist")
+            raise config_error(config.sections, "core", "logging_conf_file", f"{conf_file} does not exist")
         try:
             logging.config.fileConfig(str(conf_file), disable_existing_loggers=False)
         except Exception as exc:
-            raise ConfigError(f"[core] logging_conf_file: {conf_file} could not be loaded: {exc}") from exc
+            problem = f"{conf_file} could not be loaded: {exc}"
+            raise config_error(config.sections, "core", "logging_conf_file", problem) from exc
         return f"from {conf_file}"
     section = config.sections.get("logging")
     if isinstance(section, dict) and section and "version" in section:
         try:
             logging.config.dictConfig(_plain(section))
         except Exception as exc:
-            raise ConfigError(f"[logging] section could not be applied: {exc}") from exc
+            raise config_error(config.sections, "logging", "version", f"could not be applied: {exc}") from exc
         return "from the [logging] section"
     root = logging.getLogger()
     root.setLevel(logging.INFO)
@@ -92,15 +93,10 @@ def _apply_rules(config: LuigidConfig, logdir: str | None, background: bool) -> 
 
 def slow_request_seconds(config: LuigidConfig) -> float:
     """``[scheduler] slow_request_seconds``: the threshold for slow-request warnings."""
-    raw = config.sections.get("scheduler", {}).get("slow_request_seconds")
-    if raw is None:
-        return DEFAULT_SLOW_REQUEST_SECONDS
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        value = -1.0
+    key = ("scheduler", "slow_request_seconds")
+    value = get_float(config.sections, *key, DEFAULT_SLOW_REQUEST_SECONDS)
     if not value >= 0:  # also rejects NaN
-        raise ConfigError(f"[scheduler] slow_request_seconds: expected a number of seconds >= 0, got {raw!r}")
+        raise config_error(config.sections, *key, f"expected a number of seconds >= 0, got {value!r}")
     return value
 
 

@@ -73,13 +73,6 @@ class OrderedSetRecord(Record):
         return list(mapping)
 
 
-def _retry_policy(*args: Any) -> RetryPolicy:
-    """luigi's RetryPolicy namedtuple is rebuilt from its three positional fields."""
-    if len(args) != 3:
-        raise pickle.UnpicklingError("malformed retry policy")
-    return RetryPolicy(*args)
-
-
 def _visibility(value: Any = 0) -> int:
     """luigi's ParameterVisibility (an IntEnum) becomes the plain int the API uses."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -91,11 +84,11 @@ def _visibility(value: Any = 0) -> int:
 ALLOWED: dict[tuple[str, str], Any] = {
     ("luigid.model", "Task"): TaskRecord,
     ("luigid.model", "Worker"): WorkerRecord,
-    ("luigid.model", "RetryPolicy"): _retry_policy,
+    ("luigid.model", "RetryPolicy"): RetryPolicy,
     ("luigi.scheduler", "Task"): TaskRecord,
     ("luigi.scheduler", "Worker"): WorkerRecord,
     ("luigi.scheduler", "OrderedSet"): OrderedSetRecord,
-    ("luigi.scheduler", "RetryPolicy"): _retry_policy,
+    ("luigi.scheduler", "RetryPolicy"): RetryPolicy,
     ("luigi.parameter", "ParameterVisibility"): _visibility,
     ("collections", "deque"): collections.deque,
     ("collections", "OrderedDict"): collections.OrderedDict,

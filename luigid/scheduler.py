@@ -21,7 +21,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import Any
 
-from luigid.config import LuigidConfig, SchedulerConfig, load_config
+from luigid.config import LuigidConfig, SchedulerConfig, load_config, scheduler_config_from
 from luigid.model import (
     BATCH_RUNNING,
     DISABLED,
@@ -130,7 +130,10 @@ class Scheduler:
         **kwargs: Any,
     ) -> None:
         if config is None:
-            config = load_config(overrides=kwargs)
+            from dataclasses import replace
+
+            files = load_config()
+            config = replace(files, scheduler=scheduler_config_from(files.sections, kwargs))
         elif kwargs:
             raise TypeError("pass [scheduler] overrides either as config or as keyword arguments")
         if isinstance(config, LuigidConfig):

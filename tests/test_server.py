@@ -1,0 +1,183 @@
+"""The HTTP surface over a real loopback socket: routing, validation, errors, CORS."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from typing import Any
+
+from tornado.testing import AsyncHTTPTestCase
+
+from luigid.config import CorsConfig, LuigidConfig, SchedulerConfig
+from luigid.scheduler import Scheduler
+from luigid.server import app
+
+
+def _scheduler(cors: CorsConfig | None = None) -> Scheduler:
+    config = LuigidConfig(
+        scheduler=SchedulerConfig(state_path="/nonexistent/state.pickle"), cors=cors or CorsConfig()
+    )
+    return Scheduler(config)
+
+
+class ServerCase(AsyncHTTPTestCase):
+    cors: CorsConfig | None = None
+
+    def get_app(self):
+        self.scheduler = _scheduler(cors=self.cors)
+        return app(self.scheduler)
+
+    def api(self, method: str, data: Any = None, *, via: str = "POST", raw: bytes | None = None, **kw):
+        if via == "GET":
+            query = "" if data is None else "?" + urllib.parse.urlencode({"data": json.dumps(data)})
+            return self.fetch(f"/api/{method}{query}", **kw)
+        body = raw if raw is not None else urllib.parse.urlencode({"data": json.dumps(data or {})}).encode()
+        return self.fetch(f"/api/{method}", method="POST", body=body, **kw)
+
+    def reply(self, response) -> Any:
+        return json.loads(response.body)
+
+
+class TestRpcRouting(ServerCase):
+    def test_post_form_body_and_get_query_both_work(self):
+        post = self.api("ping", {"worker": "w1"})
+        get = self.api("ping", {"worker": "w1"}, via="GET")
+        assert post.code == get.code == 200
+        assert self.reply(post) == self.reply(get) == {"response": {"rpc_messages": []}}
+
+    def test_reply_wraps_result_in_response(self):
+        self.api("add_task", {"worker": "w", "task_id": "A()", "family": "A"})
+        work = self.reply(self.api("get_work", {"worker": "w", "host": "h"}))["response"]
+        assert work["task_id"] == "A()"
+        assert work["task_family"] == "A"
+
+    def test_unknown_method_is_404_with_message(self):
+        response = self.api("drop_all_tables", {})
+        assert response.code == 404
+        assert "drop_all_tables" in self.reply(response)["error"]
+
+    def test_private_scheduler_attributes_are_not_routed(self):
+        for name in ("_state", "load", "dump", "_update_priority", "__init__"):
+            assert self.api(name, {}).code == 404
+
+    def test_missing_data_means_no_arguments(self):
+        response = self.fetch("/api/is_paused")
+        assert self.reply(response) == {"response": {"paused": False}}
+
+
+class TestBadInput(ServerCase):
+    def _assert_400(self, response, *fragments: str) -> None:
+        assert response.code == 400, response.body
+        message = self.reply(response)["error"]
+        for fragment in fragments:
+            assert fragment in message
+        assert "Traceback" not in message
+
+    def test_malformed_json(self):
+        self._assert_400(self.api("ping", raw=b"data=%7Bnot+json"), "not valid JSON")
+
+    def test_json_that_is_not_an_object(self):
+        self._assert_400(self.api("ping", [1, 2, 3]), "JSON object")
+
+    def test_missing_required_argument(self):
+        self._assert_400(self.api("fetch_error", {}), "task_id")
+
+    def test_unknown_argument_for_a_method_without_kwargs(self):
+        self._assert_400(self.api("is_paused", {"bogus": 1}), "bogus")
+
+    def test_extra_arguments_accepted_where_luigi_accepts_kwargs(self):
+        response = self.api("task_list", {"status": "PENDING", "something_new": True})
+        assert response.code == 200
+
+    def test_add_task_without_worker(self):
+        self._assert_400(self.api("add_task", {"task_id": "A()"}), "worker")
+
+    def test_non_utf8_body(self):
+        self._assert_400(self.api("ping", raw=b"data=%FF%FE%7B%7D"))
+
+    def test_server_keeps_serving_after_bad_requests(self):
+        self.api("ping", raw=b"data=%7B")
+        self.api("nope", {})
+        assert self.api("ping", {"worker": "w"}).code == 200
+
+    def test_unknown_path_is_json_404(self):
+        response = self.fetch("/no/such/page")
+        assert response.code == 404
+        assert "no such path" in self.reply(response)["error"]
+
+
+class TestLargeBodies(ServerCase):
+    def test_ten_megabyte_add_task_is_accepted(self):
+        deps = [f"Dep_{i:08d}_{'x' * 90}" for i in range(100_000)]
+        body = urllib.parse.urlencode({"data": json.dumps({"worker": "w", "task_id": "Big()", "deps": deps})})
+        assert len(body) >= 10 * 1024 * 1024
+        response = self.fetch("/api/add_task", method="POST", body=body, request_timeout=120)
+        assert response.code == 200
+        assert len(self.scheduler.state.get_task("Big()").deps) == 100_000
+
+
+class TestRootAndStatic(ServerCase):
+    def test_root_redirects_relatively_to_the_visualiser(self):
+        response = self.fetch("/", follow_redirects=False)
+        assert response.code == 302
+        assert response.headers["Location"] == "static/visualiser/index.html"
+
+    def test_head_root_is_the_health_check(self):
+        response = self.fetch("/", method="HEAD")
+        assert response.code == 204
+
+    def test_visualiser_page_is_served_with_a_title(self):
+        response = self.fetch("/static/visualiser/index.html")
+        assert response.code == 200
+        assert b"<title>" in response.body
+
+
+class TestCorsDisabled(ServerCase):
+    def test_no_cors_headers_by_default(self):
+        response = self.api("ping", {"worker": "w"}, headers={"Origin": "http://example.test"})
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+
+class TestCorsAllowList(ServerCase):
+    cors = CorsConfig(enabled=True, allowed_origins=("http://good.test",), allow_credentials=True,
+                      exposed_headers="X-Thing")
+
+    def test_listed_origin_is_echoed_with_vary(self):
+        response = self.api("ping", {"worker": "w"}, headers={"Origin": "http://good.test"})
+        assert response.headers["Access-Control-Allow-Origin"] == "http://good.test"
+        assert "Origin" in [v.strip() for v in response.headers["Vary"].split(",")]
+
+    def test_other_origin_gets_nothing(self):
+        response = self.api("ping", {"worker": "w"}, headers={"Origin": "http://evil.test"})
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+    def test_null_origin_refused_unless_allowed(self):
+        response = self.api("ping", {"worker": "w"}, headers={"Origin": "null"})
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+    def test_preflight(self):
+        response = self.fetch("/api/ping", method="OPTIONS", headers={"Origin": "http://good.test"})
+        assert response.code == 204
+        assert response.headers["Access-Control-Allow-Origin"] == "http://good.test"
+        assert response.headers["Access-Control-Allow-Methods"] == "GET, OPTIONS"
+        assert response.headers["Access-Control-Allow-Headers"] == "Accept, Content-Type, Origin"
+        assert response.headers["Access-Control-Max-Age"] == "86400"
+        assert response.headers["Access-Control-Allow-Credentials"] == "true"
+        assert response.headers["Access-Control-Expose-Headers"] == "X-Thing"
+
+    def test_preflight_from_unlisted_origin_has_no_cors_headers(self):
+        response = self.fetch("/api/ping", method="OPTIONS", headers={"Origin": "http://evil.test"})
+        assert response.code == 204
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+
+class TestCorsAnyAndNull(ServerCase):
+    cors = CorsConfig(enabled=True, allow_any_origin=True, allow_null_origin=True)
+
+    def test_any_origin_gets_star(self):
+        response = self.api("ping", {"worker": "w"}, headers={"Origin": "http://anything.test"})
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+    def test_null_origin_when_allowed(self):
+        response = self.api("ping", {"worker": "w"}, headers={"Origin": "null"})
+        assert response.headers["Access-Control-Allow-Origin"] == "null"
