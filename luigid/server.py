@@ -34,6 +34,7 @@ PRUNE_INTERVAL_MS = 60_000
 MAX_BODY_SIZE = 100 * 1024 * 1024
 #: Requests slower than this are logged as warnings (everything else at debug level).
 SLOW_REQUEST_SECONDS = 1.0
+SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
 #: How long in-flight requests get to finish at shutdown.
 DRAIN_SECONDS = 5.0
 
@@ -115,15 +116,24 @@ class Server:
     def handle_signal(self, signum: int) -> None:
         """Only set flags: the main coroutine does the work."""
         if self.should_exit is not None and self.should_exit.is_set():
-            self.force_exit = True
-            name = signal.Signals(signum).name
-            logger.info("Received %s again: exiting as soon as the state is saved", name)
-            if self.saved:
-                self.exit_now()
+            self._signal_again(signum)
             return
         logger.info("Received %s, shutting down", signal.Signals(signum).name)
         if self.should_exit is not None:
             self.should_exit.set()
+        # A second signal must work even while the loop is busy (saving, sending mail,
+        # joining threads at exit), so from now on the interpreter handles it directly.
+        loop = asyncio.get_running_loop()
+        for sig in SHUTDOWN_SIGNALS:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, lambda num, frame: self._signal_again(num))
+
+    def _signal_again(self, signum: int) -> None:
+        """Exit at once, but never before the final save has completed."""
+        self.force_exit = True
+        logger.info("Received %s again: exiting as soon as the state is saved", signal.Signals(signum).name)
+        if self.saved:
+            self.exit_now()
 
     def startup(self) -> None:
         self.sockets = _bind(self.api_port, self.address, self.unix_socket)
@@ -141,7 +151,7 @@ class Server:
     async def serve(self, ready: Any = None) -> None:
         loop = asyncio.get_running_loop()
         self.should_exit = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+        for sig in SHUTDOWN_SIGNALS:
             loop.add_signal_handler(sig, self.handle_signal, sig)
         self.startup()
         pruner = PeriodicCallback(self.scheduler.prune, PRUNE_INTERVAL_MS)
@@ -158,7 +168,7 @@ class Server:
             pruner.stop()
             snapshots.stop()
             await self.shutdown()
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+            for sig in SHUTDOWN_SIGNALS:
                 loop.remove_signal_handler(sig)
 
     async def shutdown(self) -> None:
