@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +94,16 @@ def pid_alive(pid: int) -> bool:
 class Luigid:
     """A foreground luigid process on a free loopback port."""
 
-    def __init__(self, tmp_path: Path, *args: str, config: str = "", state_path: Path | None = None):
+    def __init__(
+        self,
+        tmp_path: Path,
+        *args: str,
+        config: str = "",
+        state_path: Path | None = None,
+        port: int | None = None,
+    ):
         self.tmp_path = tmp_path
-        self.port = free_port()
+        self.port = port or free_port()
         self.state_path = state_path or tmp_path / "state" / "state.pickle"
         self.stderr_path = tmp_path / f"luigid-{self.port}.stderr"
         self.args = [
@@ -142,9 +150,8 @@ class Luigid:
         self.stop(signal.SIGKILL)
 
 
-@pytest.fixture
-def luigids(tmp_path: Path):
-    """Make ``Luigid`` processes that are killed at the end of the test whatever happens."""
+def luigid_factory(tmp_path: Path) -> Iterator[Callable[..., Luigid]]:
+    """Body of the ``luigids`` fixtures: make ``Luigid`` processes, kill leftovers at the end."""
     made: list[Luigid] = []
 
     def make(*args: str, **kwargs: Any) -> Luigid:
@@ -158,6 +165,11 @@ def luigids(tmp_path: Path):
             server.kill()
 
 
+@pytest.fixture
+def luigids(tmp_path: Path):
+    yield from luigid_factory(tmp_path)
+
+
 def error_line(text: str) -> str:
     """The one ``luigid:`` error line on stderr (log lines may surround it; no traceback)."""
     assert "Traceback" not in text, text
@@ -167,9 +179,9 @@ def error_line(text: str) -> str:
 
 
 def saved_task_ids(path: Path) -> set[str]:
-    scheduler = Scheduler(SchedulerConfig(state_path=str(path)))
-    assert persistence.load_into(scheduler.state, str(path))
-    return {task.id for task in scheduler.state.tasks()}
+    """Task ids in the state file (read only: a running server's snapshot is not disturbed)."""
+    tasks, _, _ = persistence.decode(path.read_bytes(), SchedulerConfig().retry_policy())
+    return set(tasks)
 
 
 # --------------------------------------------------------------------------- tests
