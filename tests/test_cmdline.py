@@ -35,12 +35,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def luigid_env(tmp_path: Path, config: str = "") -> dict[str, str]:
-    """An environment that reads only ``config`` (written to a file under ``tmp_path``)."""
-    cfg = tmp_path / "luigi.test.cfg"
+def luigid_env(tmp_path: Path, config: str = "", syntax: str = "cfg") -> dict[str, str]:
+    """An environment that reads only ``config`` (written to a file under ``tmp_path``);
+    ``syntax`` is "cfg" or "toml"."""
+    cfg = tmp_path / f"luigi.test.{syntax}"
     cfg.write_text(config)
     env = dict(os.environ)
-    env.update(LUIGI_CONFIG_PATH=str(cfg), LUIGI_CONFIG_PARSER="cfg", HOME=str(tmp_path))
+    env.update(LUIGI_CONFIG_PATH=str(cfg), LUIGI_CONFIG_PARSER=syntax, HOME=str(tmp_path))
     return env
 
 
@@ -101,6 +102,7 @@ class Luigid:
         config: str = "",
         state_path: Path | None = None,
         port: int | None = None,
+        syntax: str = "cfg",
     ):
         self.tmp_path = tmp_path
         self.port = port or free_port()
@@ -116,7 +118,7 @@ class Luigid:
             str(self.state_path),
             *args,
         ]
-        self.env = luigid_env(tmp_path, config)
+        self.env = luigid_env(tmp_path, config, syntax)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> Luigid:
