@@ -48,7 +48,7 @@ def configure(config: LuigidConfig, logdir: str | None = None, background: bool 
     """Set up logging; returns which rule applied (for the start-up log line)."""
     rule = _apply_rules(config, logdir, background)
     if background and logdir:
-        os.makedirs(logdir, exist_ok=True)
+        os.makedirs(logdir, mode=0o755, exist_ok=True)
         logging.getLogger().addHandler(rotating_handler(logdir))
         rule += f", and to {os.path.join(logdir, LOG_FILE)}"
     return rule
@@ -80,7 +80,7 @@ def _apply_rules(config: LuigidConfig, logdir: str | None, background: bool) -> 
     if background:
         return "at INFO level"
     if logdir:
-        os.makedirs(logdir, exist_ok=True)
+        os.makedirs(logdir, mode=0o755, exist_ok=True)
         handler: logging.Handler = rotating_handler(logdir)
         where = os.path.join(logdir, LOG_FILE)
     else:
