@@ -13,6 +13,7 @@ import datetime
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable
 
 DEFAULT_LOGDIR = "/var/log/luigi"
@@ -191,6 +192,7 @@ def detach(logdir: str, work: Callable[[StartupReport], int]) -> int:
             with context:
                 code = work(report)
         except BaseException as exc:
+            traceback.print_exc()  # into the .err file: this is a bug, keep the details
             code = report.failed(1, f"daemon failed: {type(exc).__name__}: {exc}")
         finally:
             sys.stdout.flush()

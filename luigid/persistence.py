@@ -492,6 +492,9 @@ def _snapshot_child(state: State, path: str, report_fd: int, parent: int) -> Non
     code = 1
     try:
         gc.disable()  # a collection would also touch (and so copy) every page shared with the parent
+        # drop inherited sockets: a connection the server closes must not stay open in here
+        os.closerange(3, report_fd)
+        os.closerange(report_fd + 1, _max_fd())
         signal.set_wakeup_fd(-1)  # the parent's event loop must not hear this process's signals
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             signal.signal(sig, signal.SIG_DFL)
@@ -506,6 +509,13 @@ def _snapshot_child(state: State, path: str, report_fd: int, parent: int) -> Non
             os.write(report_fd, " ".join(str(exc).split()).encode()[:2000] or type(exc).__name__.encode())
     finally:
         os._exit(code)
+
+
+def _max_fd() -> int:
+    try:
+        return int(os.sysconf("SC_OPEN_MAX"))
+    except (OSError, ValueError):
+        return 65536
 
 
 def _die_with_parent() -> None:
