@@ -228,10 +228,10 @@ def _as_choice(choices: Iterable[str]) -> Callable[[Any], str]:
     return parse
 
 
-def _as_positive_float(value: Any) -> float:
+def _as_non_negative_float(value: Any) -> float:
     number = _as_float(value)
-    if number <= 0:
-        raise _BadValue(f"expected a number above 0, got {value!r}")
+    if number < 0:
+        raise _BadValue(f"expected a number of 0 or more, got {value!r}")
     return number
 
 
@@ -513,7 +513,7 @@ def _parsers_for(record: type, **special: Callable[[Any], Any]) -> dict[str, Cal
 _SCHEDULER_PARSERS = _parsers_for(
     SchedulerConfig,
     metrics_collector=_as_choice(METRICS_COLLECTORS),
-    state_snapshot_interval=_as_positive_float,
+    state_snapshot_interval=_as_non_negative_float,  # 0 turns snapshots off
 )
 _CORS_PARSERS = _parsers_for(CorsConfig, allowed_origins=_as_origins)
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from luigid.config import LuigidConfig, SchedulerConfig, load_config, scheduler_config_from
+from luigid.metrics import make_collector
 from luigid.model import (
     BATCH_RUNNING,
     DISABLED,
@@ -37,6 +38,7 @@ from luigid.model import (
     Task,
     Worker,
 )
+from luigid.notify import disabled_task_email, make_batch_notifier, make_notifier
 from luigid.rpc import RPC_METHODS, RpcError, rpc_method
 from luigid.state import State
 
@@ -57,22 +59,6 @@ class _NullHistory:
 
     def task_finished(self, task: Task, successful: bool) -> None:
         pass
-
-
-class _NullCollector:
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith(("handle_", "observe_", "set_")):
-            return lambda *args, **kwargs: None
-        if name in ("generate_latest", "configure_http_handler"):
-            return lambda *args, **kwargs: None
-        raise AttributeError(name)
-
-
-class _LogNotifier:
-    """Stand-in until an e-mail notifier is configured: the disable is at least logged."""
-
-    def send_error_email(self, subject: str, message: str) -> None:
-        logger.warning("%s: %s", subject, message)
 
 
 def _upstream_key(status: str) -> int:
@@ -98,12 +84,8 @@ class _StateEvents:
         config = self._scheduler.config
         if config.batch_emails:
             return
-        subject = f"Luigi Scheduler: DISABLED {task.id} due to excessive failures"
-        body = (
-            f"{task.id} failed {task.retry_policy.retry_count} times in the last "
-            f"{task.retry_policy.disable_window} seconds, so it is being disabled for "
-            f"{config.disable_persist} seconds"
-        )
+        subject, body = disabled_task_email(task, config.disable_persist)
+        logger.warning("%s", body)
         try:
             self._scheduler.notifier.send_error_email(subject, body)
         except Exception:
@@ -143,9 +125,18 @@ class Scheduler:
             settings = LuigidConfig(scheduler=config)
             self.config = config
         self.settings = settings
-        self.metrics_collector: Any = metrics_collector or _NullCollector()
-        self.notifier: Any = notifier or _LogNotifier()
+        # like luigi's Scheduler, build what the config asks for unless handed one
+        sections = settings.sections
+        self.metrics_collector: Any = metrics_collector or make_collector(self.config, sections)
+        self.notifier: Any = notifier or make_notifier(self.config, sections)
+        if batch_notifier is None and self.config.batch_emails:
+            batch_notifier = make_batch_notifier(self.config, sections)
         self.batch_notifier: Any = batch_notifier
+        if task_history_impl is None and self.config.record_task_history:
+            from luigid.history import DbTaskHistory  # needs SQLAlchemy: only when asked for
+
+            task_history_impl = DbTaskHistory.from_config(sections)
+            task_history_impl.start()
         self.task_history: Any = task_history_impl or _NullHistory()
         self._state = State(self.config, _StateEvents(self))
         self._resources: dict[str, int] = dict(resources if resources is not None else settings.resources)
@@ -213,16 +204,34 @@ class Scheduler:
         if self.batch_notifier is not None:
             self.batch_notifier.send_email()
 
+    def close(self, timeout: float = 5.0) -> None:
+        """Let background senders finish (after ``dump``), then release them."""
+        for part in (self.notifier, self.batch_notifier):
+            stop = getattr(part, "stop", None)
+            if stop is not None:
+                stop(timeout)
+        stop_history = getattr(self.task_history, "stop", None)
+        if stop_history is not None:
+            stop_history(timeout)
+        close = getattr(self.metrics_collector, "close", None)
+        if close is not None:
+            close()
+
     # ---------------------------------------------------------------- prune
 
     @rpc_method(role="admin")
     def prune(self) -> None:
+        started = time.perf_counter()
         logger.debug("Starting pruning of task graph")
         self._prune_workers()
         self._prune_tasks()
         if self.batch_notifier is not None:
             self.batch_notifier.update()
+        history_prune = getattr(self.task_history, "prune", None)
+        if history_prune is not None:
+            history_prune()  # only flags retention work for the history writer
         logger.debug("Done pruning task graph")
+        self.metrics_collector.observe_prune(time.perf_counter() - started)
 
     def _prune_workers(self) -> None:
         deadline = time.time() - self.config.worker_disconnect_delay
@@ -605,6 +614,17 @@ class Scheduler:
                 return False
         return True
 
+    def _tasks_of(self, worker: Worker, *statuses: str) -> list[Task]:
+        """The worker's tasks with these statuses, walking whichever set is smaller.
+
+        Walking the status index keeps luigi's order (the order tasks reached the status),
+        which is what decides between tasks of equal priority and age, e.g. siblings whose
+        placeholders were created by one add_task: a lone worker runs them as it added them.
+        """
+        if len(worker.tasks) < sum(self._state.count(status) for status in statuses):
+            return [t for t in worker.tasks if t.status in statuses]
+        return [t for t in self._state.tasks_by_status(*statuses) if worker.id in t.workers]
+
     def _is_trivial_worker(self, worker: Worker) -> bool:
         """A non-assistant whose pending tasks need no resources can skip the global view."""
         if worker.assistant:
@@ -629,7 +649,7 @@ class Scheduler:
         worker_rec = self._state.get_worker(worker_id)
         memo: dict[str, str] = {}
         running_tasks = []
-        for task in [t for t in worker_rec.tasks if t.status == RUNNING]:
+        for task in self._tasks_of(worker_rec, RUNNING):
             if self._upstream_status(task.id, memo) == "UPSTREAM_DISABLED":
                 continue
             other = self._state.get_worker(task.worker_running) if task.worker_running else None
@@ -639,7 +659,7 @@ class Scheduler:
                 running_tasks.append(info)
 
         n_pending = n_unique = n_last = 0
-        for task in [t for t in worker_rec.tasks if t.status in (PENDING, FAILED)]:
+        for task in self._tasks_of(worker_rec, PENDING, FAILED):
             if self._upstream_status(task.id, memo) == "UPSTREAM_DISABLED":
                 continue
             n_pending += 1
@@ -701,7 +721,7 @@ class Scheduler:
         if self._paused:
             candidates, used_resources, greedy_workers = [], defaultdict(int), {}
         elif self._is_trivial_worker(worker_rec):
-            candidates = [t for t in worker_rec.tasks if t.status in (PENDING, RUNNING)]
+            candidates = self._tasks_of(worker_rec, PENDING, RUNNING)
             used_resources, greedy_workers = defaultdict(int), {}
         else:
             candidates = self._state.tasks_by_status(PENDING, RUNNING)

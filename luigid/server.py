@@ -23,6 +23,7 @@ from tornado.ioloop import PeriodicCallback
 
 from luigid.config import LuigidConfig
 from luigid.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler
+from luigid.metrics import MetricsHandler
 from luigid.persistence import Snapshotter
 from luigid.scheduler import Scheduler
 
@@ -64,7 +65,12 @@ def app(scheduler: Scheduler, config: LuigidConfig | None = None) -> tornado.web
         (r"/api/(.*)", RpcHandler, dict(common, scheduler=scheduler, observe=observe)),
         (r"/", RootHandler, common),
         (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": STATIC_ROOT}),
+        (r"/metrics", MetricsHandler, {"collector": collector}),
     ]
+    if scheduler.config.record_task_history:
+        from luigid.history import history_routes
+
+        routes += history_routes(scheduler.task_history)
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,
@@ -135,7 +141,24 @@ class Server:
         if self.saved:
             self.exit_now()
 
+    def _state_probe(self) -> dict[str, Any]:
+        state = self.scheduler.state
+        workers = list(state.workers())
+        disabled = sum(1 for w in workers if w.disabled)
+        return {
+            "tasks_by_status": state.counts_by_status(),
+            "workers_active": len(workers) - disabled,
+            "workers_disabled": disabled,
+        }
+
     def startup(self) -> None:
+        collector = self.scheduler.metrics_collector
+        collector.set_state_probe(self._state_probe)
+        history = self.scheduler.task_history
+        if hasattr(history, "queue_depth"):
+            collector.set_history_probe(
+                lambda: {"queue_depth": history.queue_depth, "write_failures": history.write_failures}
+            )
         self.sockets = _bind(self.api_port, self.address, self.unix_socket)
         self.application = app(self.scheduler)
         self.application.settings["slow_request_seconds"] = self.slow_request_seconds
@@ -188,10 +211,10 @@ class Server:
         self.saved = True
         if self.force_exit:
             self.exit_now()
+        self.scheduler.close()
         if self.unix_socket is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.unix_socket)
-
 
     def exit_now(self) -> None:
         """End the process at once (second signal, state already saved)."""

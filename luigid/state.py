@@ -86,10 +86,11 @@ class State:
 
     def tasks_by_status(self, *statuses: str) -> Iterator[Task]:
         for status in statuses:
-            yield from self._by_status[status].values()
+            # statuses come from requests too (task_list?status=...): unknown ones hold nothing
+            yield from self._by_status.get(status, {}).values()
 
     def count(self, status: str = "") -> int:
-        return len(self._by_status[status]) if status else len(self._tasks)
+        return len(self._by_status.get(status, {})) if status else len(self._tasks)
 
     def counts_by_status(self) -> dict[str, int]:
         return {status: len(tasks) for status, tasks in self._by_status.items()}

@@ -416,7 +416,7 @@ def test_text_where_a_number_is_due(dirs):
         ("disable_window = 1.5", "expected an integer, got '1.5'"),
         ("pause_enabled = yes", "expected true or false, got 'yes'"),
         ("metrics_collector = statsd", "expected one of default, none, prometheus, datadog, custom"),
-        ("state_snapshot_interval = 0", "expected a number above 0"),
+        ("state_snapshot_interval = -1", "expected a number of 0 or more"),
         ("retry_delay = nan", "expected a number"),
     ],
 )

@@ -107,6 +107,9 @@ class TestBadInput(ServerCase):
 
 
 class TestLargeBodies(ServerCase):
+    def get_async_timeout(self) -> float:
+        return 120.0  # parsing 10 MB takes a while on a loaded 2-core machine
+
     def test_ten_megabyte_add_task_is_accepted(self):
         deps = [f"Dep_{i:08d}_{'x' * 90}" for i in range(100_000)]
         body = urllib.parse.urlencode({"data": json.dumps({"worker": "w", "task_id": "Big()", "deps": deps})})

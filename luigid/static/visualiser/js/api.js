@@ -1,0 +1,64 @@
+// The scheduler's JSON-RPC over HTTP: /api/<method> with a `data` field holding JSON,
+// answered by {"response": ...}. Paths are relative to the page so the UI works when
+// luigid sits behind a reverse proxy under a URL prefix.
+
+const API_ROOT = '../../api/';
+
+// Calls that change scheduler state go out as POST so they are never issued by a
+// prefetch, a crawler or an <img src>, and never cached.
+const MUTATING = new Set([
+  'disable_worker',
+  'forgive_failures',
+  'mark_as_done',
+  'pause',
+  're_enable_task',
+  'send_scheduler_message',
+  'set_worker_processes',
+  'unpause',
+  'update_resource',
+]);
+
+export class RpcError extends Error {
+  constructor(method, status, detail) {
+    super(`${method}: ${detail || 'HTTP ' + status}`);
+    this.method = method;
+    this.status = status;
+  }
+}
+
+export async function rpc(method, args = {}) {
+  const body = new URLSearchParams({data: JSON.stringify(args)});
+  const url = API_ROOT + encodeURIComponent(method);
+  const headers = {'X-Requested-With': 'luigid-visualiser'};
+  let resp;
+  try {
+    resp = MUTATING.has(method)
+      ? await fetch(url, {method: 'POST', body, headers, credentials: 'same-origin'})
+      : await fetch(url + '?' + body.toString(), {headers, credentials: 'same-origin', cache: 'no-store'});
+  } catch (err) {
+    throw new RpcError(method, 0, 'scheduler unreachable');
+  }
+  if (!resp.ok) {
+    let detail = '';
+    try {
+      detail = (await resp.json()).error || '';
+    } catch {
+      detail = resp.statusText;
+    }
+    throw new RpcError(method, resp.status, detail);
+  }
+  const json = await resp.json();
+  return json.response;
+}
+
+/** True when a task_list reply is a count ({"num_tasks": N}) rather than tasks. */
+export function isCountReply(reply) {
+  return reply !== null && typeof reply === 'object' && typeof reply.num_tasks === 'number'
+    && Object.keys(reply).length === 1;
+}
+
+/** A {task_id: task} reply as an array of tasks that carry their id. */
+export function taskArray(reply) {
+  if (!reply || typeof reply !== 'object') return [];
+  return Object.entries(reply).map(([id, task]) => ({...task, id}));
+}
