@@ -12,7 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_cmdline import (
+
+from tests.test_cmdline import (
     call,
     error_line,
     free_port,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_cmdline import error_line, free_port, luigid_factory, run_luigid
+
+from tests.test_cmdline import error_line, free_port, luigid_factory, run_luigid
 
 
 @pytest.fixture

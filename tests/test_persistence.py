@@ -16,7 +16,12 @@ from typing import Any
 
 import pytest
 import requests
-from test_cmdline import (
+
+from luigid import persistence, safe_pickle
+from luigid.config import SchedulerConfig
+from luigid.model import RetryPolicy
+from luigid.scheduler import Scheduler
+from tests.test_cmdline import (
     START_TIMEOUT,
     error_line,
     free_port,
@@ -26,11 +31,6 @@ from test_cmdline import (
     saved_task_ids,
     wait_for,
 )
-
-from luigid import persistence, safe_pickle
-from luigid.config import SchedulerConfig
-from luigid.model import RetryPolicy
-from luigid.scheduler import Scheduler
 
 # ------------------------------------------------------------------------ helpers
 
