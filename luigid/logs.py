@@ -93,6 +93,9 @@ def _apply_rules(config: LuigidConfig, logdir: str | None, background: bool) -> 
 
 def slow_request_seconds(config: LuigidConfig) -> float:
     """``[scheduler] slow_request_seconds``: the threshold for slow-request warnings."""
+    typed = getattr(config.scheduler, "slow_request_seconds", None)
+    if typed is not None:  # once SchedulerConfig carries the key, its parser has checked it
+        return float(typed)
     key = ("scheduler", "slow_request_seconds")
     value = get_float(config.sections, *key, DEFAULT_SLOW_REQUEST_SECONDS)
     if not value >= 0:  # also rejects NaN

@@ -23,6 +23,7 @@ from tornado.ioloop import PeriodicCallback
 
 from luigid.config import LuigidConfig
 from luigid.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler
+from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
 from luigid.metrics import MetricsHandler
 from luigid.persistence import Snapshotter
 from luigid.scheduler import Scheduler
@@ -34,7 +35,7 @@ PRUNE_INTERVAL_MS = 60_000
 #: Bodies up to this size are read (luigi workers send big add_task calls with many deps).
 MAX_BODY_SIZE = 100 * 1024 * 1024
 #: Requests slower than this are logged as warnings (everything else at debug level).
-SLOW_REQUEST_SECONDS = 1.0
+SLOW_REQUEST_SECONDS = DEFAULT_SLOW_REQUEST_SECONDS
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
 #: How long in-flight requests get to finish at shutdown.
 DRAIN_SECONDS = 5.0
