@@ -43,7 +43,7 @@ from luigid.model import (
     Worker,
 )
 from luigid.notify import disabled_task_email, make_batch_notifier, make_notifier
-from luigid.rpc import RPC_METHODS, RpcError, rpc_method
+from luigid.rpc import RPC_METHODS, Fragments, RpcError, collect, rpc_method
 from luigid.state import RankKey, State, rank_key
 
 __all__ = ["RPC_METHODS", "Scheduler", "rpc_method"]
@@ -66,6 +66,11 @@ class _NullHistory:
 
 
 _first = itemgetter(0)
+
+#: Tasks per piece of a streamed reply, and tasks filtered between pauses: each piece costs
+#: a few milliseconds at most, so a 100k-task reply never holds the event loop for long.
+FRAGMENT_SIZE = 1000
+FILTER_PAUSE = 5000
 
 
 def _upstream_key(status: str) -> int:
@@ -951,23 +956,14 @@ class Scheduler:
             "priority": 0,
         }
 
-    def _traverse_graph(
-        self,
-        root_id: str,
-        seen: set[str] | None = None,
-        inverse: bool = False,
-        include_done: bool = True,
-        out: dict[str, dict[str, Any]] | None = None,
-    ) -> dict[str, dict[str, Any]]:
+    def _walk_graph(
+        self, root_id: str, seen: set[str], inverse: bool = False, include_done: bool = True
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
         """Breadth-first from the root, so the nearest nodes survive the max_graph_nodes cut
-        (which, as in luigi, counts the nodes of this one traversal). Only the root carries a
-        display name."""
-        if out is None:
-            out = {}
-        if seen is None:
-            seen = set()
-        elif root_id in seen:
-            return out
+        (which, as in luigi, counts the nodes of this one walk). Only the root carries a
+        display name. Yields (task id, node) pairs; a caller may pause between them."""
+        if root_id in seen:
+            return
         seen.add(root_id)
         state = self._state
         limit = self.config.max_graph_nodes
@@ -990,37 +986,59 @@ class Scheduler:
                     if dep_id not in seen:
                         seen.add(dep_id)
                         queue.append(dep_id)
-            out[task_id] = node
+            yield task_id, node
             added += 1
             if added >= limit:
-                break
-        return out
+                return
 
-    @rpc_method(role="viewer", mutating=False)
+    @staticmethod
+    def _in_pieces(pairs: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[dict[str, Any] | None]:
+        piece: dict[str, Any] = {}
+        for key, value in pairs:
+            piece[key] = value
+            if len(piece) >= FRAGMENT_SIZE:
+                yield piece
+                piece = {}
+        if piece:
+            yield piece
+
+    @rpc_method(role="viewer", mutating=False, streamed=True)
     def graph(self, **kwargs: Any) -> dict[str, Any]:
+        return collect(self.graph_fragments(**kwargs))
+
+    def graph_fragments(self, **kwargs: Any) -> Fragments:
         self.prune()
-        out: dict[str, Any] = {}
+        roots = [task.id for task in self._state.tasks()]  # a copy: others may run between pieces
         seen: set[str] = set()
-        with _gc_paused():
-            for task in list(self._state.tasks()):
-                self._traverse_graph(task.id, seen, out=out)
-        return out
+        walks = (pair for root in roots for pair in self._walk_graph(root, seen))
+        return Fragments(self._in_pieces(walks))
 
-    @rpc_method(role="viewer", mutating=False)
+    @rpc_method(role="viewer", mutating=False, streamed=True)
     def dep_graph(self, task_id: str, include_done: bool = True, **kwargs: Any) -> dict[str, Any]:
+        return collect(self.dep_graph_fragments(task_id, include_done, **kwargs))
+
+    def dep_graph_fragments(
+        self, task_id: str, include_done: bool = True, **kwargs: Any
+    ) -> dict[str, Any] | Fragments:
         self.prune()
         if not self._state.has_task(task_id):
             return {}
-        return self._traverse_graph(task_id, include_done=include_done)
+        return Fragments(self._in_pieces(self._walk_graph(task_id, set(), include_done=include_done)))
 
-    @rpc_method(role="viewer", mutating=False)
+    @rpc_method(role="viewer", mutating=False, streamed=True)
     def inverse_dep_graph(self, task_id: str, include_done: bool = True, **kwargs: Any) -> dict[str, Any]:
+        return collect(self.inverse_dep_graph_fragments(task_id, include_done, **kwargs))
+
+    def inverse_dep_graph_fragments(
+        self, task_id: str, include_done: bool = True, **kwargs: Any
+    ) -> dict[str, Any] | Fragments:
         self.prune()
         if not self._state.has_task(task_id):
             return {}
-        return self._traverse_graph(task_id, inverse=True, include_done=include_done)
+        walk = self._walk_graph(task_id, set(), inverse=True, include_done=include_done)
+        return Fragments(self._in_pieces(walk))
 
-    @rpc_method(role="viewer", mutating=False)
+    @rpc_method(role="viewer", mutating=False, streamed=True)
     def task_list(
         self,
         status: str = "",
@@ -1031,18 +1049,38 @@ class Scheduler:
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Tasks with a status (all when empty), or just their count when there are too many."""
+        return collect(
+            self.task_list_fragments(status, upstream_status, limit, search, max_shown_tasks, **kwargs)
+        )
+
+    def task_list_fragments(
+        self,
+        status: str = "",
+        upstream_status: str = "",
+        limit: bool = True,
+        search: str | None = None,
+        max_shown_tasks: int | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any] | Fragments:
         cap = max_shown_tasks or self.config.max_shown_tasks
         if not search:
             count = self._state.count(status)
             if limit and count > cap:
                 return {"num_tasks": -1 if upstream_status else count}
         self.prune()
+        # a copy: other requests may run between the pieces
+        tasks = list(self._state.tasks_by_status(status) if status else self._state.tasks())
+        return Fragments(self._task_list_pieces(tasks, upstream_status, limit, search, cap))
 
+    def _task_list_pieces(
+        self, tasks: list[Task], upstream_status: str, limit: bool, search: str | None, cap: int
+    ) -> Iterator[dict[str, Any] | None]:
         terms = [term.casefold() for term in search.split()] if search else []
-        tasks = self._state.tasks_by_status(status) if status else self._state.tasks()
         memo: dict[str, str] = {}
         matched = []
-        for task in tasks:
+        for seen, task in enumerate(tasks, 1):
+            if seen % FILTER_PAUSE == 0:
+                yield None
             if terms:
                 shown = task.pretty_id.casefold()
                 if not all(term in shown for term in terms):
@@ -1055,9 +1093,10 @@ class Scheduler:
                 continue
             matched.append(task)
         if limit and len(matched) > cap:
-            return {"num_tasks": len(matched)}  # counted, never serialised
-        with _gc_paused():
-            return {task.id: self._serialize_task(task, include_deps=False) for task in matched}
+            yield {"num_tasks": len(matched)}  # counted, never serialised
+            return
+        pairs = ((task.id, self._serialize_task(task, include_deps=False)) for task in matched)
+        yield from self._in_pieces(pairs)
 
     @rpc_method(role="viewer", mutating=False)
     def task_search(self, task_str: str, **kwargs: Any) -> dict[str, Any]:
