@@ -1020,10 +1020,14 @@ class Scheduler:
     def dep_graph_fragments(
         self, task_id: str, include_done: bool = True, **kwargs: Any
     ) -> dict[str, Any] | Fragments:
+        return self._graph_of(task_id, include_done, inverse=False)
+
+    def _graph_of(self, task_id: str, include_done: bool, inverse: bool) -> dict[str, Any] | Fragments:
         self.prune()
         if not self._state.has_task(task_id):
             return {}
-        return Fragments(self._in_pieces(self._walk_graph(task_id, set(), include_done=include_done)))
+        walk = self._walk_graph(task_id, set(), inverse=inverse, include_done=include_done)
+        return Fragments(self._in_pieces(walk))
 
     @rpc_method(role="viewer", mutating=False, streamed=True)
     def inverse_dep_graph(self, task_id: str, include_done: bool = True, **kwargs: Any) -> dict[str, Any]:
@@ -1032,11 +1036,7 @@ class Scheduler:
     def inverse_dep_graph_fragments(
         self, task_id: str, include_done: bool = True, **kwargs: Any
     ) -> dict[str, Any] | Fragments:
-        self.prune()
-        if not self._state.has_task(task_id):
-            return {}
-        walk = self._walk_graph(task_id, set(), inverse=True, include_done=include_done)
-        return Fragments(self._in_pieces(walk))
+        return self._graph_of(task_id, include_done, inverse=True)
 
     @rpc_method(role="viewer", mutating=False, streamed=True)
     def task_list(
