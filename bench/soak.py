@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import multiprocessing
+import os
 import shutil
 import sys
 import tempfile
@@ -162,6 +163,7 @@ def run_soak(opts: SoakOptions, log: Any = None) -> SoakResult:
     rundir = Path(tempfile.mkdtemp(prefix="luigid-soak-"))
     (rundir / "luigi.cfg").write_text(daemon_config(opts))
     daemon = Daemon(DaemonSpec("soak", opts.daemon_cmd), rundir, REPO / "bench" / ".venv-luigi")
+    load_before = os.getloadavg()[0]
     try:
         daemon.start()
         daemon.wait_ready(60)
@@ -181,6 +183,10 @@ def run_soak(opts: SoakOptions, log: Any = None) -> SoakResult:
     stats = merge(parts)
     figures = method_figures(stats, opts.seconds)
     verdict = judge(stats, rss, start, end, opts.rss_tolerance, opts.settle_seconds(), alive)
+    # latencies mean little on a machine busy with other work; say how busy it was
+    verdict.notes.append(
+        f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after ({os.cpu_count()} CPUs)"
+    )
     if opts.keep_dir:
         verdict.notes.append(f"daemon logs and state kept in {rundir}")
     settings = {
