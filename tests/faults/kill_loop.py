@@ -32,6 +32,7 @@ rpc_retry_attempts = 60
 rpc_retry_wait = 1
 [worker]
 keep_alive = true
+max_keep_alive_idle_duration = 10
 wait_interval = 0.5
 wait_jitter = 0.5
 ping_interval = 1
