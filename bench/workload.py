@@ -98,6 +98,11 @@ def _pipeline(index: int, owner: str) -> list[BenchTask]:
     return [made[k] for k in order]
 
 
+def pipeline(index: int, owner: str) -> list[BenchTask]:
+    """One 14-task pipeline (root first) with ids unique to ``index``; the soak makes fresh ones."""
+    return _pipeline(index, owner)
+
+
 def build(n_tasks: int, n_workers: int, tag: str) -> Workload:
     """About n_tasks tasks (rounded down to whole pipelines), pipelines dealt round-robin to workers."""
     workload = Workload(workers=[worker_id(tag, i) for i in range(n_workers)])

@@ -44,7 +44,7 @@ from luigid.model import (
 )
 from luigid.notify import disabled_task_email, make_batch_notifier, make_notifier
 from luigid.rpc import RPC_METHODS, Fragments, RpcError, collect, rpc_method
-from luigid.state import RankKey, State, rank_key
+from luigid.state import State, rank_key
 
 __all__ = ["RPC_METHODS", "Scheduler", "rpc_method"]
 
@@ -679,24 +679,20 @@ class Scheduler:
             for _, task in heapq.merge(ready, running, key=_first):
                 yield task
             return
-        after: RankKey | None = None
-        while True:
-            live = {w for w, left in greedy_workers.items() if left > 0 and w != worker_id}
-            streams: list[Iterator[tuple[Any, Task]]] = [
-                ((t.ready_key, t) for t in state.ready_tasks(w, after)) for w in (worker_id, *live)
-            ]
-            streams.append(iter([r for r in running if after is None or r[0] > after]))
-            previous = None
-            for key, task in heapq.merge(*streams, key=_first):
-                if key == previous:  # listed by several workers
-                    continue
-                previous = after = key
-                yield task
-                touched = (task.worker_running, *task.workers)
-                if any(w in live and greedy_workers.get(w, 0) <= 0 for w in touched):
-                    break  # someone ran out of reservations: merge again without them
-            else:
-                return
+        # One merge: once a worker's reservations run out its remaining ready tasks are no-ops
+        # for the caller's loop, and walking past them costs less than re-merging every stream
+        # each time a reservation runs out (that was quadratic in busy workers).
+        live = {w for w, left in greedy_workers.items() if left > 0 and w != worker_id}
+        streams: list[Iterator[tuple[Any, Task]]] = [
+            ((t.ready_key, t) for t in state.ready_tasks(w)) for w in (worker_id, *live)
+        ]
+        streams.append(iter(running))
+        previous = None
+        for key, task in heapq.merge(*streams, key=_first):
+            if key == previous:  # listed by several workers
+                continue
+            previous = key
+            yield task
 
     def _upstream_disabled(self) -> set[str]:
         """PENDING tasks that luigi reports as UPSTREAM_DISABLED: those reaching a DISABLED

@@ -1,0 +1,201 @@
+"""Judging a soak run: latency figures per method, the memory-flatness rule, and the report text.
+
+Flat memory, precisely: the run is cut into thirds by time. The first third is warm-up (workers
+join, the first ones leave, the daemon has not pruned anything yet). The run passes the memory
+check when the median of the daemon's VmRSS samples in the last third is at most
+``(1 + rss_tolerance)`` times the median of those in the middle third. A leak of a few hundred
+bytes per task or worker shows up as steady growth from the middle to the last third; allocator
+noise and the periodic prune's sawtooth do not move a median much.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.latency import percentile
+from bench.soak_load import LoadStats, StateSample
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class MethodFigures:
+    label: str
+    count: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+
+
+@dataclass
+class Thirds:
+    """Medians over the middle and last thirds of the run."""
+
+    middle: float
+    last: float
+    middle_n: int
+    last_n: int
+
+    @property
+    def growth(self) -> float:
+        return (self.last - self.middle) / self.middle if self.middle else 0.0
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def merge(parts: list[LoadStats]) -> LoadStats:
+    """All load processes' figures as one."""
+    total = LoadStats()
+    for part in parts:
+        for label, values in part.latencies.items():
+            total.latencies.setdefault(label, type(values)("d")).extend(values)
+        for label, n in part.errors.items():
+            total.errors[label] = total.errors.get(label, 0) + n
+        total.first_errors += part.first_errors
+        total.state += part.state
+        for name in (
+            "workers_started",
+            "workers_left",
+            "workers_crashed",
+            "tasks_scheduled",
+            "tasks_done",
+            "tasks_failed",
+            "connections",
+        ):
+            setattr(total, name, getattr(total, name) + getattr(part, name))
+    total.state.sort(key=lambda s: s.at)
+    return total
+
+
+def method_figures(stats: LoadStats, seconds: float) -> list[MethodFigures]:
+    rows = []
+    for label in sorted(set(stats.latencies) | set(stats.errors)):
+        values = list(stats.latencies.get(label, ()))
+        rows.append(
+            MethodFigures(
+                label=label,
+                count=len(values),
+                per_second=len(values) / seconds,
+                p50_ms=percentile(values, 50) * 1000 if values else float("nan"),
+                p99_ms=percentile(values, 99) * 1000 if values else float("nan"),
+                max_ms=max(values) * 1000 if values else float("nan"),
+                errors=stats.errors.get(label, 0),
+            )
+        )
+    return rows
+
+
+def thirds(series: list[tuple[float, float]], start: float, end: float) -> Thirds | None:
+    """Medians of ``(time, value)`` samples falling in the middle and last thirds of [start, end]."""
+    span = (end - start) / 3
+    middle = [v for t, v in series if start + span <= t < start + 2 * span]
+    last = [v for t, v in series if start + 2 * span <= t <= end]
+    if not middle or not last:
+        return None
+    return Thirds(statistics.median(middle), statistics.median(last), len(middle), len(last))
+
+
+def tasks_known(sample: StateSample) -> int:
+    return sum(sample.tasks.values())
+
+
+def judge(
+    stats: LoadStats,
+    rss: list[tuple[float, int]],
+    start: float,
+    end: float,
+    rss_tolerance: float,
+    settle_seconds: float,
+    daemon_alive: bool,
+) -> Verdict:
+    """Pass = no failed call, flat RSS (see the module docstring), pruning seen, daemon still up."""
+    verdict = Verdict(passed=True)
+    failures, notes = verdict.failures, verdict.notes
+    n_errors = sum(stats.errors.values())
+    if n_errors:
+        failures.append(f"{n_errors} failed calls: {stats.errors}; first: {stats.first_errors[:3]}")
+    if not daemon_alive:
+        failures.append("the daemon died during the run")
+    memory = thirds([(t, float(v)) for t, v in rss], start, end)
+    if memory is None:
+        failures.append("too few RSS samples to compare the middle and last thirds")
+    elif memory.growth > rss_tolerance:
+        failures.append(
+            f"RSS grew {memory.growth:+.1%} from the middle third (median {memory.middle / MIB:.1f} MiB) "
+            f"to the last third (median {memory.last / MIB:.1f} MiB); allowed {rss_tolerance:.0%}"
+        )
+    if not stats.state:
+        failures.append("no web-UI samples of the daemon's state, so pruning could not be checked")
+    else:
+        max_workers = max(s.workers for s in stats.state)
+        max_tasks = max(tasks_known(s) for s in stats.state)
+        if max_workers >= stats.workers_started:
+            failures.append(
+                f"pruning not seen: worker_list reached {max_workers} of {stats.workers_started} workers"
+            )
+        if max_tasks >= stats.tasks_scheduled:
+            failures.append(
+                f"pruning not seen: task_list reached {max_tasks} of {stats.tasks_scheduled} tasks"
+            )
+    if (end - start) / 3 < settle_seconds:
+        notes.append(
+            f"a third of the run ({(end - start) / 3:.0f}s) is shorter than the time for the first "
+            f"workers' tasks to be pruned (~{settle_seconds:.0f}s): the middle third may still be warming up"
+        )
+    verdict.passed = not failures
+    return verdict
+
+
+def report_lines(
+    figures: list[MethodFigures],
+    stats: LoadStats,
+    rss: list[tuple[float, int]],
+    start: float,
+    end: float,
+    verdict: Verdict,
+    settings: dict[str, Any],
+) -> list[str]:
+    seconds = end - start
+    total = sum(f.count for f in figures)
+    lines = [
+        "luigid soak: " + ", ".join(f"{k}={v}" for k, v in settings.items()),
+        f"{total} calls in {seconds:.0f}s = {total / seconds:.0f} calls/s; "
+        f"{sum(stats.errors.values())} failed; {stats.connections} connections opened",
+        f"workers: {stats.workers_started} joined, {stats.workers_left} left when done, "
+        f"{stats.workers_crashed} crashed mid-task; tasks: {stats.tasks_scheduled} scheduled, "
+        f"{stats.tasks_done} done, {stats.tasks_failed} failed",
+        "",
+        f"{'method':<18}{'calls':>9}{'calls/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}",
+    ]
+    for f in figures:
+        lines.append(
+            f"{f.label:<18}{f.count:>9}{f.per_second:>9.1f}{f.p50_ms:>9.2f}{f.p99_ms:>9.2f}"
+            f"{f.max_ms:>9.1f}{f.errors:>8}"
+        )
+    lines += ["", f"{'t (s)':>6}{'RSS MiB':>9}{'tasks':>8}{'workers':>9}  (daemon state from the UI poller)"]
+    step = max(1, len(rss) // 12)
+    for t, value in rss[::step] + ([rss[-1]] if rss and (len(rss) - 1) % step else []):
+        near = min(stats.state, key=lambda s: abs(s.at - t), default=None)
+        tasks = f"{tasks_known(near):>8}" if near else f"{'-':>8}"
+        workers = f"{near.workers:>9}" if near else f"{'-':>9}"
+        lines.append(f"{t - start:>6.0f}{value / MIB:>9.1f}{tasks}{workers}")
+    memory = thirds([(t, float(v)) for t, v in rss], start, end)
+    if memory is not None:
+        lines.append(
+            f"RSS median: middle third {memory.middle / MIB:.1f} MiB ({memory.middle_n} samples), "
+            f"last third {memory.last / MIB:.1f} MiB ({memory.last_n} samples), growth {memory.growth:+.1%}"
+        )
+    lines.append("")
+    lines += [f"note: {n}" for n in verdict.notes]
+    lines += [f"FAIL: {f}" for f in verdict.failures]
+    lines.append("PASS" if verdict.passed else "FAIL")
+    return lines
