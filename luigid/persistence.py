@@ -11,6 +11,9 @@
   old file, so a crash at any moment leaves one complete snapshot on disk.
 * **Snapshots** while serving are written by a forked child (``Snapshotter``): the parent
   only pays for ``fork()``, the child pickles its frozen copy of memory and exits.
+* **The status journal** (``luigid.journal``) holds the status changes made after the
+  snapshot was taken; each snapshot records the journal generation it covers
+  (``journal_generation``) and loading replays later DONE records on top of it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from luigid import safe_pickle
-from luigid.model import PENDING, STATUSES, RetryPolicy, Task, Worker
+from luigid.journal import Journal
+from luigid.model import DONE, PENDING, STATUSES, RetryPolicy, Task, Worker
 from luigid.state import Batcher, State
 
 logger = logging.getLogger("luigi.server")
@@ -66,12 +70,13 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def encode(state: State) -> bytes:
+def encode(state: State, journal_generation: int | None = None) -> bytes:
+    """``journal_generation``: the last status-journal generation this snapshot covers."""
     with _collector_paused():
-        return _encode(state)
+        return _encode(state, journal_generation)
 
 
-def _encode(state: State) -> bytes:
+def _encode(state: State, journal_generation: int | None) -> bytes:
     tasks, workers, batchers = state.snapshot()
     document = {
         "format": FORMAT,
@@ -81,11 +86,23 @@ def _encode(state: State) -> bytes:
         "workers": workers,
         "batchers": batchers,
     }
+    if journal_generation is not None:
+        document["journal_generation"] = journal_generation
     return pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def decode(payload: bytes, policy: RetryPolicy) -> tuple[Tasks, Workers, Batchers]:
     """Read any state file luigid or luigi 3.x wrote. ``policy`` fills retry-policy gaps."""
+    tasks, workers, batchers, _ = decode_with_generation(payload, policy)
+    return tasks, workers, batchers
+
+
+def decode_with_generation(
+    payload: bytes, policy: RetryPolicy
+) -> tuple[Tasks, Workers, Batchers, int | None]:
+    """``decode``, plus the journal generation the file covers (None: a file from before
+    journals, or luigi's, which no journal on disk can be trusted to follow)."""
+    generation: int | None = None
     try:
         with _collector_paused():
             document = safe_pickle.loads(payload)
@@ -106,13 +123,16 @@ def decode(payload: bytes, policy: RetryPolicy) -> tuple[Tasks, Workers, Batcher
                 f"{VERSION}); upgrade luigid or move the file away"
             )
         raw = (document.get("tasks"), document.get("workers"), document.get("batchers", {}))
+        stored = document.get("journal_generation")
+        if isinstance(stored, int) and not isinstance(stored, bool) and stored >= 0:
+            generation = stored
     elif isinstance(document, (tuple, list)) and len(document) in (2, 3):
         # luigid before versioning, and luigi's own luigid: (tasks, workers[, batchers])
         raw = (document[0], document[1], document[2] if len(document) == 3 else {})
     else:
         raise DamagedStateFile(f"unexpected top-level {type(document).__name__}")
     try:
-        return _convert(*raw, policy=policy)
+        return (*_convert(*raw, policy=policy), generation)
     except DamagedStateFile:
         raise
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
@@ -267,10 +287,11 @@ def _batchers_from(raw: Any) -> Batchers:
 # --------------------------------------------------------------------------- loading
 
 
-def load_into(state: State, path: str) -> bool:
+def load_into(state: State, path: str, journal: Journal | None = None) -> bool:
     """Fill ``state`` from ``path``. False (state empty) when there is no usable file: a
     damaged one is moved aside first. ``StateFileError`` when the file must not be touched
-    (a newer luigid's) or cannot be read or moved at all."""
+    (a newer luigid's) or cannot be read or moved at all. With ``journal``, tasks that
+    became DONE after the snapshot was taken are DONE again (see ``replay_journal``)."""
     remove_stale_temporaries(path)
     if not os.path.exists(path):
         logger.info("No prior state file exists at %s. Starting with empty state", path)
@@ -283,7 +304,7 @@ def load_into(state: State, path: str) -> bool:
         raise StateFileError(f"cannot read state file {path}: {exc.strerror or exc}") from exc
     started = time.perf_counter()
     try:
-        tasks, workers, batchers = decode(payload, state.config.retry_policy())
+        tasks, workers, batchers, generation = decode_with_generation(payload, state.config.retry_policy())
     except DamagedStateFile as exc:
         aside = quarantine(path)
         logger.error(
@@ -300,7 +321,35 @@ def load_into(state: State, path: str) -> bool:
         path,
         time.perf_counter() - started,
     )
+    if journal is not None and generation is not None:
+        journal.start_after(generation)
+        replay_journal(state, journal, generation)
     return True
+
+
+def replay_journal(state: State, journal: Journal, after: int) -> int:
+    """Move to DONE the tasks whose last journaled status after generation ``after`` is DONE,
+    with their ``updated`` time as recorded, so ``stable_done_cooldown_secs`` still rejects
+    stale PENDING re-adds. Only DONE matters: it is the status whose loss makes workers run a
+    finished task again. Returns how many tasks changed."""
+    latest: dict[str, tuple[str, float]] = {}
+    for task_id, status, when in journal.entries_after(after):
+        latest[task_id] = (status, when)
+    replayed = 0
+    for task_id, (status, when) in latest.items():
+        if status != DONE:
+            continue
+        task = state.get_task(task_id)
+        if task is None or task.status == DONE:
+            continue
+        state.set_status(task, DONE)
+        task.updated = when
+        replayed += 1
+    if latest:
+        logger.info(
+            "Status journal: %d changes after the snapshot, %d tasks restored to DONE", len(latest), replayed
+        )
+    return replayed
 
 
 def quarantine(path: str) -> str:
@@ -347,9 +396,13 @@ def check_writable(path: str) -> str | None:
 # --------------------------------------------------------------------------- writing
 
 
-def save_state(state: State, path: str) -> None:
+def save_state(state: State, path: str, journal: Journal | None = None) -> None:
+    """Write the whole state; the journal files it now covers are deleted afterwards."""
     started = time.perf_counter()
-    write_atomically(path, encode(state))
+    generation = journal.rotate() if journal is not None else None
+    write_atomically(path, encode(state, generation))
+    if journal is not None and generation is not None:
+        journal.discard_through(generation)
     logger.info("Saved state in %s (%.2fs)", path, time.perf_counter() - started)
 
 
@@ -414,12 +467,17 @@ class Snapshotter:
     snapshot is written inline.
     """
 
-    def __init__(self, state: State, path: str, interval: float, fork: bool = True) -> None:
+    def __init__(
+        self, state: State, path: str, interval: float, fork: bool = True, journal: Journal | None = None
+    ) -> None:
         self.state = state
         self.path = path
         self.interval = interval
         self.fork = fork and hasattr(os, "fork")
-        self._child: tuple[int, int, float] | None = None  # pid, pipe to read, start time
+        #: status changes after each snapshot; its files are deleted once a snapshot covers them
+        self.journal = journal
+        # pid, pipe to read, start time, journal generation covered
+        self._child: tuple[int, int, float, int | None] | None = None
         self._last = time.monotonic()
         #: outcome of the most recent snapshot: None (none yet), "" (saved) or the error
         self.last_error: str | None = None
@@ -439,21 +497,24 @@ class Snapshotter:
 
     def take(self) -> None:
         self._last = time.monotonic()
+        generation = self.journal.rotate() if self.journal is not None else None
         if not self.fork:
             try:
-                write_atomically(self.path, encode(self.state))
+                write_atomically(self.path, encode(self.state, generation))
                 self.last_error = ""
             except Exception as exc:
                 self._failed(str(exc))
+            else:
+                self._saved(generation)
             return
         read_end, write_end = os.pipe()
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which leaves through os._exit
             os.close(read_end)
-            _snapshot_child(self.state, self.path, write_end, parent)
+            _snapshot_child(self.state, self.path, write_end, parent, generation)
         os.close(write_end)
-        self._child = (pid, read_end, time.monotonic())
+        self._child = (pid, read_end, time.monotonic(), generation)
 
     def stop(self) -> None:
         """Before the final save: a snapshot still being written is older, so drop it."""
@@ -469,7 +530,7 @@ class Snapshotter:
     def _reap(self, block: bool) -> None:
         if self._child is None:
             return
-        pid, read_end, started = self._child
+        pid, read_end, started, generation = self._child
         try:
             done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
         except ChildProcessError:
@@ -482,15 +543,22 @@ class Snapshotter:
         if os.waitstatus_to_exitcode(status) == 0 and report == "ok":
             self.last_error = ""
             logger.debug("Snapshot saved in %s (%.2fs)", self.path, time.monotonic() - started)
+            self._saved(generation)
         elif not block:
             self._failed(report or f"snapshot process ended with status {os.waitstatus_to_exitcode(status)}")
+
+    def _saved(self, generation: int | None) -> None:
+        if self.journal is not None and generation is not None:
+            self.journal.discard_through(generation)
 
     def _failed(self, reason: str) -> None:
         self.last_error = reason
         logger.warning("Could not save a snapshot of the state in %s: %s", self.path, reason)
 
 
-def _snapshot_child(state: State, path: str, report_fd: int, parent: int) -> None:  # pragma: no cover
+def _snapshot_child(  # pragma: no cover
+    state: State, path: str, report_fd: int, parent: int, generation: int | None
+) -> None:
     """Body of the forked snapshot process: write one snapshot, report, leave."""
     code = 1
     try:
@@ -504,7 +572,7 @@ def _snapshot_child(state: State, path: str, report_fd: int, parent: int) -> Non
         _die_with_parent()
         if os.getppid() != parent:
             raise StateFileError("abandoned: the server that asked for it has gone")
-        write_atomically(path, encode(state), proceed=lambda: os.getppid() == parent)
+        write_atomically(path, encode(state, generation), proceed=lambda: os.getppid() == parent)
         os.write(report_fd, b"ok")
         code = 0
     except BaseException as exc:

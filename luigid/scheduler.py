@@ -25,6 +25,7 @@ from typing import Any
 
 from luigid import gcpause
 from luigid.config import LuigidConfig, SchedulerConfig, load_config, scheduler_config_from
+from luigid.journal import Journal
 from luigid.metrics import make_collector
 from luigid.model import (
     BATCH_RUNNING,
@@ -80,12 +81,15 @@ def _upstream_key(status: str) -> int:
 
 
 class _StateEvents:
-    """Routes status changes from the state to metrics and e-mail."""
+    """Routes status changes from the state to the journal, metrics and e-mail."""
 
     def __init__(self, scheduler: Scheduler) -> None:
         self._scheduler = scheduler
 
     def status_changed(self, task: Task) -> None:
+        journal = self._scheduler.journal
+        if journal is not None:  # first, so the change is on disk before the RPC replies
+            journal.record(task.id, task.status, task.updated)
         collector = self._scheduler.metrics_collector
         if task.status == DISABLED:
             collector.handle_task_disabled(task, self._scheduler.config)
@@ -152,6 +156,8 @@ class Scheduler:
             task_history_impl = DbTaskHistory.from_config(sections)
             task_history_impl.start()
         self.task_history: Any = task_history_impl or _NullHistory()
+        #: status journal (``luigid.journal.Journal``); the daemon sets one up, others run without
+        self.journal: Journal | None = None
         self._state = State(self.config, _StateEvents(self))
         self._resources: dict[str, int] = dict(resources if resources is not None else settings.resources)
         self._retry_policy = self.config.retry_policy()
@@ -226,13 +232,13 @@ class Scheduler:
         """Load the state file at ``state_path`` (see ``luigid.persistence``)."""
         from luigid import persistence
 
-        persistence.load_into(self._state, self.config.state_path)
+        persistence.load_into(self._state, self.config.state_path, self.journal)
 
     def dump(self) -> None:
         """Write the state file atomically, then flush batched e-mail."""
         from luigid import persistence
 
-        persistence.save_state(self._state, self.config.state_path)
+        persistence.save_state(self._state, self.config.state_path, self.journal)
         if self.batch_notifier is not None:
             self.batch_notifier.send_email()
 

@@ -24,6 +24,7 @@ from tornado.ioloop import PeriodicCallback
 
 from luigid.config import LuigidConfig
 from luigid.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler
+from luigid.journal import Journal
 from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
 from luigid.metrics import MetricsHandler
 from luigid.persistence import Snapshotter
@@ -112,7 +113,9 @@ class Server:
         self.on_forced_exit = on_forced_exit
         self.saved = False
         config = scheduler.config
-        self.snapshots = Snapshotter(scheduler.state, config.state_path, config.state_snapshot_interval)
+        self.snapshots = Snapshotter(
+            scheduler.state, config.state_path, config.state_snapshot_interval, journal=scheduler.journal
+        )
         self.api_port = api_port
         self.address = address
         self.unix_socket = unix_socket
@@ -248,6 +251,9 @@ def run(
     ``options`` go to ``Server`` (slow_request_seconds, on_forced_exit)."""
     if scheduler is None:
         scheduler = Scheduler()
+    if scheduler.journal is None and scheduler.config.state_snapshot_interval > 0:
+        # a snapshot can be older than the last DONE reports: journal them (see luigid.journal)
+        scheduler.journal = Journal(scheduler.config.state_path)
     scheduler.load()
     gc.collect()
     gc.freeze()  # see Server._periodic_prune; also keeps snapshot forks copy-on-write friendly

@@ -1,0 +1,186 @@
+"""The status journal: files and generations, torn lines, and DONE reports made after the
+last snapshot coming back when the daemon restarts from that snapshot."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from luigid import persistence, safe_pickle
+from luigid.config import SchedulerConfig
+from luigid.journal import Journal
+from luigid.scheduler import Scheduler
+
+# ------------------------------------------------------------------------ the files
+
+
+def test_records_are_json_lines_in_the_current_generation(tmp_path):
+    journal = Journal(str(tmp_path / "state.pickle"))
+    journal.record("A_1", "RUNNING", 10.5)
+    journal.record("A_1", "DONE", 11.0)
+    lines = (tmp_path / "state.pickle.journal.0").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [["A_1", "RUNNING", 10.5], ["A_1", "DONE", 11.0]]
+    assert oct(os.stat(tmp_path / "state.pickle.journal.0").st_mode & 0o777) == "0o600"
+    assert journal.entries_after(-1) == [("A_1", "RUNNING", 10.5), ("A_1", "DONE", 11.0)]
+
+
+def test_rotate_splits_generations_and_discard_deletes_covered_ones(tmp_path):
+    journal = Journal(str(tmp_path / "state.pickle"))
+    journal.record("A_1", "DONE", 1.0)
+    assert journal.rotate() == 0
+    journal.record("B_1", "DONE", 2.0)
+    assert journal.rotate() == 1
+    journal.record("C_1", "DONE", 3.0)
+    assert journal.generations() == [0, 1, 2]
+    assert journal.entries_after(0) == [("B_1", "DONE", 2.0), ("C_1", "DONE", 3.0)]
+    journal.discard_through(1)
+    assert journal.generations() == [2]
+    assert journal.entries_after(-1) == [("C_1", "DONE", 3.0)]
+
+
+def test_a_new_journal_continues_after_the_files_on_disk(tmp_path):
+    path = str(tmp_path / "state.pickle")
+    first = Journal(path)
+    first.record("A_1", "DONE", 1.0)
+    first.rotate()
+    first.record("B_1", "DONE", 2.0)
+    again = Journal(path)
+    assert again.gen == 2
+    again.record("C_1", "DONE", 3.0)
+    assert again.generations() == [0, 1, 2]
+    # a snapshot saying it covered generation 7 moves new records past it
+    again.start_after(7)
+    again.record("D_1", "DONE", 4.0)
+    assert again.entries_after(7) == [("D_1", "DONE", 4.0)]
+
+
+def test_torn_last_line_is_ignored_and_a_bad_middle_line_skipped(tmp_path, caplog):
+    path = tmp_path / "state.pickle"
+    (tmp_path / "state.pickle.journal.3").write_bytes(
+        b'["A_1","DONE",1.0]\nnot json\n["B_1","DONE",2.0]\n["C_1","DO'
+    )
+    with caplog.at_level(logging.WARNING, logger="luigi.server"):
+        entries = Journal(str(path)).entries_after(-1)
+    assert entries == [("A_1", "DONE", 1.0), ("B_1", "DONE", 2.0)]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "line 2" in warnings[0]
+
+
+def test_write_failure_warns_once_and_never_raises(tmp_path, caplog):
+    folder = tmp_path / "gone"
+    journal = Journal(str(folder / "state.pickle"))  # its folder does not exist: every write fails
+    with caplog.at_level(logging.WARNING, logger="luigi.server"):
+        for n in range(5):
+            journal.record(f"T_{n}", "DONE", float(n))
+    warnings = [r.getMessage() for r in caplog.records if "status journal" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+# ------------------------------------------------------------- through the scheduler
+
+
+def journaled_scheduler(path: Path, **config: object) -> Scheduler:
+    scheduler = Scheduler(SchedulerConfig(state_path=str(path), **config))  # type: ignore[arg-type]
+    scheduler.journal = Journal(str(path))
+    return scheduler
+
+
+def restart(path: Path, **config: object) -> Scheduler:
+    """What the daemon does after kill -9: a new process loads the file and the journal."""
+    scheduler = journaled_scheduler(path, **config)
+    scheduler.load()
+    return scheduler
+
+
+def running_dag(path: Path) -> Scheduler:
+    scheduler = journaled_scheduler(path)
+    for task_id in ("A_1", "B_1", "C_1"):
+        scheduler.add_task(worker="w1", task_id=task_id, family=task_id[0])
+    assert scheduler.get_work(worker="w1", host="h")["task_id"] in ("A_1", "B_1", "C_1")
+    return scheduler
+
+
+def test_scheduler_without_a_journal_writes_no_journal_files(tmp_path):
+    path = tmp_path / "state.pickle"
+    scheduler = Scheduler(SchedulerConfig(state_path=str(path)))
+    scheduler.add_task(worker="w1", task_id="A_1", family="A", status="DONE")
+    scheduler.dump()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pickle"]
+
+
+def test_done_after_the_snapshot_survives_a_reload_without_final_save(tmp_path):
+    path = tmp_path / "state.pickle"
+    live = running_dag(path)
+    snapshots = persistence.Snapshotter(live.state, str(path), 1.0, fork=False, journal=live.journal)
+    snapshots.take()  # every task still PENDING or RUNNING in the file
+    for task_id in ("A_1", "B_1", "C_1"):
+        live.add_task(worker="w1", task_id=task_id, status="DONE")
+    done_at = live.state.get_task("A_1").updated
+    # no dump: the process dies here
+
+    again = restart(path)
+    assert {t: again.state.get_task(t).status for t in ("A_1", "B_1", "C_1")} == dict.fromkeys(
+        ("A_1", "B_1", "C_1"), "DONE"
+    )
+    assert again.state.get_task("A_1").updated == done_at
+    assert again.get_work(worker="w1", host="h", current_tasks=[])["task_id"] is None
+    # the recent DONE time keeps a worker's stale PENDING re-add from taking effect
+    again.add_task(worker="w2", task_id="A_1", status="PENDING")
+    assert again.state.get_task("A_1").status == "DONE"
+
+
+def test_only_the_last_journaled_status_counts(tmp_path):
+    path = tmp_path / "state.pickle"
+    live = journaled_scheduler(path, stable_done_cooldown_secs=0)
+    live.add_task(worker="w1", task_id="A_1", family="A")
+    live.dump()
+    live.add_task(worker="w1", task_id="A_1", status="DONE")
+    live.add_task(worker="w1", task_id="A_1", status="PENDING")  # its output was removed: run again
+    assert restart(path).state.get_task("A_1").status == "PENDING"
+
+
+def test_snapshot_stores_its_generation_and_drops_covered_journals(tmp_path):
+    path = tmp_path / "state.pickle"
+    live = running_dag(path)
+    snapshots = persistence.Snapshotter(live.state, str(path), 1.0, fork=True, journal=live.journal)
+    snapshots.take()
+    deadline = time.monotonic() + 30
+    while snapshots._child is not None and time.monotonic() < deadline:
+        snapshots.tick()
+        time.sleep(0.01)
+    assert snapshots.last_error == ""
+    document = safe_pickle.loads(path.read_bytes())
+    assert document["journal_generation"] == 0
+    assert live.journal is not None and live.journal.generations() == []  # generation 0 is covered
+    live.add_task(worker="w1", task_id="A_1", status="DONE")
+    assert live.journal.generations() == [1]
+    assert restart(path).state.get_task("A_1").status == "DONE"
+
+
+def test_final_save_covers_the_journal(tmp_path):
+    path = tmp_path / "state.pickle"
+    live = running_dag(path)
+    live.add_task(worker="w1", task_id="A_1", status="DONE")
+    live.dump()
+    assert live.journal is not None and live.journal.generations() == []
+    again = restart(path)
+    assert again.state.get_task("A_1").status == "DONE"
+    # the restarted journal writes past what the file covers
+    again.add_task(worker="w1", task_id="B_1", status="DONE")
+    document = safe_pickle.loads(path.read_bytes())
+    assert again.journal is not None and again.journal.generations()[0] > document["journal_generation"]
+    assert restart(path).state.get_task("B_1").status == "DONE"
+
+
+def test_file_without_a_generation_replays_nothing(tmp_path):
+    """A state file from before journals (or luigi's) says nothing about which journal
+    lines are newer than it, so none are trusted."""
+    path = tmp_path / "state.pickle"
+    old = Scheduler(SchedulerConfig(state_path=str(path)))
+    old.add_task(worker="w1", task_id="A_1", family="A")
+    old.dump()
+    Journal(str(path)).record("A_1", "DONE", time.time())
+    assert restart(path).state.get_task("A_1").status == "PENDING"
