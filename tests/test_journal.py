@@ -12,6 +12,7 @@ from pathlib import Path
 from luigid import persistence, safe_pickle
 from luigid.config import SchedulerConfig
 from luigid.journal import Journal
+from luigid.model import Task
 from luigid.scheduler import Scheduler
 
 # ------------------------------------------------------------------------ the files
@@ -82,6 +83,12 @@ def test_write_failure_warns_once_and_never_raises(tmp_path, caplog):
 # ------------------------------------------------------------- through the scheduler
 
 
+def task_of(scheduler: Scheduler, task_id: str) -> Task:
+    task = scheduler.state.get_task(task_id)
+    assert task is not None, task_id
+    return task
+
+
 def journaled_scheduler(path: Path, **config: object) -> Scheduler:
     scheduler = Scheduler(SchedulerConfig(state_path=str(path), **config))  # type: ignore[arg-type]
     scheduler.journal = Journal(str(path))
@@ -118,18 +125,18 @@ def test_done_after_the_snapshot_survives_a_reload_without_final_save(tmp_path):
     snapshots.take()  # every task still PENDING or RUNNING in the file
     for task_id in ("A_1", "B_1", "C_1"):
         live.add_task(worker="w1", task_id=task_id, status="DONE")
-    done_at = live.state.get_task("A_1").updated
+    done_at = task_of(live, "A_1").updated
     # no dump: the process dies here
 
     again = restart(path)
-    assert {t: again.state.get_task(t).status for t in ("A_1", "B_1", "C_1")} == dict.fromkeys(
+    assert {t: task_of(again, t).status for t in ("A_1", "B_1", "C_1")} == dict.fromkeys(
         ("A_1", "B_1", "C_1"), "DONE"
     )
-    assert again.state.get_task("A_1").updated == done_at
+    assert task_of(again, "A_1").updated == done_at
     assert again.get_work(worker="w1", host="h", current_tasks=[])["task_id"] is None
     # the recent DONE time keeps a worker's stale PENDING re-add from taking effect
     again.add_task(worker="w2", task_id="A_1", status="PENDING")
-    assert again.state.get_task("A_1").status == "DONE"
+    assert task_of(again, "A_1").status == "DONE"
 
 
 def test_only_the_last_journaled_status_counts(tmp_path):
@@ -139,7 +146,7 @@ def test_only_the_last_journaled_status_counts(tmp_path):
     live.dump()
     live.add_task(worker="w1", task_id="A_1", status="DONE")
     live.add_task(worker="w1", task_id="A_1", status="PENDING")  # its output was removed: run again
-    assert restart(path).state.get_task("A_1").status == "PENDING"
+    assert task_of(restart(path), "A_1").status == "PENDING"
 
 
 def test_snapshot_stores_its_generation_and_drops_covered_journals(tmp_path):
@@ -157,7 +164,7 @@ def test_snapshot_stores_its_generation_and_drops_covered_journals(tmp_path):
     assert live.journal is not None and live.journal.generations() == []  # generation 0 is covered
     live.add_task(worker="w1", task_id="A_1", status="DONE")
     assert live.journal.generations() == [1]
-    assert restart(path).state.get_task("A_1").status == "DONE"
+    assert task_of(restart(path), "A_1").status == "DONE"
 
 
 def test_final_save_covers_the_journal(tmp_path):
@@ -167,12 +174,12 @@ def test_final_save_covers_the_journal(tmp_path):
     live.dump()
     assert live.journal is not None and live.journal.generations() == []
     again = restart(path)
-    assert again.state.get_task("A_1").status == "DONE"
+    assert task_of(again, "A_1").status == "DONE"
     # the restarted journal writes past what the file covers
     again.add_task(worker="w1", task_id="B_1", status="DONE")
     document = safe_pickle.loads(path.read_bytes())
     assert again.journal is not None and again.journal.generations()[0] > document["journal_generation"]
-    assert restart(path).state.get_task("B_1").status == "DONE"
+    assert task_of(restart(path), "B_1").status == "DONE"
 
 
 def test_file_without_a_generation_replays_nothing(tmp_path):
@@ -183,4 +190,4 @@ def test_file_without_a_generation_replays_nothing(tmp_path):
     old.add_task(worker="w1", task_id="A_1", family="A")
     old.dump()
     Journal(str(path)).record("A_1", "DONE", time.time())
-    assert restart(path).state.get_task("A_1").status == "PENDING"
+    assert task_of(restart(path), "A_1").status == "PENDING"
