@@ -25,11 +25,13 @@ logger = logging.getLogger("luigi.server")
 #: Seconds between two warnings about failed journal writes.
 WARN_EVERY = 60.0
 
-Entry = tuple[str, str, float]  # task id, status, when (epoch seconds)
+#: task id, status, when (epoch seconds), the worker running it (RUNNING only, else None)
+Entry = tuple[str, str, float, "str | None"]
 
 
 class Journal:
-    """Status changes of one state file, one line each: JSON ``[task_id, status, when]``."""
+    """Status changes of one state file, one line each: JSON ``[task_id, status, when]``, with
+    the running worker's id as a fourth item for RUNNING."""
 
     def __init__(self, state_path: str) -> None:
         self.prefix = os.path.abspath(state_path) + ".journal."
@@ -56,10 +58,11 @@ class Journal:
 
     # ---------------------------------------------------------------- writing
 
-    def record(self, task_id: str, status: str, when: float) -> None:
+    def record(self, task_id: str, status: str, when: float, worker: str | None = None) -> None:
         """Append one status change. Never raises: the RPC that caused it must still answer."""
         try:
-            line = json.dumps([task_id, status, when], separators=(",", ":")) + "\n"
+            item: list[Any] = [task_id, status, when] if worker is None else [task_id, status, when, worker]
+            line = json.dumps(item, separators=(",", ":")) + "\n"
             if self._fd is None:
                 self._fd = os.open(
                     self.path(self.gen),
@@ -156,11 +159,13 @@ def _parse(raw: bytes) -> Entry | None:
         return None
     if (
         isinstance(value, list)
-        and len(value) == 3
+        and len(value) in (3, 4)
         and isinstance(value[0], str)
         and isinstance(value[1], str)
         and isinstance(value[2], (int, float))
         and not isinstance(value[2], bool)
     ):
-        return value[0], value[1], float(value[2])
+        worker = value[3] if len(value) == 4 else None
+        if worker is None or isinstance(worker, str):
+            return value[0], value[1], float(value[2]), worker
     return None

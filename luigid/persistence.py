@@ -32,7 +32,7 @@ from typing import Any
 
 from luigid import safe_pickle
 from luigid.journal import Journal
-from luigid.model import DONE, PENDING, STATUSES, RetryPolicy, Task, Worker
+from luigid.model import DONE, FAILED, PENDING, RUNNING, STATUSES, RetryPolicy, Task, Worker
 from luigid.state import Batcher, State
 
 logger = logging.getLogger("luigi.server")
@@ -328,27 +328,34 @@ def load_into(state: State, path: str, journal: Journal | None = None) -> bool:
 
 
 def replay_journal(state: State, journal: Journal, after: int) -> int:
-    """Move to DONE the tasks whose last journaled status after generation ``after`` is DONE,
-    with their ``updated`` time as recorded, so ``stable_done_cooldown_secs`` still rejects
-    stale PENDING re-adds. Only DONE matters: it is the status whose loss makes workers run a
-    finished task again. Returns how many tasks changed."""
-    latest: dict[str, tuple[str, float]] = {}
-    for task_id, status, when in journal.entries_after(after):
-        latest[task_id] = (status, when)
+    """Bring back what the journal says happened after generation ``after`` where losing it
+    would make a worker run a task again: tasks last seen DONE become DONE (with their
+    ``updated`` time as recorded, so ``stable_done_cooldown_secs`` still rejects stale PENDING
+    re-adds), and tasks last seen RUNNING that the snapshot has PENDING or FAILED are RUNNING
+    on their worker again, so no other worker is handed them while that one finishes. Other
+    changes are left to the workers to repeat. Returns how many tasks changed."""
+    latest: dict[str, tuple[str, float, str | None]] = {}
+    for task_id, status, when, worker in journal.entries_after(after):
+        latest[task_id] = (status, when, worker)
     replayed = 0
-    for task_id, (status, when) in latest.items():
-        if status != DONE:
-            continue
+    for task_id, (status, when, worker) in latest.items():
         task = state.get_task(task_id)
-        if task is None or task.status == DONE:
+        if task is None or task.status == status:
             continue
-        state.set_status(task, DONE)
+        if status == DONE:
+            state.set_status(task, DONE)
+        elif status == RUNNING and worker and task.status in (PENDING, FAILED):
+            state.get_worker(worker)  # known, so it is pruned (and its task failed) if it never returns
+            state.set_status(task, RUNNING)
+            task.worker_running = worker
+            task.resources_running = dict(task.resources)
+            task.time_running = when
+        else:
+            continue
         task.updated = when
         replayed += 1
     if latest:
-        logger.info(
-            "Status journal: %d changes after the snapshot, %d tasks restored to DONE", len(latest), replayed
-        )
+        logger.info("Status journal: %d changes after the snapshot, %d tasks restored", len(latest), replayed)
     return replayed
 
 

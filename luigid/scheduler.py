@@ -89,7 +89,9 @@ class _StateEvents:
     def status_changed(self, task: Task) -> None:
         journal = self._scheduler.journal
         if journal is not None:  # first, so the change is on disk before the RPC replies
-            journal.record(task.id, task.status, task.updated)
+            journal.record(
+                task.id, task.status, task.updated, task.worker_running if task.status == RUNNING else None
+            )
         collector = self._scheduler.metrics_collector
         if task.status == DISABLED:
             collector.handle_task_disabled(task, self._scheduler.config)
@@ -887,10 +889,11 @@ class Scheduler:
             )
         elif best is not None:
             self.update_metrics_task_started(best)
-            self._state.set_status(best, RUNNING)
+            # who runs it is set first, so the status journal records it with the change
             best.worker_running = worker_id
             best.resources_running = dict(best.resources)
             best.time_running = time.time()
+            self._state.set_status(best, RUNNING)
             self._update_task_history(best, RUNNING, host=host)
             reply.update(
                 task_id=best.id, task_family=best.family, task_module=best.module, task_params=best.params

@@ -21,41 +21,41 @@ from luigid.scheduler import Scheduler
 def test_records_are_json_lines_in_the_current_generation(tmp_path):
     journal = Journal(str(tmp_path / "state.pickle"))
     journal.record("A_1", "RUNNING", 10.5)
-    journal.record("A_1", "DONE", 11.0)
+    journal.record("A_1", "DONE", 11.0, None)
     lines = (tmp_path / "state.pickle.journal.0").read_text().splitlines()
     assert [json.loads(line) for line in lines] == [["A_1", "RUNNING", 10.5], ["A_1", "DONE", 11.0]]
     assert oct(os.stat(tmp_path / "state.pickle.journal.0").st_mode & 0o777) == "0o600"
-    assert journal.entries_after(-1) == [("A_1", "RUNNING", 10.5), ("A_1", "DONE", 11.0)]
+    assert journal.entries_after(-1) == [("A_1", "RUNNING", 10.5, None), ("A_1", "DONE", 11.0, None)]
 
 
 def test_rotate_splits_generations_and_discard_deletes_covered_ones(tmp_path):
     journal = Journal(str(tmp_path / "state.pickle"))
-    journal.record("A_1", "DONE", 1.0)
+    journal.record("A_1", "DONE", 1.0, None)
     assert journal.rotate() == 0
-    journal.record("B_1", "DONE", 2.0)
+    journal.record("B_1", "DONE", 2.0, None)
     assert journal.rotate() == 1
-    journal.record("C_1", "DONE", 3.0)
+    journal.record("C_1", "DONE", 3.0, None)
     assert journal.generations() == [0, 1, 2]
-    assert journal.entries_after(0) == [("B_1", "DONE", 2.0), ("C_1", "DONE", 3.0)]
+    assert journal.entries_after(0) == [("B_1", "DONE", 2.0, None), ("C_1", "DONE", 3.0, None)]
     journal.discard_through(1)
     assert journal.generations() == [2]
-    assert journal.entries_after(-1) == [("C_1", "DONE", 3.0)]
+    assert journal.entries_after(-1) == [("C_1", "DONE", 3.0, None)]
 
 
 def test_a_new_journal_continues_after_the_files_on_disk(tmp_path):
     path = str(tmp_path / "state.pickle")
     first = Journal(path)
-    first.record("A_1", "DONE", 1.0)
+    first.record("A_1", "DONE", 1.0, None)
     first.rotate()
-    first.record("B_1", "DONE", 2.0)
+    first.record("B_1", "DONE", 2.0, None)
     again = Journal(path)
     assert again.gen == 2
-    again.record("C_1", "DONE", 3.0)
+    again.record("C_1", "DONE", 3.0, None)
     assert again.generations() == [0, 1, 2]
     # a snapshot saying it covered generation 7 moves new records past it
     again.start_after(7)
-    again.record("D_1", "DONE", 4.0)
-    assert again.entries_after(7) == [("D_1", "DONE", 4.0)]
+    again.record("D_1", "DONE", 4.0, None)
+    assert again.entries_after(7) == [("D_1", "DONE", 4.0, None)]
 
 
 def test_torn_last_line_is_ignored_and_a_bad_middle_line_skipped(tmp_path, caplog):
@@ -65,7 +65,7 @@ def test_torn_last_line_is_ignored_and_a_bad_middle_line_skipped(tmp_path, caplo
     )
     with caplog.at_level(logging.WARNING, logger="luigi.server"):
         entries = Journal(str(path)).entries_after(-1)
-    assert entries == [("A_1", "DONE", 1.0), ("B_1", "DONE", 2.0)]
+    assert entries == [("A_1", "DONE", 1.0, None), ("B_1", "DONE", 2.0, None)]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "line 2" in warnings[0]
 
@@ -191,3 +191,32 @@ def test_file_without_a_generation_replays_nothing(tmp_path):
     old.dump()
     Journal(str(path)).record("A_1", "DONE", time.time())
     assert task_of(restart(path), "A_1").status == "PENDING"
+
+
+def test_task_started_after_the_snapshot_stays_with_its_worker(tmp_path):
+    """A worker handed a task just before the kill finishes it and reports DONE after the
+    restart; meanwhile no other worker may be handed the same task."""
+    path = tmp_path / "state.pickle"
+    live = journaled_scheduler(path)
+    live.add_task(worker="w1", task_id="A_1", family="A")
+    live.add_task(worker="w2", task_id="A_1", family="A")
+    live.dump()  # A_1 PENDING in the file
+    assert live.get_work(worker="w1", host="h")["task_id"] == "A_1"
+    started_at = task_of(live, "A_1").updated
+
+    again = restart(path)
+    task = task_of(again, "A_1")
+    assert (task.status, task.worker_running, task.time_running) == ("RUNNING", "w1", started_at)
+    assert again.get_work(worker="w2", host="h")["task_id"] is None
+    again.add_task(worker="w1", task_id="A_1", status="DONE")
+    assert task_of(again, "A_1").status == "DONE"
+
+
+def test_journal_line_names_the_worker_only_for_running(tmp_path):
+    path = tmp_path / "state.pickle"
+    live = running_dag(path)
+    entries = Journal(str(path)).entries_after(-1)
+    assert [(status, worker) for _, status, _, worker in entries] == [("RUNNING", "w1")]
+    task_id = entries[0][0]
+    live.add_task(worker="w1", task_id=task_id, status="DONE")
+    assert Journal(str(path)).entries_after(-1)[-1][1:] == ("DONE", task_of(live, task_id).updated, None)
