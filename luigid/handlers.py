@@ -202,7 +202,8 @@ class RpcHandler(BaseHandler):
     def _too_large_error(self, size: int | None) -> ApiError:
         limit = self.limits.max_request_body
         size_text = f"of {size} bytes " if size is not None else ""
-        message = f"request body {size_text}is larger than the limit of {limit} bytes ([server] max_request_body)"
+        message = f"request body {size_text}is larger than the limit of {limit} bytes"
+        message += " ([server] max_request_body)"
         return ApiError(413, message)
 
     def prepare(self) -> None:
