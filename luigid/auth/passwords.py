@@ -70,10 +70,8 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 #: Checked against when the user does not exist, so unknown names cost as much as known ones.
-DUMMY_HASH = "$".join(
-    (PASSWORD_SCHEME, str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P))
-    + (_b64(b"luigid-no-user!!"), _b64(bytes(_KEY_LENGTH)))
-)
+_NO_SALT = _b64(b"luigid-no-user!!")
+DUMMY_HASH = f"{PASSWORD_SCHEME}${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_NO_SALT}${_b64(bytes(_KEY_LENGTH))}"
 
 
 def new_token() -> str:
