@@ -25,7 +25,7 @@ from luigid.config import ConfigError, LuigidConfig
 from luigid.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler, StaticHandler
 from luigid.metrics import MetricsHandler
 from luigid.scheduler import Scheduler
-from luigid.validation import request_limits_from
+from luigid.validation import MAX_HEADER_SIZE, request_limits_from
 
 logger = logging.getLogger("luigi.server")
 
@@ -150,7 +150,11 @@ class Server:
         if warning is not None:
             logger.warning("%s", warning)
         self._http = tornado.httpserver.HTTPServer(
-            self.application, max_body_size=MAX_BODY_SIZE, max_buffer_size=MAX_BODY_SIZE, xheaders=True
+            self.application,
+            max_body_size=MAX_BODY_SIZE,
+            max_buffer_size=MAX_BODY_SIZE,
+            xheaders=True,
+            max_header_size=MAX_HEADER_SIZE,
         )
         self._http.add_sockets(self.sockets)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from luigid.config import config_error, get_str
-from luigid.model import BATCH_RUNNING, DISABLED, DONE, FAILED, PENDING, RUNNING, SUSPENDED, UNKNOWN
+from luigid.model import DISABLED, DONE, FAILED, PENDING, RUNNING, SUSPENDED, UNKNOWN
 
 #: Longest accepted id (task, worker, family, module, message, resource, batch). luigi's task
 #: ids are a family name plus a truncated parameter summary and a hash: a few hundred
@@ -30,9 +30,14 @@ MAX_JSON_DEPTH = 64
 #: so the default leaves room above that.
 DEFAULT_MAX_REQUEST_BODY = 16 * 1024 * 1024
 MIN_MAX_REQUEST_BODY = 1024 * 1024
+#: Largest request line plus headers. Tornado's default (64 KB) cuts a longer GET off without
+#: a reply; with this, a GET carrying a 100k-character id is answered with a JSON 400.
+#: Beyond it Tornado still closes the connection (luigi workers always POST).
+MAX_HEADER_SIZE = 1024 * 1024
 
-#: Statuses a worker may report (SUSPENDED is luigi's legacy name for PENDING).
-SENDABLE_STATUSES = (PENDING, RUNNING, DONE, FAILED, DISABLED, UNKNOWN, BATCH_RUNNING, SUSPENDED)
+#: Statuses a worker may report (SUSPENDED is luigi's legacy name for PENDING). BATCH_RUNNING
+#: is not one: only get_work hands it out, to tasks it has given a worker.
+SENDABLE_STATUSES = (PENDING, RUNNING, DONE, FAILED, DISABLED, UNKNOWN, SUSPENDED)
 
 
 class Invalid(ValueError):

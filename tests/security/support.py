@@ -16,6 +16,7 @@ from luigid.config import CorsConfig, LuigidConfig, SchedulerConfig
 from luigid.model import BATCH_RUNNING, RUNNING, STATUSES, UNKNOWN
 from luigid.scheduler import Scheduler
 from luigid.server import app
+from luigid.validation import MAX_HEADER_SIZE
 
 
 def make_scheduler(
@@ -43,6 +44,9 @@ class LuigidCase(AsyncHTTPTestCase):
     def get_app(self) -> Any:
         self.scheduler = make_scheduler(self.sections, self.cors, resources={"cpu": 2})
         return app(self.scheduler)
+
+    def get_httpserver_options(self) -> dict[str, Any]:
+        return {"max_header_size": MAX_HEADER_SIZE}  # as luigid.server.Server starts it
 
     def form(self, data: Any) -> bytes:
         return urllib.parse.urlencode({"data": json.dumps(data)}).encode()

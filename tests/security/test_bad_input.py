@@ -150,6 +150,7 @@ class TestBadInput(LuigidCase):
         assert "'deps[1]' is 100000 characters long" in message
         assert len(message) < 300  # the id is not echoed back
         assert self.refused(self.post("fetch_error", {"task_id": long_id}))
+        assert "'task_id' is 100000 characters long" in self.refused(self.get("fetch_error", {"task_id": long_id}))
         assert self.scheduler.state.get_task(long_id) is None
 
     def test_very_large_deps_list_is_accepted(self) -> None:
