@@ -16,7 +16,9 @@ class TestBadInput(LuigidCase):
     def setUp(self) -> None:
         super().setUp()
         # some state for bad calls to (not) damage
-        assert self.post("add_task", {"worker": "w", "task_id": "A", "family": "A", "deps": ["B"]}).code == 200
+        assert (
+            self.post("add_task", {"worker": "w", "task_id": "A", "family": "A", "deps": ["B"]}).code == 200
+        )
         assert self.post("add_task", {"worker": "w", "task_id": "B", "family": "B"}).code == 200
 
     def tearDown(self) -> None:
@@ -65,7 +67,9 @@ class TestBadInput(LuigidCase):
         assert "'deps[1]' must be a string, got a number" in message
 
     def test_negative_resource_amount(self) -> None:
-        message = self.refused(self.post("add_task", {"worker": "w", "task_id": "X", "resources": {"cpu": -1}}))
+        message = self.refused(
+            self.post("add_task", {"worker": "w", "task_id": "X", "resources": {"cpu": -1}})
+        )
         assert "'resources.cpu' must be a finite number of at least 0" in message
 
     def test_null_for_a_required_id(self) -> None:
@@ -100,7 +104,9 @@ class TestBadInput(LuigidCase):
         assert message == "re_enable_task: unknown argument(s): bogus"
 
     def test_unknown_argument_where_luigi_takes_kwargs_is_accepted(self) -> None:
-        response = self.post("add_task", {"worker": "w", "task_id": "C", "family": "C", "from_the_future": [1]})
+        response = self.post(
+            "add_task", {"worker": "w", "task_id": "C", "family": "C", "from_the_future": [1]}
+        )
         assert response.code == 200
         assert self.post("task_list", {"status": "PENDING", "new_filter": True}).code == 200
 
@@ -134,23 +140,31 @@ class TestBadInput(LuigidCase):
 
     def test_very_deep_json(self) -> None:
         deep = "[" * 100_000 + "]" * 100_000
-        raw = urllib.parse.urlencode({"data": '{"worker": "w", "task_id": "X", "expl": ' + deep + "}"}).encode()
+        raw = urllib.parse.urlencode(
+            {"data": '{"worker": "w", "task_id": "X", "expl": ' + deep + "}"}
+        ).encode()
         assert "nested too deeply" in self.refused(self.post("add_task", raw=raw))
         nested: Any = "leaf"
         for _ in range(200):
             nested = {"k": nested}
-        message = self.refused(self.post("add_task", {"worker": "w", "task_id": "X", "params": {"p": nested}}))
+        message = self.refused(
+            self.post("add_task", {"worker": "w", "task_id": "X", "params": {"p": nested}})
+        )
         assert "nested too deeply" in message
 
     def test_100k_character_task_id(self) -> None:
         long_id = "T" * 100_000
         message = self.refused(self.post("add_task", {"worker": "w", "task_id": long_id}))
         assert "'task_id' is 100000 characters long; ids may have at most 4096" in message
-        message = self.refused(self.post("add_task", {"worker": "w", "task_id": "X", "deps": ["ok", long_id]}))
+        message = self.refused(
+            self.post("add_task", {"worker": "w", "task_id": "X", "deps": ["ok", long_id]})
+        )
         assert "'deps[1]' is 100000 characters long" in message
         assert len(message) < 300  # the id is not echoed back
         assert self.refused(self.post("fetch_error", {"task_id": long_id}))
-        assert "'task_id' is 100000 characters long" in self.refused(self.get("fetch_error", {"task_id": long_id}))
+        assert "'task_id' is 100000 characters long" in self.refused(
+            self.get("fetch_error", {"task_id": long_id})
+        )
         assert self.scheduler.state.get_task(long_id) is None
 
     def test_very_large_deps_list_is_accepted(self) -> None:
@@ -203,7 +217,10 @@ class TestBadInput(LuigidCase):
     ("method", "data"),
     [
         # shapes luigi 3.8.1 workers send (see luigi/worker.py), which must stay accepted
-        ("add_worker", {"worker": "w", "info": [["salt", "x"], ["workers", 1], ["host", "h"], ["first_task", "T"]]}),
+        (
+            "add_worker",
+            {"worker": "w", "info": [["salt", "x"], ["workers", 1], ["host", "h"], ["first_task", "T"]]},
+        ),
         (
             "add_task",
             {
@@ -218,7 +235,11 @@ class TestBadInput(LuigidCase):
                 "family": "T",
                 "module": "pipeline",
                 "batchable": False,
-                "retry_policy_dict": {"retry_count": None, "disable_hard_timeout": None, "disable_window": 3600},
+                "retry_policy_dict": {
+                    "retry_count": None,
+                    "disable_hard_timeout": None,
+                    "disable_window": 3600,
+                },
                 "accepts_messages": False,
                 "owners": ["team@example.com"],
                 "param_visibilities": {"a": 0, "b": 1},
@@ -226,7 +247,10 @@ class TestBadInput(LuigidCase):
         ),
         ("add_task", {"worker": "w", "task_id": "T", "status": "SUSPENDED"}),
         ("add_task", {"worker": "w", "task_id": "T", "status": "RUNNING", "tracking_url": "http://t/1"}),
-        ("add_task_batcher", {"worker": "w", "task_family": "T", "batched_args": ["a"], "max_batch_size": 1e999}),
+        (
+            "add_task_batcher",
+            {"worker": "w", "task_family": "T", "batched_args": ["a"], "max_batch_size": 1e999},
+        ),
         ("get_work", {"worker": "w", "host": "h", "assistant": False, "current_tasks": []}),
         ("count_pending", {"worker": "w"}),
         ("set_task_status_message", {"task_id": "T", "status_message": "50% done"}),

@@ -46,16 +46,24 @@ def still_serving(daemon: Daemon) -> bool:
 def test_body_just_under_the_limit_is_accepted(luigid: Daemon) -> None:
     body = form_of_size(LIMIT - 40_000)
     assert len(body) <= LIMIT
-    response = requests.post(luigid.base + "api/add_task", data=body, timeout=30,
-                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = requests.post(
+        luigid.base + "api/add_task",
+        data=body,
+        timeout=30,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 200, response.text
 
 
 def test_oversized_body_gets_a_json_413_the_client_can_read(luigid: Daemon) -> None:
     body = form_of_size(LIMIT * 3)
     with requests.Session() as session:
-        response = session.post(luigid.base + "api/add_task", data=body, timeout=30,
-                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+        response = session.post(
+            luigid.base + "api/add_task",
+            data=body,
+            timeout=30,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert_413(response)
         # the body was read and dropped, so the connection stays usable
         again = session.post(luigid.base + "api/ping", data={"data": '{"worker": "w"}'}, timeout=10)
@@ -69,8 +77,12 @@ def test_oversized_chunked_body(luigid: Daemon) -> None:
         for start in range(0, len(body), 65536):
             yield body[start : start + 65536]
 
-    response = requests.post(luigid.base + "api/add_task", data=chunks(), timeout=30,
-                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = requests.post(
+        luigid.base + "api/add_task",
+        data=chunks(),
+        timeout=30,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.request.headers.get("Transfer-Encoding") == "chunked"
     assert response.status_code == 413
     assert "larger than the limit" in response.json()["error"]

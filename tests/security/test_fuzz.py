@@ -32,7 +32,9 @@ json_leaf = st.one_of(
 )
 any_json = st.recursive(
     json_leaf,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 task_id = st.sampled_from(TASKS)
@@ -109,7 +111,9 @@ KWARGS = {"ping": ["worker"], "get_work": ["worker"], "announce_scheduling_failu
 def parameters(method: str) -> list[inspect.Parameter]:
     spec = RPC_METHODS[method]
     params = [
-        p for p in list(spec.signature.parameters.values())[1:] if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        p
+        for p in list(spec.signature.parameters.values())[1:]
+        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
     ]
     extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in KWARGS.get(method, [])]
     return params + extra
@@ -182,9 +186,15 @@ class TestFuzz(LuigidCase):
     @settings(
         max_examples=400,
         deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
     )
-    @given(st.lists(st.one_of(rpc_call(), rpc_call(), rpc_call(), st.integers(1, 40)), min_size=5, max_size=30))
+    @given(
+        st.lists(st.one_of(rpc_call(), rpc_call(), rpc_call(), st.integers(1, 40)), min_size=5, max_size=30)
+    )
     def test_server_stays_correct_under_random_calls(self, calls: list[Any]) -> None:
         # each example starts from an empty scheduler (the server keeps the same object)
         self.scheduler.__init__(self.scheduler.settings)  # type: ignore[misc]
