@@ -65,7 +65,7 @@ def _users_file(given: str | None) -> str:
     try:
         configured = auth_config_from(load_config().sections).users_file
     except ConfigError as exc:
-        raise _Failed(EXIT_USAGE, str(exc)) from None
+        raise _Failed(EXIT_USAGE, str(exc).removeprefix("luigid: ")) from None
     if not configured:
         raise _Failed(EXIT_USAGE, "no users file: pass --users-file or set [auth] users_file")
     return configured

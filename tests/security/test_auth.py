@@ -84,7 +84,11 @@ class TestAuthentication(AuthCase):
         assert self.fetch("/", method="HEAD").code == 204
 
     def test_no_credentials_is_401_with_a_challenge(self) -> None:
-        for response in (self.call("task_list"), self.fetch("/"), self.fetch("/static/visualiser/index.html")):
+        for response in (
+            self.call("task_list"),
+            self.fetch("/"),
+            self.fetch("/static/visualiser/index.html"),
+        ):
             assert response.code == 401
             assert response.headers["WWW-Authenticate"] == 'Basic realm="luigid", charset="UTF-8"'
             assert "authentication required" in error_of(response)
@@ -195,7 +199,8 @@ class TestCrossSite(AuthCase):
     def test_same_origin_browser_call_with_the_header(self) -> None:
         host = f"127.0.0.1:{self.get_http_port()}"
         response = self.admin_post(
-            Origin=f"http://{host}", **{"X-Requested-With": "luigid-visualiser", "Sec-Fetch-Site": "same-origin"}
+            Origin=f"http://{host}",
+            **{"X-Requested-With": "luigid-visualiser", "Sec-Fetch-Site": "same-origin"},
         )
         assert response.code == 200
 
