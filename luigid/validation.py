@@ -185,6 +185,9 @@ def worker_info(value: Any, where: str) -> None:
 
 #: A resource amount: luigi's are integers; fractions work too, negatives never do.
 amount = number(minimum=0)
+#: A yes/no argument. luigi's workers send null for some (``runnable=None`` once a task has
+#: run), and the scheduler only tests them for truth, so null is accepted as "no".
+flag = optional(boolean)
 
 #: The expected type of each argument of each RPC method. Arguments not listed here are
 #: either checked by the scheduler itself (update_resource's amount) or free-form.
@@ -194,7 +197,7 @@ ARGUMENT_TYPES: dict[str, dict[str, Check]] = {
         "worker": ident,
         "task_family": ident,
         "batched_args": list_of(text),
-        "max_batch_size": number(minimum=1, finite=False),  # luigi's default is Infinity
+        "max_batch_size": number(finite=False),  # luigi's default is Infinity
     },
     "add_worker": {"worker": ident, "info": worker_info},
     "disable_worker": {"worker": ident},
@@ -205,7 +208,7 @@ ARGUMENT_TYPES: dict[str, dict[str, Check]] = {
     "add_task": {
         "task_id": ident,
         "status": choice(SENDABLE_STATUSES),
-        "runnable": boolean,
+        "runnable": flag,
         "deps": optional(list_of(ident)),
         "new_deps": optional(list_of(ident)),
         "expl": any_json,
@@ -215,13 +218,13 @@ ARGUMENT_TYPES: dict[str, dict[str, Check]] = {
         "module": optional(text),
         "params": optional(map_of(any_json)),
         "param_visibilities": optional(map_of(integer())),
-        "accepts_messages": optional(boolean),
-        "assistant": boolean,
+        "accepts_messages": flag,
+        "assistant": flag,
         "tracking_url": optional(text),
         "worker": ident,
-        "batchable": optional(boolean),
+        "batchable": flag,
         "batch_id": optional(ident),
-        "retry_policy_dict": optional(map_of(optional(number(minimum=0, finite=False)))),
+        "retry_policy_dict": optional(map_of(optional(number(finite=False)))),
         "owners": optional(list_of(text)),
     },
     "announce_scheduling_failure": {
@@ -249,22 +252,22 @@ ARGUMENT_TYPES: dict[str, dict[str, Check]] = {
     "count_pending": {"worker": ident},
     "get_work": {
         "host": optional(text),
-        "assistant": boolean,
+        "assistant": flag,
         "current_tasks": optional(list_of(ident)),
         "worker": ident,
     },
     "graph": {},
-    "dep_graph": {"task_id": ident, "include_done": boolean},
-    "inverse_dep_graph": {"task_id": ident, "include_done": boolean},
+    "dep_graph": {"task_id": ident, "include_done": flag},
+    "inverse_dep_graph": {"task_id": ident, "include_done": flag},
     "task_list": {
         "status": text,
         "upstream_status": text,
-        "limit": boolean,
+        "limit": flag,
         "search": optional(text),
         "max_shown_tasks": optional(integer()),
     },
     "task_search": {"task_str": text},
-    "worker_list": {"include_running": boolean},
+    "worker_list": {"include_running": flag},
     "fetch_error": {"task_id": ident},
     "set_task_status_message": {"task_id": ident, "status_message": any_json},
     "get_task_status_message": {"task_id": ident},

@@ -173,7 +173,10 @@ class Guard:
             logger.debug("Refused %s %s: %s", handler.request.method, handler.request.path, refusal.message)
         else:
             logger.info("Refused %s %s: %s", handler.request.method, handler.request.path, refusal.message)
-        handler.set_status(refusal.status)
+        from luigid.handlers import reason_phrase  # (handlers imports this module)
+
+        # the reason phrase carries the message too: luigi's client shows only that
+        handler.set_status(refusal.status, reason_phrase(refusal.message))
         for name, value in refusal.headers.items():
             handler.set_header(name, value)
         handler.set_header("Content-Type", "application/json; charset=UTF-8")
