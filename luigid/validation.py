@@ -183,6 +183,13 @@ def worker_info(value: Any, where: str) -> None:
             _worker_count(item, f"{where}.workers")
 
 
+def scheduler_object(value: Any, where: str) -> None:
+    """An argument only the scheduler itself can pass (a task record): luigi calls
+    update_metrics_task_started from inside get_work, and a collector given JSON instead
+    would fail."""
+    raise Invalid(f"'{where}' is a task record the scheduler passes itself; it cannot be sent over HTTP")
+
+
 #: A resource amount: luigi's are integers; fractions work too, negatives never do.
 amount = number(minimum=0)
 #: A yes/no argument. luigi's workers send null for some (``runnable=None`` once a task has
@@ -273,7 +280,7 @@ ARGUMENT_TYPES: dict[str, dict[str, Check]] = {
     "get_task_status_message": {"task_id": ident},
     "set_task_progress_percentage": {"task_id": ident, "progress_percentage": any_json},
     "get_task_progress_percentage": {"task_id": ident},
-    "update_metrics_task_started": {"task": any_json},
+    "update_metrics_task_started": {"task": scheduler_object},
     "report_task_statistics": {"task_id": ident, "statistics": any_json},
 }
 

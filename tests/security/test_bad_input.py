@@ -202,6 +202,10 @@ class TestBadInput(LuigidCase):
         )
         assert self.post("update_resources", {"gpu": 2}).code == 200
 
+    def test_scheduler_only_arguments(self) -> None:
+        message = self.refused(self.post("update_metrics_task_started", {"task": {"family": "A"}}))
+        assert "cannot be sent over HTTP" in message
+
     def test_errors_reach_the_http_reason_phrase(self) -> None:
         response = self.post("add_task", {"worker": "w", "task_id": "X", "priority": "<script>"})
         assert response.code == 400
