@@ -35,10 +35,11 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium through Playwright, as the UI tests launch it (skips cleanly
-    when either is missing)."""
+    when either is missing). Module-scoped: Playwright's sync API keeps an event loop running
+    in this thread while it lives, which later Tornado test cases could not share."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:

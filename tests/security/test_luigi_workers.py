@@ -128,3 +128,24 @@ def test_metrics_need_a_viewer(luigid: Daemon) -> None:
 
 def test_no_open_access_warning_with_auth_on(luigid: Daemon) -> None:
     assert "Authentication is off" not in luigid.log
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ("[auth]\nenabled = true\n", "[auth] enabled: authentication needs [auth] users_file"),
+        (
+            "[auth]\nenabled = true\nusers_file = /nonexistent/users\n",
+            "cannot read users file /nonexistent/users",
+        ),
+        ("[auth]\nenabeld = true\n", "[auth] enabeld: unknown key"),
+    ],
+)
+def test_bad_auth_config_stops_luigid_with_one_line(tmp_path: Path, config: str, problem: str) -> None:
+    from tests.security.daemon import launch
+
+    proc = launch(tmp_path, config, "--port", "0")
+    assert proc.wait(timeout=30) != 0
+    output = (tmp_path / "luigid.log").read_text()
+    assert problem in output
+    assert "Traceback" not in output

@@ -62,6 +62,15 @@ def luigid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
             )
         as_worker(daemon, "add_task", worker="w", task_id=XSS, family="Evil", status="FAILED", expl='"x"')
         as_worker(daemon, "set_task_status_message", task_id=XSS, status_message=XSS)
+        as_worker(
+            daemon,
+            "add_task",
+            worker="w",
+            task_id="Tracked",
+            family="Tracked",
+            status="RUNNING",
+            tracking_url="javascript:alert(3)",
+        )
     except BaseException:
         daemon.stop()
         raise
@@ -161,6 +170,21 @@ def test_payloads_stay_inert_under_the_policy(browser: Any, luigid: Daemon, prob
     assert row(page, XSS).locator(".cell-message").text_content() == XSS
     assert page.locator("img").count() == 0
     assert page.evaluate("document.querySelectorAll('[onerror], [onload]').length") == 0
+    page.context.close()
+    page = open_page(browser, luigid, "vic", probe)
+    load(page, luigid, "status=RUNNING")
+    tracked = row(page, "Tracked").locator(".cell-tracking")
+    tracked.wait_for()
+    assert tracked.text_content() == "javascript:alert(3)"
+    assert tracked.locator("a").count() == 0
+    page.context.close()
+    page = open_page(browser, luigid, "vic", probe)
+    load(page, luigid, "status=FAILED")
+    row(page, "Broken_1").locator("button.act-error").click()
+    dialog = page.locator("dialog[open]")
+    dialog.locator("pre.traceback").wait_for()
+    assert XSS in dialog.text_content()
+    assert page.locator("img").count() == 0
     page.context.close()
     for fragment in ("search=" + XSS, "tab=workers", "tab=graph&task=" + XSS):
         page = open_page(browser, luigid, "vic", probe)
