@@ -1,7 +1,9 @@
 """``luigid``: parse luigi's flags, build the configuration once, start the server.
 
 Exit codes: 0 after a clean shutdown, 2 for a bad flag or configuration, 3 when the server
-cannot start (address in use, state path unusable). Every failure is one line on stderr.
+cannot start (address in use, state path unusable, already running). Every failure is one
+line on stderr; with ``--background`` the launching process waits until the daemon listens
+and reports its failure (see ``luigid.daemon``).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from luigid import __version__
+from luigid import __version__, daemon
 from luigid.config import ConfigError, LuigidConfig, load_config
+from luigid.logs import slow_request_seconds
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 3
@@ -39,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--background", action="store_true", help="detach and run as a daemon")
-    parser.add_argument("--pidfile", help="write the daemon's pid to this file")
+    parser.add_argument("--pidfile", help="write the pid to this file (removed at exit); refuse to start "
+                        "while it names a running luigid")
     parser.add_argument("--logdir", help="log directory (default with --background: /var/log/luigi)")
     parser.add_argument("--state-path", help="state file (overrides [scheduler] state_path)")
     parser.add_argument("--address", help="interface to listen on (default: all)")
@@ -98,17 +102,32 @@ def main(argv: Sequence[str]) -> int:
     overrides = {"state_path": opts.state_path} if opts.state_path else {}
     try:
         config = load_config(overrides=overrides)
+        slow_request_seconds(config)  # validated before detaching, used by serve()
     except ConfigError as exc:
         return fail(EXIT_CONFIG, str(exc))
+    if opts.pidfile:
+        try:
+            daemon.check_pidfile(opts.pidfile)
+        except daemon.AlreadyRunning as exc:
+            return fail(EXIT_STARTUP, str(exc))
     if opts.background:
-        return fail(EXIT_CONFIG, "--background is not supported yet; run under a supervisor instead")
+        logdir = opts.logdir or daemon.DEFAULT_LOGDIR
+        return daemon.detach(logdir, lambda report: start(config, opts, report, logdir=logdir))
+    return start(config, opts, daemon.StartupReport(), logdir=opts.logdir)
 
+
+def start(
+    config: LuigidConfig, opts: argparse.Namespace, report: daemon.StartupReport, logdir: str | None
+) -> int:
+    """Everything from logging set-up to serving; in the daemon itself with --background."""
     from luigid import logs
 
     try:
-        logs.configure(config, logdir=opts.logdir)
+        logs.configure(config, logdir=logdir, background=opts.background)
     except ConfigError as exc:
-        return fail(EXIT_CONFIG, str(exc))
+        return report.failed(EXIT_CONFIG, str(exc))
+    except OSError as exc:
+        return report.failed(EXIT_STARTUP, f"cannot log to {logdir}: {exc.strerror or exc}")
     for path in config.files:
         logger.info("Read configuration from %s", path)
     for warning in config.warnings:
@@ -116,21 +135,46 @@ def main(argv: Sequence[str]) -> int:
 
     state_path, problem = resolve_state_path(config, explicit=bool(opts.state_path))
     if problem is not None or state_path is None:
-        return fail(EXIT_STARTUP, problem or "no state path")
-    return serve(config, state_path, opts)
+        return report.failed(EXIT_STARTUP, problem or "no state path")
+    if not opts.pidfile:
+        return serve(config, state_path, opts, report)
+    try:
+        daemon.claim_pidfile(opts.pidfile)
+    except daemon.AlreadyRunning as exc:
+        return report.failed(EXIT_STARTUP, str(exc))
+    except OSError as exc:
+        return report.failed(EXIT_STARTUP, f"cannot write pidfile {opts.pidfile}: {exc.strerror or exc}")
+    try:
+        return serve(config, state_path, opts, report)
+    finally:
+        daemon.remove_pidfile(opts.pidfile)
 
 
-def serve(config: LuigidConfig, state_path: str, opts: argparse.Namespace) -> int:
+def serve(
+    config: LuigidConfig, state_path: str, opts: argparse.Namespace, report: daemon.StartupReport
+) -> int:
     from dataclasses import replace
 
+    from luigid.persistence import StateFileError
     from luigid.scheduler import Scheduler
     from luigid.server import StartupError, run
 
     config = replace(config, scheduler=replace(config.scheduler, state_path=state_path))
-    os.makedirs(os.path.dirname(os.path.abspath(state_path)), exist_ok=True)
-    scheduler = Scheduler(config)
     try:
-        run(api_port=opts.port, address=opts.address, unix_socket=opts.unix_socket, scheduler=scheduler)
-    except StartupError as exc:
-        return fail(EXIT_STARTUP, str(exc))
+        os.makedirs(os.path.dirname(os.path.abspath(state_path)), exist_ok=True)
+    except OSError as exc:
+        return report.failed(EXIT_STARTUP, f"cannot create the folder of {state_path}: {exc.strerror or exc}")
+    pidfile = opts.pidfile
+    try:
+        run(
+            api_port=opts.port,
+            address=opts.address,
+            unix_socket=opts.unix_socket,
+            scheduler=Scheduler(config),
+            ready=lambda server: report.ready(),
+            slow_request_seconds=slow_request_seconds(config),
+            on_forced_exit=(lambda: daemon.remove_pidfile(pidfile)) if pidfile else None,
+        )
+    except (StartupError, StateFileError) as exc:
+        return report.failed(EXIT_STARTUP, str(exc))
     return 0

@@ -96,6 +96,7 @@ class SchedulerConfig:
     stable_done_cooldown_secs: int = 10
     # luigid's own additions (not in luigi)
     state_snapshot_interval: float = 60.0
+    slow_request_seconds: float = 1.0
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.retry_count, self.disable_hard_timeout, self.disable_window)
@@ -514,6 +515,7 @@ _SCHEDULER_PARSERS = _parsers_for(
     SchedulerConfig,
     metrics_collector=_as_choice(METRICS_COLLECTORS),
     state_snapshot_interval=_as_non_negative_float,  # 0 turns snapshots off
+    slow_request_seconds=_as_non_negative_float,
 )
 _CORS_PARSERS = _parsers_for(CorsConfig, allowed_origins=_as_origins)
 

@@ -9,6 +9,7 @@ what a request needs when authentication is on.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -21,7 +22,7 @@ import tornado.web
 
 from luigid.auth.guard import Access
 from luigid.config import CorsConfig
-from luigid.rpc import RPC_METHODS, RpcError, RpcSpec
+from luigid.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec
 from luigid.validation import Invalid, RequestLimits, check_arguments, json_depth_exceeds
 
 logger = logging.getLogger("luigi.server")
@@ -268,7 +269,7 @@ class RpcHandler(BaseHandler):
             raise ApiError(400, f"{spec.name}: {exc}") from None
         return arguments
 
-    def _call(self, method: str) -> None:
+    async def _call(self, method: str) -> None:
         started = time.perf_counter()
         spec = RPC_METHODS.get(method)
         try:
@@ -276,20 +277,39 @@ class RpcHandler(BaseHandler):
                 raise ApiError(404, f"unknown method: {method[:200]!r}")
             self._read_body()
             arguments = self._bind(spec, self.json_argument())
+            name = f"{spec.name}_fragments" if spec.streamed else spec.name
             try:
-                result = getattr(self.scheduler, spec.name)(**arguments)
+                result = getattr(self.scheduler, name)(**arguments)
             except RpcError as exc:
                 raise ApiError(400, f"{spec.name}: {exc}") from exc
-            self.write_json({"response": result})
+            if isinstance(result, Fragments):
+                await self._stream_response(result)
+            else:
+                self.write_json({"response": result})
         finally:
             if self.observe is not None and spec is not None:
                 self.observe(method, time.perf_counter() - started, self.get_status())
 
-    def get(self, method: str) -> None:
-        self._call(method)
+    async def _stream_response(self, fragments: Fragments) -> None:
+        """Send ``{"response": {...}}`` piece by piece, letting other requests run between
+        pieces: a 100k-task reply never holds the event loop for more than a piece's worth."""
+        self.set_header("Content-Type", JSON_TYPE)
+        self.write(b'{"response": {')
+        first = True
+        for piece in fragments:
+            if piece:
+                body = dumps(piece)[1:-1]  # the object's members, without its braces
+                if body:
+                    self.write(body if first else b"," + body)
+                    first = False
+            await asyncio.sleep(0)
+        self.finish(b"}}")
 
-    def post(self, method: str) -> None:
-        self._call(method)
+    async def get(self, method: str) -> None:
+        await self._call(method)
+
+    async def post(self, method: str) -> None:
+        await self._call(method)
 
 
 class RootHandler(BaseHandler):

@@ -5,6 +5,12 @@
 3. a ``[logging]`` section (TOML configs): ``logging.config.dictConfig``;
 4. ``--logdir`` (foreground): ``<logdir>/luigi-server.log``;
 5. otherwise luigi's format on stderr.
+
+With ``--background`` the daily-rotated ``<logdir>/luigi-server.log`` is always added, as
+luigi's daemon does: once detached it is the only place an operator can read.
+
+Requests are logged one line each at debug level, and as warnings when slower than
+``[scheduler] slow_request_seconds`` (see ``slow_request_seconds``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from luigid.config import LuigidConfig, config_error
 
 LOG_FORMAT = "%(asctime)s %(name)s[%(process)s] %(levelname)s: %(message)s"
 LOG_FILE = "luigi-server.log"
+#: requests slower than this are logged as warnings unless the config says otherwise
+DEFAULT_SLOW_REQUEST_SECONDS = 1.0
 
 
 def _truthy(value: Any) -> bool:
@@ -38,6 +46,15 @@ def rotating_handler(logdir: str) -> logging.Handler:
 
 def configure(config: LuigidConfig, logdir: str | None = None, background: bool = False) -> str:
     """Set up logging; returns which rule applied (for the start-up log line)."""
+    rule = _apply_rules(config, logdir, background)
+    if background and logdir:
+        os.makedirs(logdir, mode=0o755, exist_ok=True)
+        logging.getLogger().addHandler(rotating_handler(logdir))
+        rule += f", and to {os.path.join(logdir, LOG_FILE)}"
+    return rule
+
+
+def _apply_rules(config: LuigidConfig, logdir: str | None, background: bool) -> str:
     core = config.sections.get("core", {})
     if _truthy(core.get("no_configure_logging", False)):
         return "left alone ([core] no_configure_logging)"
@@ -60,8 +77,10 @@ def configure(config: LuigidConfig, logdir: str | None = None, background: bool 
         return "from the [logging] section"
     root = logging.getLogger()
     root.setLevel(logging.INFO)
+    if background:
+        return "at INFO level"
     if logdir:
-        os.makedirs(logdir, exist_ok=True)
+        os.makedirs(logdir, mode=0o755, exist_ok=True)
         handler: logging.Handler = rotating_handler(logdir)
         where = os.path.join(logdir, LOG_FILE)
     else:
@@ -70,6 +89,11 @@ def configure(config: LuigidConfig, logdir: str | None = None, background: bool 
         where = "stderr"
     root.addHandler(handler)
     return f"to {where}"
+
+
+def slow_request_seconds(config: LuigidConfig) -> float:
+    """``[scheduler] slow_request_seconds``: the threshold for slow-request warnings."""
+    return config.scheduler.slow_request_seconds
 
 
 def _plain(value: Any) -> Any:

@@ -101,6 +101,10 @@ class Task:
         "workers",
     )
 
+    #: slots the state derives from the others (index bookkeeping and caches): rebuilt on
+    #: load, so not part of what a task *is*
+    DERIVED = frozenset({"seq", "unmet", "ready_key", "display"})
+
     def __init__(
         self,
         task_id: str,

@@ -8,7 +8,7 @@ server can validate arguments before calling and can refuse anything not registe
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,6 +29,9 @@ class RpcSpec:
     role: str
     #: False for calls that only read state (safe over GET, cacheable by nobody)
     mutating: bool
+    #: True when the scheduler also offers ``<name>_fragments``, which may answer with
+    #: ``Fragments`` so that the server can send a big reply without holding the event loop
+    streamed: bool = False
 
     @property
     def required(self) -> frozenset[str]:
@@ -50,7 +53,7 @@ class RpcSpec:
 RPC_METHODS: dict[str, RpcSpec] = {}
 
 
-def rpc_method(*, role: str = "worker", mutating: bool = True) -> Callable[[F], F]:
+def rpc_method(*, role: str = "worker", mutating: bool = True, streamed: bool = False) -> Callable[[F], F]:
     """Register a Scheduler method as callable over ``/api/<name>``."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
@@ -63,7 +66,7 @@ def rpc_method(*, role: str = "worker", mutating: bool = True) -> Callable[[F], 
         if any(p.kind is p.VAR_POSITIONAL for p in params):
             raise TypeError(f"{fn.__name__}: rpc methods take keyword arguments only")
         accepts_extra = any(p.kind is p.VAR_KEYWORD for p in params)
-        RPC_METHODS[fn.__name__] = RpcSpec(fn.__name__, sig, accepts_extra, role, mutating)
+        RPC_METHODS[fn.__name__] = RpcSpec(fn.__name__, sig, accepts_extra, role, mutating, streamed)
         return fn
 
     return register
@@ -71,3 +74,27 @@ def rpc_method(*, role: str = "worker", mutating: bool = True) -> Callable[[F], 
 
 class RpcError(Exception):
     """A call the scheduler refuses because of its arguments: answered with a 400."""
+
+
+class Fragments:
+    """A reply object produced piece by piece: each item is a dict of some of its keys, or
+    None for "nothing yet, but a good moment to let other requests in". Serving code sends
+    the pieces as they come; ``collect`` merges them for in-process callers."""
+
+    def __init__(self, pieces: Iterator[dict[str, Any] | None]) -> None:
+        self._pieces = pieces
+
+    def __iter__(self) -> Iterator[dict[str, Any] | None]:
+        return self._pieces
+
+    def collect(self) -> dict[str, Any]:
+        whole: dict[str, Any] = {}
+        for piece in self._pieces:
+            if piece:
+                whole.update(piece)
+        return whole
+
+
+def collect(reply: Any) -> Any:
+    """The whole reply, whether or not it came in fragments."""
+    return reply.collect() if isinstance(reply, Fragments) else reply

@@ -10,6 +10,7 @@ objects whose calls only enqueue (see ``luigid.history``, ``luigid.metrics``,
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import heapq
 import itertools
@@ -20,6 +21,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
@@ -41,7 +43,7 @@ from luigid.model import (
     Worker,
 )
 from luigid.notify import disabled_task_email, make_batch_notifier, make_notifier
-from luigid.rpc import RPC_METHODS, RpcError, rpc_method
+from luigid.rpc import RPC_METHODS, Fragments, RpcError, collect, rpc_method
 from luigid.state import RankKey, State, rank_key
 
 __all__ = ["RPC_METHODS", "Scheduler", "rpc_method"]
@@ -65,9 +67,27 @@ class _NullHistory:
 
 _first = itemgetter(0)
 
+#: Tasks per piece of a streamed reply, and tasks filtered between pauses: each piece costs
+#: a few milliseconds at most, so a 100k-task reply never holds the event loop for long.
+FRAGMENT_SIZE = 1000
+FILTER_PAUSE = 5000
+
 
 def _upstream_key(status: str) -> int:
     return UPSTREAM_SEVERITY.index(status)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Bulk reads build 100k small dicts: cyclic GC passes over millions of long-lived
+    objects meanwhile cost more than the read itself. Nothing built here forms cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _StateEvents:
@@ -645,9 +665,7 @@ class Scheduler:
             # luigi looks only at this worker's own tasks here, and its RUNNING ones are inert
             yield from state.ready_tasks(worker_id)
             return
-        running = sorted(
-            ((rank_key(t, running=True), t) for t in state.tasks_by_status(RUNNING)), key=_first
-        )
+        running = sorted(((rank_key(t, running=True), t) for t in state.tasks_by_status(RUNNING)), key=_first)
         if assistant:  # an assistant may run any runnable task: the whole list it is
             ready = ((t.ready_key, t) for t in state.ready_tasks())
             for _, task in heapq.merge(ready, running, key=_first):
@@ -899,25 +917,23 @@ class Scheduler:
     # ------------------------------------------------------------- reading
 
     def _serialize_task(
-        self, task: Task, include_deps: bool = True, deps: Iterable[str] | None = None
+        self, task: Task, include_deps: bool = True, deps: Iterable[str] | None = None, display: bool = True
     ) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "display_name": task.pretty_id,
-            "status": task.status,
-            "workers": list(task.workers),
-            "worker_running": task.worker_running,
-            "time_running": task.time_running,
-            "start_time": task.time,
-            "last_updated": task.updated,
-            "params": task.public_params,
-            "name": task.family,
-            "priority": task.priority,
-            "resources": task.resources,
-            "resources_running": task.resources_running,
-            "tracking_url": task.tracking_url,
-            "status_message": task.status_message,
-            "progress_percentage": task.progress_percentage,
-        }
+        out: dict[str, Any] = {"display_name": task.pretty_id} if display else {}
+        out["status"] = task.status
+        out["workers"] = list(task.workers)
+        out["worker_running"] = task.worker_running
+        out["time_running"] = task.time_running
+        out["start_time"] = task.time
+        out["last_updated"] = task.updated
+        out["params"] = task.public_params
+        out["name"] = task.family
+        out["priority"] = task.priority
+        out["resources"] = task.resources
+        out["resources_running"] = task.resources_running
+        out["tracking_url"] = task.tracking_url
+        out["status_message"] = task.status_message
+        out["progress_percentage"] = task.progress_percentage
         if task.status == DISABLED:
             out["re_enable_able"] = task.scheduler_disable_time is not None
         if include_deps:
@@ -940,62 +956,89 @@ class Scheduler:
             "priority": 0,
         }
 
-    def _traverse_graph(
-        self, root_id: str, seen: set[str] | None = None, inverse: bool = False, include_done: bool = True
-    ) -> dict[str, dict[str, Any]]:
-        """Breadth-first from the root, so the nearest nodes survive the max_graph_nodes cut."""
-        if seen is None:
-            seen = set()
-        elif root_id in seen:
-            return {}
+    def _walk_graph(
+        self, root_id: str, seen: set[str], inverse: bool = False, include_done: bool = True
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Breadth-first from the root, so the nearest nodes survive the max_graph_nodes cut
+        (which, as in luigi, counts the nodes of this one walk). Only the root carries a
+        display name. Yields (task id, node) pairs; a caller may pause between them."""
+        if root_id in seen:
+            return
         seen.add(root_id)
-        out: dict[str, dict[str, Any]] = {}
+        state = self._state
+        limit = self.config.max_graph_nodes
+        added = 0
         queue = deque([root_id])
         while queue:
             task_id = queue.popleft()
-            task = self._state.get_task(task_id)
+            task = state.get_task(task_id)
             if task is None or not task.family:
-                out[task_id] = self._placeholder(task_id)
+                node = self._placeholder(task_id)
+                if task_id != root_id:
+                    del node["display_name"]
             else:
-                edges: Iterable[str] = self._state.dependents(task_id) if inverse else task.deps
+                edges: Iterable[str] = state.dependents(task_id) if inverse else task.deps
                 if not include_done:
-                    edges = [d for d in edges if (t := self._state.get_task(d)) is None or t.status != DONE]
+                    edges = [d for d in edges if (t := state.get_task(d)) is None or t.status != DONE]
                 edges = sorted(edges)
-                out[task_id] = self._serialize_task(task, deps=edges)
+                node = self._serialize_task(task, deps=edges, display=task_id == root_id)
                 for dep_id in edges:
                     if dep_id not in seen:
                         seen.add(dep_id)
                         queue.append(dep_id)
-            if task_id != root_id:
-                del out[task_id]["display_name"]
-            if len(out) >= self.config.max_graph_nodes:
-                break
-        return out
+            yield task_id, node
+            added += 1
+            if added >= limit:
+                return
 
-    @rpc_method(role="viewer", mutating=False)
+    @staticmethod
+    def _in_pieces(pairs: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[dict[str, Any] | None]:
+        piece: dict[str, Any] = {}
+        for key, value in pairs:
+            piece[key] = value
+            if len(piece) >= FRAGMENT_SIZE:
+                yield piece
+                piece = {}
+        if piece:
+            yield piece
+
+    @rpc_method(role="viewer", mutating=False, streamed=True)
     def graph(self, **kwargs: Any) -> dict[str, Any]:
+        return collect(self.graph_fragments(**kwargs))
+
+    def graph_fragments(self, **kwargs: Any) -> Fragments:
         self.prune()
-        out: dict[str, Any] = {}
+        roots = [task.id for task in self._state.tasks()]  # a copy: others may run between pieces
         seen: set[str] = set()
-        for task in list(self._state.tasks()):
-            out.update(self._traverse_graph(task.id, seen))
-        return out
+        walks = (pair for root in roots for pair in self._walk_graph(root, seen))
+        return Fragments(self._in_pieces(walks))
 
-    @rpc_method(role="viewer", mutating=False)
+    @rpc_method(role="viewer", mutating=False, streamed=True)
     def dep_graph(self, task_id: str, include_done: bool = True, **kwargs: Any) -> dict[str, Any]:
+        return collect(self.dep_graph_fragments(task_id, include_done, **kwargs))
+
+    def dep_graph_fragments(
+        self, task_id: str, include_done: bool = True, **kwargs: Any
+    ) -> dict[str, Any] | Fragments:
+        return self._graph_of(task_id, include_done, inverse=False)
+
+    def _graph_of(self, task_id: str, include_done: bool, inverse: bool) -> dict[str, Any] | Fragments:
         self.prune()
         if not self._state.has_task(task_id):
             return {}
-        return self._traverse_graph(task_id, include_done=include_done)
+        walk = self._walk_graph(task_id, set(), inverse=inverse, include_done=include_done)
+        return Fragments(self._in_pieces(walk))
 
-    @rpc_method(role="viewer", mutating=False)
+    @rpc_method(role="viewer", mutating=False, streamed=True)
     def inverse_dep_graph(self, task_id: str, include_done: bool = True, **kwargs: Any) -> dict[str, Any]:
-        self.prune()
-        if not self._state.has_task(task_id):
-            return {}
-        return self._traverse_graph(task_id, inverse=True, include_done=include_done)
+        return collect(self.inverse_dep_graph_fragments(task_id, include_done, **kwargs))
 
-    @rpc_method(role="viewer", mutating=False)
+    def inverse_dep_graph_fragments(
+        self, task_id: str, include_done: bool = True, **kwargs: Any
+    ) -> dict[str, Any] | Fragments:
+        return self._graph_of(task_id, include_done, inverse=True)
+
+    @rpc_method(role="viewer", mutating=False, streamed=True)
     def task_list(
         self,
         status: str = "",
@@ -1006,18 +1049,38 @@ class Scheduler:
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Tasks with a status (all when empty), or just their count when there are too many."""
+        return collect(
+            self.task_list_fragments(status, upstream_status, limit, search, max_shown_tasks, **kwargs)
+        )
+
+    def task_list_fragments(
+        self,
+        status: str = "",
+        upstream_status: str = "",
+        limit: bool = True,
+        search: str | None = None,
+        max_shown_tasks: int | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any] | Fragments:
         cap = max_shown_tasks or self.config.max_shown_tasks
         if not search:
             count = self._state.count(status)
             if limit and count > cap:
                 return {"num_tasks": -1 if upstream_status else count}
         self.prune()
+        # a copy: other requests may run between the pieces
+        tasks = list(self._state.tasks_by_status(status) if status else self._state.tasks())
+        return Fragments(self._task_list_pieces(tasks, upstream_status, limit, search, cap))
 
+    def _task_list_pieces(
+        self, tasks: list[Task], upstream_status: str, limit: bool, search: str | None, cap: int
+    ) -> Iterator[dict[str, Any] | None]:
         terms = [term.casefold() for term in search.split()] if search else []
-        tasks = self._state.tasks_by_status(status) if status else self._state.tasks()
         memo: dict[str, str] = {}
-        out = {}
-        for task in tasks:
+        matched = []
+        for seen, task in enumerate(tasks, 1):
+            if seen % FILTER_PAUSE == 0:
+                yield None
             if terms:
                 shown = task.pretty_id.casefold()
                 if not all(term in shown for term in terms):
@@ -1028,18 +1091,21 @@ class Scheduler:
                 and upstream_status != self._upstream_status(task.id, memo)
             ):
                 continue
-            out[task.id] = self._serialize_task(task, include_deps=False)
-        if limit and len(out) > cap:
-            return {"num_tasks": len(out)}
-        return out
+            matched.append(task)
+        if limit and len(matched) > cap:
+            yield {"num_tasks": len(matched)}  # counted, never serialised
+            return
+        pairs = ((task.id, self._serialize_task(task, include_deps=False)) for task in matched)
+        yield from self._in_pieces(pairs)
 
     @rpc_method(role="viewer", mutating=False)
     def task_search(self, task_str: str, **kwargs: Any) -> dict[str, Any]:
         self.prune()
         found: defaultdict[str, dict[str, Any]] = defaultdict(dict)
-        for task in self._state.tasks():
-            if task_str in task.id:
-                found[task.status][task.id] = self._serialize_task(task, include_deps=False)
+        with _gc_paused():
+            for task in self._state.tasks():
+                if task_str in task.id:
+                    found[task.status][task.id] = self._serialize_task(task, include_deps=False)
         return found
 
     def _first_task_display_name(self, worker: Worker) -> str:

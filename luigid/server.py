@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import tornado.httpserver
@@ -23,7 +25,9 @@ from tornado.ioloop import PeriodicCallback
 from luigid.auth import Guard, auth_config_from, open_access_warning, secure_routes
 from luigid.config import ConfigError, LuigidConfig
 from luigid.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler, StaticHandler
+from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
 from luigid.metrics import MetricsHandler
+from luigid.persistence import Snapshotter
 from luigid.scheduler import Scheduler
 from luigid.validation import MAX_HEADER_SIZE, request_limits_from
 
@@ -34,7 +38,8 @@ PRUNE_INTERVAL_MS = 60_000
 #: Bodies up to this size are read (luigi workers send big add_task calls with many deps).
 MAX_BODY_SIZE = 100 * 1024 * 1024
 #: Requests slower than this are logged as warnings (everything else at debug level).
-SLOW_REQUEST_SECONDS = 1.0
+SLOW_REQUEST_SECONDS = DEFAULT_SLOW_REQUEST_SECONDS
+SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
 #: How long in-flight requests get to finish at shutdown.
 DRAIN_SECONDS = 5.0
 
@@ -47,7 +52,8 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     """One line per request: debug normally, a warning when slow or failed on our side."""
     seconds = handler.request.request_time()
     status = handler.get_status()
-    level = logging.WARNING if status >= 500 or seconds >= SLOW_REQUEST_SECONDS else logging.DEBUG
+    slow = handler.application.settings.get("slow_request_seconds", SLOW_REQUEST_SECONDS)
+    level = logging.WARNING if status >= 500 or seconds >= slow else logging.DEBUG
     access = logging.getLogger("tornado.access")
     if access.isEnabledFor(level):
         access.log(level, "%d %s %.2fms", status, handler._request_summary(), seconds * 1000)
@@ -104,8 +110,16 @@ class Server:
         api_port: int = 8082,
         address: str | None = None,
         unix_socket: str | None = None,
+        slow_request_seconds: float = SLOW_REQUEST_SECONDS,
+        on_forced_exit: Callable[[], None] | None = None,
     ) -> None:
         self.scheduler = scheduler
+        self.slow_request_seconds = slow_request_seconds
+        #: run just before a second signal ends the process right after the final save
+        self.on_forced_exit = on_forced_exit
+        self.saved = False
+        config = scheduler.config
+        self.snapshots = Snapshotter(scheduler.state, config.state_path, config.state_snapshot_interval)
         self.api_port = api_port
         self.address = address
         self.unix_socket = unix_socket
@@ -117,10 +131,24 @@ class Server:
     def handle_signal(self, signum: int) -> None:
         """Only set flags: the main coroutine does the work."""
         if self.should_exit is not None and self.should_exit.is_set():
-            self.force_exit = True
+            self._signal_again(signum)
+            return
         logger.info("Received %s, shutting down", signal.Signals(signum).name)
         if self.should_exit is not None:
             self.should_exit.set()
+        # A second signal must work even while the loop is busy (saving, sending mail,
+        # joining threads at exit), so from now on the interpreter handles it directly.
+        loop = asyncio.get_running_loop()
+        for sig in SHUTDOWN_SIGNALS:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, lambda num, frame: self._signal_again(num))
+
+    def _signal_again(self, signum: int) -> None:
+        """Exit at once, but never before the final save has completed."""
+        self.force_exit = True
+        logger.info("Received %s again: exiting as soon as the state is saved", signal.Signals(signum).name)
+        if self.saved:
+            self.exit_now()
 
     def _state_probe(self) -> dict[str, Any]:
         state = self.scheduler.state
@@ -131,6 +159,13 @@ class Server:
             "workers_active": len(workers) - disabled,
             "workers_disabled": disabled,
         }
+
+    def _periodic_prune(self) -> None:
+        self.scheduler.prune()
+        # Move what survived into the permanent generation: full GC passes then scan only
+        # recent objects instead of every task. Records hold no reference cycles, so
+        # refcounting still frees them when they are pruned.
+        gc.freeze()
 
     def startup(self) -> None:
         collector = self.scheduler.metrics_collector
@@ -146,6 +181,7 @@ class Server:
             raise StartupError(str(exc)) from None
         self.sockets = _bind(self.api_port, self.address, self.unix_socket)
         self.application = application
+        self.application.settings["slow_request_seconds"] = self.slow_request_seconds
         warning = open_access_warning(application.settings["guard"], self.address, self.unix_socket)
         if warning is not None:
             logger.warning("%s", warning)
@@ -165,11 +201,14 @@ class Server:
     async def serve(self, ready: Any = None) -> None:
         loop = asyncio.get_running_loop()
         self.should_exit = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+        for sig in SHUTDOWN_SIGNALS:
             loop.add_signal_handler(sig, self.handle_signal, sig)
         self.startup()
-        pruner = PeriodicCallback(self.scheduler.prune, PRUNE_INTERVAL_MS)
+        pruner = PeriodicCallback(self._periodic_prune, PRUNE_INTERVAL_MS)
         pruner.start()
+        snapshots = PeriodicCallback(self.snapshots.tick, self.snapshots.tick_ms)
+        if self.snapshots.enabled:
+            snapshots.start()
         logger.info("Scheduler starting up on %s", self.bound)
         if ready is not None:
             ready(self)
@@ -177,8 +216,9 @@ class Server:
             await self.should_exit.wait()
         finally:
             pruner.stop()
+            snapshots.stop()
             await self.shutdown()
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+            for sig in SHUTDOWN_SIGNALS:
                 loop.remove_signal_handler(sig)
 
     async def shutdown(self) -> None:
@@ -193,11 +233,25 @@ class Server:
             ):
                 await asyncio.sleep(0.02)
             await self._http.close_all_connections()
+        self.snapshots.stop()  # an unfinished periodic snapshot is older than the final save
         self.scheduler.dump()
+        self.saved = True
+        if self.force_exit:
+            self.exit_now()
         self.scheduler.close()
         if self.unix_socket is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.unix_socket)
+
+    def exit_now(self) -> None:
+        """End the process at once (second signal, state already saved)."""
+        if self.unix_socket is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.unix_socket)
+        if self.on_forced_exit is not None:
+            self.on_forced_exit()
+        logging.shutdown()
+        os._exit(0)
 
 
 def run(
@@ -206,10 +260,15 @@ def run(
     unix_socket: str | None = None,
     scheduler: Scheduler | None = None,
     ready: Any = None,
-) -> None:
-    """Load state, serve until a signal, save state once. Raises ``StartupError``."""
+    **options: Any,
+) -> Server:
+    """Load state, serve until a signal, save state once. Raises ``StartupError``.
+    ``options`` go to ``Server`` (slow_request_seconds, on_forced_exit)."""
     if scheduler is None:
         scheduler = Scheduler()
     scheduler.load()
-    server = Server(scheduler, api_port=api_port, address=address, unix_socket=unix_socket)
+    gc.collect()
+    gc.freeze()  # see Server._periodic_prune; also keeps snapshot forks copy-on-write friendly
+    server = Server(scheduler, api_port=api_port, address=address, unix_socket=unix_socket, **options)
     asyncio.run(server.serve(ready=ready))
+    return server

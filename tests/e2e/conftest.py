@@ -1,0 +1,405 @@
+"""Fixtures that run the REAL daemon process and REAL luigi workers as subprocesses.
+
+The daemon command defaults to the ``luigid`` console script installed next to ``sys.executable``
+(which must be ours: its ``--version`` names luigid). ``LUIGID_E2E_CMD`` overrides it with any
+command prefix, e.g. ``LUIGID_E2E_CMD='python -c "import luigi.cmdline as c; c.luigid()"'`` to run
+the same suite against luigi's own daemon; luigi's flags are appended to it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .journal import WORKDIR_ENV, read_journal
+
+E2E_DIR = Path(__file__).resolve().parent
+CMD_ENV = "LUIGID_E2E_CMD"
+STARTUP_TIMEOUT = 30.0
+STOP_TIMEOUT = 20.0
+WORKER_TIMEOUT = 60.0
+
+# Exit codes for the luigi CLI so a worker's status says what happened (luigi's defaults are all 0).
+RETCODES = {
+    "missing_data": 20,
+    "not_run": 25,
+    "task_failed": 30,
+    "scheduling_error": 35,
+    "unhandled_exception": 40,
+}
+RUN_BY_OTHER_WORKER = 0  # [retcode] already_running: a worker sharing a DAG may see its root run elsewhere
+
+
+def poll(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    """Wait until ``condition()`` is truthy and return it; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def write_cfg(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
+    lines: list[str] = []
+    for name, keys in sections.items():
+        lines.append(f"[{name}]")
+        lines += [
+            f"{key} = {str(value).lower() if isinstance(value, bool) else value}"
+            for key, value in keys.items()
+        ]
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tail(text: str, limit: int = 6000) -> str:
+    return text if len(text) <= limit else "...\n" + text[-limit:]
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._socket_path)
+        self.sock = sock
+
+
+@dataclass
+class DaemonCommand:
+    argv: list[str]
+    is_ours: bool
+    why_not_ours: str = ""
+
+
+def _probe_version(argv: list[str]) -> tuple[int, str]:
+    proc = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=60)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="session")
+def luigid_command() -> DaemonCommand:
+    override = os.environ.get(CMD_ENV, "").strip()
+    if override:
+        argv = shlex.split(override)
+        if argv[0] in ("python", "python3"):
+            argv[0] = sys.executable
+        code, out = _probe_version(argv)
+        ours = code == 0 and "luigid" in out.lower()
+        why = "" if ours else f"{CMD_ENV} runs a daemon whose --version does not name luigid (luigi's own?)"
+        return DaemonCommand(argv, ours, why)
+    script = Path(sys.executable).parent / "luigid"
+    if not script.exists():
+        pytest.fail(f"no luigid console script at {script}: install the project (pip install -e .)")
+    code, out = _probe_version([str(script)])
+    if code != 0 or "luigid" not in out.lower():
+        pytest.fail(
+            f"{script} is not this project's luigid (`--version` gave exit {code}: {out.strip()[:200]!r}); "
+            f"luigi's script may have won: `pip install --no-deps -e .`, or set {CMD_ENV}"
+        )
+    return DaemonCommand([str(script)], True)
+
+
+@dataclass
+class Daemon:
+    """One luigid process (restartable on the same port, state path and config)."""
+
+    command: DaemonCommand
+    home: Path
+    config: dict[str, dict[str, Any]]
+    unix_socket: str | None = None
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    generation: int = 0
+    stderr_paths: list[Path] = field(default_factory=list)
+
+    @property
+    def state_path(self) -> Path:
+        return self.home / "state.pickle"
+
+    @property
+    def logdir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def scheduler_args(self) -> list[str]:
+        """luigi CLI flags that point a worker at this daemon."""
+        if self.unix_socket:
+            return ["--scheduler-url", f"http+unix://{urllib.parse.quote(self.unix_socket, safe='')}"]
+        return ["--scheduler-host", "127.0.0.1", "--scheduler-port", str(self.port)]
+
+    def start(self) -> None:
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        cfg = write_cfg(self.home / "luigi.cfg", self.config)
+        argv = [*self.command.argv, "--state-path", str(self.state_path), "--logdir", str(self.logdir)]
+        if self.unix_socket:
+            argv += ["--unix-socket", self.unix_socket]
+        else:
+            argv += ["--port", str(self.port), "--address", "127.0.0.1"]
+        self.generation += 1
+        stderr_path = self.home / f"stderr.{self.generation}.txt"
+        self.stderr_paths.append(stderr_path)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LUIGI_CONFIG")}
+        env["LUIGI_CONFIG_PATH"] = str(cfg)
+        with open(stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                argv, cwd=self.home, env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT
+            )
+        poll(self._ready, STARTUP_TIMEOUT, f"luigid to answer HEAD / ({shlex.join(argv)})")
+
+    def _connection(self, timeout: float = 10.0) -> http.client.HTTPConnection:
+        if self.unix_socket:
+            return _UnixHTTPConnection(self.unix_socket, timeout)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            pytest.fail(f"luigid exited with {self.proc.returncode} at startup:\n{self.output()}")
+        conn = self._connection(timeout=2.0)
+        try:
+            conn.request("HEAD", "/")
+            return conn.getresponse().status < 500
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    def api(self, method: str, **arguments: Any) -> Any:
+        """Call an RPC method the way a client does (form-encoded ``data=<json>``) and unwrap the reply."""
+        conn = self._connection()
+        try:
+            body = urllib.parse.urlencode({"data": json.dumps(arguments)})
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            conn.request("POST", f"/api/{method}", body=body, headers=headers)
+            resp = conn.getresponse()
+            payload = resp.read().decode()
+            assert resp.status == 200, f"/api/{method} answered {resp.status}: {payload}"
+            return json.loads(payload)["response"]
+        finally:
+            conn.close()
+
+    def task_list(self, status: str) -> list[dict[str, Any]]:
+        """Every task the daemon has in ``status``, as task_list serializes it."""
+        return list(self.api("task_list", status=status, upstream_status="").values())
+
+    def param_values(self, status: str, family: str, param: str) -> list[str]:
+        """Sorted values of ``param`` over the ``family`` tasks in ``status``."""
+        return sorted(task["params"][param] for task in self.task_list(status) if task["name"] == family)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Signal the daemon and wait for it to exit; returns its exit status."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                pytest.fail(
+                    f"luigid did not exit within {STOP_TIMEOUT:.0f}s of signal {sig}:\n{self.output()}"
+                )
+        return self.proc.returncode
+
+    def output(self) -> str:
+        parts = []
+        for path in self.stderr_paths:
+            if path.exists():
+                parts.append(f"--- {path.name} ---\n{tail(path.read_text(errors='replace'))}")
+        for path in sorted(self.logdir.glob("*")) if self.logdir.exists() else []:
+            parts.append(f"--- {path.name} ---\n{tail(path.read_text(errors='replace'))}")
+        return "\n".join(parts)
+
+
+def _short_tmpdir(prefix: str) -> Path:
+    # A Unix socket path must fit in ~104 bytes, which pytest's tmp_path may not.
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+@pytest.fixture
+def luigid_server(
+    request: pytest.FixtureRequest, luigid_command: DaemonCommand, tmp_path: Path
+) -> Iterator[Callable[..., Daemon]]:
+    """Factory: ``luigid_server(scheduler={...}, resources={...}, unix_socket=False)`` -> a running Daemon."""
+    daemons: list[Daemon] = []
+    request.node.luigid_daemons = daemons
+    socket_dirs: list[Path] = []
+
+    def start(
+        scheduler: dict[str, Any] | None = None,
+        resources: dict[str, int] | None = None,
+        unix_socket: bool = False,
+    ) -> Daemon:
+        config: dict[str, dict[str, Any]] = {"scheduler": {"record_task_history": False, **(scheduler or {})}}
+        if resources:
+            config["resources"] = dict(resources)
+        home = tmp_path / f"luigid{len(daemons)}"
+        home.mkdir()
+        daemon = Daemon(luigid_command, home, config)
+        if unix_socket:
+            socket_dirs.append(_short_tmpdir("luigid-e2e-"))
+            daemon.unix_socket = str(socket_dirs[-1] / "luigid.sock")
+        else:
+            daemon.port = free_port()
+        daemons.append(daemon)
+        daemon.start()
+        return daemon
+
+    yield start
+    for daemon in daemons:
+        if daemon.proc is not None and daemon.proc.poll() is None:
+            daemon.stop()
+    for directory in socket_dirs:
+        for child in directory.iterdir():
+            child.unlink()
+        directory.rmdir()
+
+
+@dataclass
+class WorkerRun:
+    """A luigi CLI process: its exit status and everything it printed."""
+
+    argv: list[str]
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait(self, timeout: float = WORKER_TIMEOUT) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            command = shlex.join(self.argv)
+            pytest.fail(f"luigi worker still running after {timeout:.0f}s: {command}\n{tail(self.output())}")
+
+    def expect(self, *codes: int, timeout: float = WORKER_TIMEOUT) -> None:
+        code = self.wait(timeout)
+        assert code in codes, (
+            f"luigi exited {code}, expected {codes}: {shlex.join(self.argv)}\n{tail(self.output())}"
+        )
+
+
+@dataclass
+class Workspace:
+    """Where one test's tasks write outputs and journal facts, and how to launch workers there."""
+
+    root: Path
+    runs: list[WorkerRun] = field(default_factory=list)
+
+    def worker_config(self, extra: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+        config: dict[str, dict[str, Any]] = {
+            # Ride through a daemon restart: up to a minute of failed calls, one second apart.
+            "core": {
+                "rpc_retry_attempts": 60,
+                "rpc_retry_wait": 1,
+                "rpc_connect_timeout": 5,
+                "no_lock": True,
+                "autoload_range": False,
+            },
+            "worker": {"keep_alive": True, "wait_interval": 0.1, "wait_jitter": 0.1, "ping_interval": 0.5},
+            "retcode": dict(RETCODES, already_running=RUN_BY_OTHER_WORKER),
+        }
+        for section, keys in (extra or {}).items():
+            config.setdefault(section, {}).update(keys)
+        return config
+
+    def start(
+        self,
+        daemon: Daemon,
+        *task_args: str,
+        workers: int = 1,
+        config: dict[str, dict[str, Any]] | None = None,
+    ) -> WorkerRun:
+        """Launch ``luigi --module pipelines <task_args>`` against ``daemon`` (not waiting for it)."""
+        index = len(self.runs)
+        cfg = write_cfg(self.root / f"worker{index}.cfg", self.worker_config(config))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LUIGI_CONFIG")}
+        env["LUIGI_CONFIG_PATH"] = str(cfg)
+        env[WORKDIR_ENV] = str(self.root)
+        # The task modules (pipelines, journal, shapes) import as top-level modules in the worker.
+        env["PYTHONPATH"] = os.pathsep.join([str(E2E_DIR), *filter(None, [env.get("PYTHONPATH")])])
+        argv = [sys.executable, "-m", "luigi", "--module", "pipelines", *task_args, *daemon.scheduler_args]
+        argv += ["--workers", str(workers), "--no-lock"]
+        log_path = self.root / f"worker{index}.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                argv, cwd=self.root, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        run = WorkerRun(argv, proc, log_path)
+        self.runs.append(run)
+        return run
+
+    def run(self, daemon: Daemon, *task_args: str, **kwargs: Any) -> WorkerRun:
+        """Run a worker to completion and require success."""
+        run = self.start(daemon, *task_args, **kwargs)
+        run.expect(0)
+        return run
+
+    def journal(self) -> list[dict[str, Any]]:
+        return read_journal(self.root)
+
+    def events(self, event: str) -> list[dict[str, Any]]:
+        return [fact for fact in self.journal() if fact["event"] == event]
+
+    def count(self, event: str) -> Counter[str]:
+        """How many times each task recorded ``event`` (e.g. ``end``: how many times it ran)."""
+        return Counter(fact["task"] for fact in self.events(event))
+
+
+@pytest.fixture
+def workspace(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workspace]:
+    root = tmp_path / "work"
+    (root / "out").mkdir(parents=True)
+    space = Workspace(root)
+    request.node.luigi_workspace = space
+    yield space
+    for run in space.runs:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On failure, attach every daemon's stderr/log and every worker's output to the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for index, daemon in enumerate(getattr(item, "luigid_daemons", [])):
+        report.sections.append((f"luigid #{index} output", daemon.output()))
+    space = getattr(item, "luigi_workspace", None)
+    for index, run in enumerate(space.runs if space else []):
+        report.sections.append((f"luigi worker #{index} output", tail(run.output())))
