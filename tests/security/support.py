@@ -89,7 +89,7 @@ def check_invariants(sched: Scheduler) -> None:
         missing = [d for d in task.deps if d not in tasks]
         if missing:
             # a dep the scheduler has no record of is shown as an UNKNOWN placeholder
-            graph = sched._traverse_graph(task.id)  # as dep_graph shows it, without its prune
+            graph = dict(sched._walk_graph(task.id, set()))  # as dep_graph shows it, without its prune
             for dep in missing:
                 if dep in graph:
                     assert graph[dep]["status"] == UNKNOWN
