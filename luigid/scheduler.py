@@ -10,7 +10,6 @@ objects whose calls only enqueue (see ``luigid.history``, ``luigid.metrics``,
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import heapq
 import itertools
@@ -21,10 +20,10 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
+from luigid import gcpause
 from luigid.config import LuigidConfig, SchedulerConfig, load_config, scheduler_config_from
 from luigid.metrics import make_collector
 from luigid.model import (
@@ -75,19 +74,6 @@ FILTER_PAUSE = 5000
 
 def _upstream_key(status: str) -> int:
     return UPSTREAM_SEVERITY.index(status)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Bulk reads build 100k small dicts: cyclic GC passes over millions of long-lived
-    objects meanwhile cost more than the read itself. Nothing built here forms cycles."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _StateEvents:
@@ -993,13 +979,11 @@ class Scheduler:
 
     @staticmethod
     def _in_pieces(pairs: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[dict[str, Any] | None]:
-        piece: dict[str, Any] = {}
-        for key, value in pairs:
-            piece[key] = value
-            if len(piece) >= FRAGMENT_SIZE:
-                yield piece
-                piece = {}
-        if piece:
+        source = iter(pairs)
+        while True:
+            piece = dict(itertools.islice(source, FRAGMENT_SIZE))
+            if not piece:
+                return
             yield piece
 
     @rpc_method(role="viewer", mutating=False, streamed=True)
@@ -1102,7 +1086,7 @@ class Scheduler:
     def task_search(self, task_str: str, **kwargs: Any) -> dict[str, Any]:
         self.prune()
         found: defaultdict[str, dict[str, Any]] = defaultdict(dict)
-        with _gc_paused():
+        with gcpause.paused():
             for task in self._state.tasks():
                 if task_str in task.id:
                     found[task.status][task.id] = self._serialize_task(task, include_deps=False)
