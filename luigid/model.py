@@ -49,6 +49,12 @@ VISIBILITY_HIDDEN = 1
 VISIBILITY_PRIVATE = 2
 
 
+#: The one empty mapping shared by every task field that is usually empty (hidden params,
+#: message responses, resources...). Nothing mutates a field in place unless it first
+#: replaced this with a dict of its own; at 100k tasks the saving is several megabytes.
+NOTHING: dict[str, Any] = {}
+
+
 class RetryPolicy(NamedTuple):
     retry_count: int
     disable_hard_timeout: float
@@ -138,11 +144,12 @@ class Task:
         self.time_running: float | None = None
         self.expl: Any = None
         self.priority = priority
-        self.resources: dict[str, int] = dict(resources) if resources else {}
+        self.resources: dict[str, int] = dict(resources) if resources else NOTHING
         self.resources_running: dict[str, int] | None = None
         self.family = family
         self.module = module
-        self.param_visibilities: dict[str, int] = dict(param_visibilities) if param_visibilities else {}
+        # not copied: the scheduler hands in one shared map per distinct visibility set
+        self.param_visibilities: dict[str, int] = param_visibilities or NOTHING
         self.display: tuple[str, str] | None = None  # (family, pretty_id) cache
         self.params: dict[str, Any] = {}
         self.public_params: dict[str, Any] = {}
@@ -150,12 +157,14 @@ class Task:
         self.set_params(params)
         self.accepts_messages = accepts_messages
         self.retry_policy = retry_policy
-        self.failures: deque[float] = deque()
+        # failure times; an empty tuple until the first failure (an empty deque costs ~600 B,
+        # and most tasks never fail)
+        self.failures: deque[float] | tuple[()] = ()
         self.first_failure_time: float | None = None
         self.tracking_url = tracking_url
         self.status_message = status_message
         self.progress_percentage = progress_percentage
-        self.scheduler_message_responses: dict[str, Any] = {}
+        self.scheduler_message_responses: dict[str, Any] = NOTHING  # replaced on first response
         self.scheduler_disable_time: float | None = None
         self.runnable = False
         self.batchable = False
@@ -173,14 +182,18 @@ class Task:
 
     def set_params(self, params: dict[str, Any] | None) -> None:
         self.display = None
-        self.params = dict(params) if params else {}
+        self.params = dict(params) if params else NOTHING
         vis = self.param_visibilities
+        if not any(v != VISIBILITY_PUBLIC for v in vis.values()):
+            # the common case: everything public; share the dict rather than copy it
+            self.public_params, self.hidden_params = self.params, NOTHING
+            return
         self.public_params = {
             k: v for k, v in self.params.items() if vis.get(k, VISIBILITY_PUBLIC) == VISIBILITY_PUBLIC
         }
         self.hidden_params = {
             k: v for k, v in self.params.items() if vis.get(k, VISIBILITY_PUBLIC) == VISIBILITY_HIDDEN
-        }
+        } or NOTHING
 
     def is_batchable(self) -> bool:
         return bool(self.batchable)
@@ -191,13 +204,17 @@ class Task:
         now = time.time()
         if not self.first_failure_time:
             self.first_failure_time = now
+        if not isinstance(self.failures, deque):
+            self.failures = deque(self.failures)
         self.failures.append(now)
 
     def num_failures(self) -> int:
-        oldest = time.time() - self.retry_policy.disable_window
-        while self.failures and self.failures[0] < oldest:
-            self.failures.popleft()
-        return len(self.failures)
+        failures = self.failures
+        if isinstance(failures, deque):
+            oldest = time.time() - self.retry_policy.disable_window
+            while failures and failures[0] < oldest:
+                failures.popleft()
+        return len(failures)
 
     def has_excessive_failures(self) -> bool:
         if self.first_failure_time is not None and time.time() >= (
@@ -207,7 +224,7 @@ class Task:
         return self.num_failures() >= self.retry_policy.retry_count
 
     def clear_failures(self) -> None:
-        self.failures.clear()
+        self.failures = ()
         self.first_failure_time = None
 
     @property

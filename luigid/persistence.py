@@ -157,8 +157,11 @@ def _as_set(value: Any) -> set[Any]:
     return value if type(value) is set else set(value or ())
 
 
-def _as_deque(value: Any) -> deque[Any]:
-    return value if type(value) is deque else deque(value or ())
+def _as_failures(value: Any) -> deque[Any] | tuple[()]:
+    """Failure times: a deque when there are any, the empty tuple (as new tasks have) when not."""
+    if not value:
+        return ()
+    return value if type(value) is deque else deque(value)
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
@@ -176,7 +179,7 @@ _TASK_COERCE: dict[str, Callable[[Any], Any]] = {
     "workers": _ordered_ids,
     "stakeholders": _as_set,
     "deps": _as_set,
-    "failures": _as_deque,
+    "failures": _as_failures,
     "params": _as_dict,
     "public_params": _as_dict,
     "hidden_params": _as_dict,

@@ -31,6 +31,7 @@ from luigid.model import (
     DISABLED,
     DONE,
     FAILED,
+    NOTHING,
     PENDING,
     RUNNING,
     STATUS_TO_UPSTREAM,
@@ -69,6 +70,8 @@ _first = itemgetter(0)
 #: Tasks per piece of a streamed reply, and tasks filtered between pauses: each piece costs
 #: a few milliseconds at most, so a 100k-task reply never holds the event loop for long.
 FRAGMENT_SIZE = 1000
+#: How many distinct shared values (retry policies, visibility maps) to keep at most.
+SHARED_LIMIT = 10_000
 FILTER_PAUSE = 5000
 
 
@@ -152,6 +155,7 @@ class Scheduler:
         self._state = State(self.config, _StateEvents(self))
         self._resources: dict[str, int] = dict(resources if resources is not None else settings.resources)
         self._retry_policy = self.config.retry_policy()
+        self._shared: dict[Any, Any] = {}
         self._paused = False
 
     # ------------------------------------------------------------ plumbing
@@ -171,9 +175,25 @@ class Scheduler:
         return worker
 
     def _retry_policy_for(self, overrides: dict[str, Any] | None) -> RetryPolicy:
+        """The task's policy; equal policies are one shared object (most tasks use the default)."""
+        if not overrides or all(v is None for v in overrides.values()):
+            return self._retry_policy
         policy = self._retry_policy._asdict()
-        policy.update({k: v for k, v in (overrides or {}).items() if v is not None and k in policy})
-        return RetryPolicy(**policy)
+        policy.update({k: v for k, v in overrides.items() if v is not None and k in policy})
+        made = RetryPolicy(**policy)
+        return self._shared.setdefault(("policy", made), made)
+
+    def _share(self, kind: str, value: dict[str, Any]) -> dict[str, Any]:
+        """One object for equal small dicts many tasks repeat (parameter visibilities)."""
+        if not value:
+            return NOTHING
+        try:
+            key = (kind, tuple(sorted(value.items())))
+        except TypeError:  # unorderable or unhashable values: keep the task's own copy
+            return dict(value)
+        if len(self._shared) > SHARED_LIMIT:
+            return dict(value)
+        return self._shared.setdefault(key, dict(value))
 
     def _update_task_history(self, task: Task, status: str, host: str | None = None) -> None:
         try:
@@ -353,7 +373,7 @@ class Scheduler:
             raise RpcError("add_task needs a 'task_id' argument")
         worker_id = worker
         worker_rec = self._update_worker(worker_id)
-        resources = {} if resources is None else dict(resources)
+        resources = dict(resources) if resources else NOTHING
         retry_policy = self._retry_policy_for(retry_policy_dict)
         state = self._state
 
@@ -369,7 +389,7 @@ class Scheduler:
                     family=family,
                     module=module,
                     params=params,
-                    param_visibilities=param_visibilities,
+                    param_visibilities=self._share("visibility", param_visibilities or NOTHING),
                 ),
             )
         else:
@@ -392,7 +412,7 @@ class Scheduler:
         if not task.module:
             task.module = module
         if not task.param_visibilities:
-            task.param_visibilities = dict(param_visibilities or {})
+            task.param_visibilities = self._share("visibility", param_visibilities or NOTHING)
         if not task.params:
             task.set_params(params)
 
@@ -444,7 +464,7 @@ class Scheduler:
             state.add_deps(task, new_deps)
         state.set_resources(task, resources)
         if owners is not None:
-            task.owners = list(owners)
+            task.owners = list(owners) or None
 
         if worker_rec.enabled and not assistant:
             state.add_stakeholder(task, worker_id)
@@ -515,6 +535,8 @@ class Scheduler:
     def add_scheduler_message_response(self, task_id: str, message_id: str, response: Any) -> None:
         task = self._state.get_task(task_id)
         if task is not None:
+            if task.scheduler_message_responses is NOTHING:
+                task.scheduler_message_responses = {}
             task.scheduler_message_responses[message_id] = response
 
     @rpc_method(role="viewer")

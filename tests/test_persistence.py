@@ -75,7 +75,7 @@ def _plain(value: Any, name: str = "") -> Any:
         return sorted(value)
     if name == "workers":
         return list(value)  # the ordered set of runners
-    if hasattr(value, "popleft"):
+    if hasattr(value, "popleft") or name == "failures":  # a deque, or () before any failure
         return list(value)
     return value
 
