@@ -94,6 +94,10 @@ def luigid(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str]) -> int:
+    if argv and argv[0] == "user":  # `luigid user ...` manages the users file (luigid.auth)
+        from luigid.auth.cli import users_main
+
+        return users_main(argv[1:])
     opts = build_parser().parse_args(list(argv))
     overrides = {"state_path": opts.state_path} if opts.state_path else {}
     try:

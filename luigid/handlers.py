@@ -1,5 +1,10 @@
 """Request handlers. ``BaseHandler`` owns what every endpoint shares: JSON error bodies,
 CORS, and the parsing of ``data=<json>``; the others only say what their endpoint does.
+
+Bad input never reaches the scheduler: ``RpcHandler`` reads the body itself (so an
+oversized one is answered 413 with a JSON error), and checks JSON, arguments and their
+types (``luigid.validation``) first. Each handler's ``access()`` tells ``luigid.auth``
+what a request needs when authentication is on.
 """
 
 from __future__ import annotations
@@ -7,26 +12,46 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+import tornado.httputil
 import tornado.web
 
 from luigid import gcpause
+from luigid.auth.guard import Access
 from luigid.config import CorsConfig
 from luigid.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec
+from luigid.validation import Invalid, RequestLimits, check_arguments, json_depth_exceeds
 
 logger = logging.getLogger("luigi.server")
 
 JSON_TYPE = "application/json; charset=UTF-8"
 
 
+#: Longest error message sent back (they may quote what the client sent).
+MAX_ERROR_LENGTH = 2000
+#: Characters allowed in an HTTP reason phrase (and no "<": tornado refuses it).
+_UNSAFE_REASON = re.compile(r"[^\x20-\x3b\x3d-\x7e]+")
+#: An oversized body up to this many times the limit is read and dropped, so that the client,
+#: still sending, gets to read the 413; anything bigger is answered at once and cut off.
+DISCARD_FACTOR = 8
+
+
+def reason_phrase(message: str) -> str:
+    """The error as an HTTP reason phrase: luigi's client shows it in its RPCError."""
+    return _UNSAFE_REASON.sub(" ", message)[:200].strip() or "Bad Request"
+
+
 class ApiError(tornado.web.HTTPError):
     """An error the client caused; its message goes back to the client as ``{"error": ...}``."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(status, reason=None)
+        if len(message) > MAX_ERROR_LENGTH:
+            message = message[: MAX_ERROR_LENGTH - 3] + "..."
+        super().__init__(status, reason=reason_phrase(message))
         self.message = message
 
 
@@ -110,9 +135,14 @@ class BaseHandler(tornado.web.RequestHandler):
         except tornado.web.HTTPError as exc:
             raise ApiError(400, f"could not read '{name}': {exc.log_message or 'bad encoding'}") from exc
         try:
-            return json.loads(raw)
+            value = json.loads(raw)
         except ValueError as exc:
             raise ApiError(400, f"'{name}' is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise ApiError(400, f"'{name}' is nested too deeply") from None
+        if json_depth_exceeds(value):
+            raise ApiError(400, f"'{name}' is nested too deeply")
+        return value
 
 
 def _json_fallback(value: Any) -> Any:
@@ -138,8 +168,13 @@ except ImportError:  # pragma: no cover - orjson is a declared dependency
     dumps = _dumps_stdlib
 
 
+@tornado.web.stream_request_body
 class RpcHandler(BaseHandler):
-    """``/api/<method>``: validates the call against the method's signature, then runs it."""
+    """``/api/<method>``: validates the call against the method's signature, then runs it.
+
+    The body is streamed in, so its size is checked against ``[server] max_request_body``
+    before it is held in memory.
+    """
 
     def compute_etag(self) -> None:
         # replies change with every call; hashing a 50 MB graph reply would cost ~100 ms
@@ -150,11 +185,78 @@ class RpcHandler(BaseHandler):
         cors: CorsConfig | None = None,
         scheduler: Any = None,
         observe: Callable[[str, float, int], None] | None = None,
+        limits: RequestLimits | None = None,
         **kwargs: Any,
     ) -> None:
         super().initialize(cors=cors)
         self.scheduler = scheduler
         self.observe = observe
+        self.limits = limits or RequestLimits()
+        self._chunks: list[bytes] = []
+        self._received = 0
+        self._too_large = False
+
+    def access(self) -> Access:
+        method = self.path_args[0] if self.path_args else ""
+        spec = RPC_METHODS.get(method)
+        if spec is None:
+            return Access("viewer", False, method[:100])
+        return Access(spec.role, spec.mutating, method)
+
+    # -- the body --
+
+    def _too_large_error(self, size: int | None) -> ApiError:
+        limit = self.limits.max_request_body
+        size_text = f"of {size} bytes " if size is not None else ""
+        message = f"request body {size_text}is larger than the limit of {limit} bytes"
+        message += " ([server] max_request_body)"
+        return ApiError(413, message)
+
+    def prepare(self) -> None:
+        super().prepare()
+        limit = self.limits.max_request_body
+        length = self.request.headers.get("Content-Length", "")
+        declared = int(length) if length.isdigit() else None
+        connection = self.request.connection
+        if connection is not None and hasattr(connection, "set_max_body_size"):
+            # tornado's own limit would cut the connection without a reply: stay above it
+            most = max(limit, declared) if declared is not None else limit * DISCARD_FACTOR
+            connection.set_max_body_size(most)
+        if declared is not None and declared > limit:
+            self._too_large = True
+            expecting = self.request.headers.get("Expect", "").lower() == "100-continue"
+            if expecting or declared > limit * DISCARD_FACTOR:
+                raise self._too_large_error(declared)
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        self._received += len(chunk)
+        if self._received > self.limits.max_request_body:
+            self._too_large = True
+            self._chunks = []
+        elif not self._too_large:
+            self._chunks.append(chunk)
+
+    def _read_body(self) -> None:
+        if self._too_large:
+            raise self._too_large_error(self._received)
+        request = self.request
+        request.body = b"".join(self._chunks)
+        self._chunks = []
+        if not request.body:
+            return
+        try:
+            tornado.httputil.parse_body_arguments(
+                request.headers.get("Content-Type", ""), request.body, request.body_arguments, request.files,
+                request.headers,
+            )
+        except tornado.httputil.HTTPInputError as exc:
+            raise ApiError(400, f"could not read the request body: {exc}") from None
+        for name, values in request.body_arguments.items():
+            request.arguments.setdefault(name, []).extend(values)
+
+    # -- the call --
 
     def _bind(self, spec: RpcSpec, arguments: Any) -> dict[str, Any]:
         if not isinstance(arguments, dict):
@@ -166,6 +268,10 @@ class RpcHandler(BaseHandler):
             unknown = arguments.keys() - spec.known
             if unknown:
                 raise ApiError(400, f"{spec.name}: unknown argument(s): {', '.join(sorted(unknown))}")
+        try:
+            check_arguments(spec.name, arguments)
+        except Invalid as exc:
+            raise ApiError(400, f"{spec.name}: {exc}") from None
         return arguments
 
     async def _call(self, method: str) -> None:
@@ -173,7 +279,8 @@ class RpcHandler(BaseHandler):
         spec = RPC_METHODS.get(method)
         try:
             if spec is None:
-                raise ApiError(404, f"unknown method: {method!r}")
+                raise ApiError(404, f"unknown method: {method[:200]!r}")
+            self._read_body()
             arguments = self._bind(spec, self.json_argument())
             name = f"{spec.name}_fragments" if spec.streamed else spec.name
             try:
@@ -220,6 +327,21 @@ class RootHandler(BaseHandler):
     def head(self) -> None:
         self.set_status(204)
         self.finish()
+
+    def access(self) -> Access | None:
+        # HEAD / is the health check load balancers and supervisors use: always open
+        return None if self.request.method == "HEAD" else Access("viewer", False, "GET /")
+
+
+class StaticHandler(tornado.web.StaticFileHandler):
+    """The UI's files. Browsers revalidate them on every load (cheap: ETag/304), so an
+    upgraded luigid is never shown with a stale mix of old and new scripts."""
+
+    def get_cache_time(self, path: str, modified: Any, mime_type: str) -> int:
+        return 0
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("Cache-Control", "no-cache")
 
 
 class NotFoundHandler(BaseHandler):

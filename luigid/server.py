@@ -22,13 +22,15 @@ import tornado.netutil
 import tornado.web
 from tornado.ioloop import PeriodicCallback
 
-from luigid.config import LuigidConfig
-from luigid.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler
+from luigid.auth import Guard, auth_config_from, open_access_warning, secure_routes
+from luigid.config import ConfigError, LuigidConfig
+from luigid.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler, StaticHandler
 from luigid.journal import Journal
 from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
 from luigid.metrics import MetricsHandler
 from luigid.persistence import Snapshotter
 from luigid.scheduler import Scheduler
+from luigid.validation import MAX_HEADER_SIZE, request_limits_from
 
 logger = logging.getLogger("luigi.server")
 
@@ -59,25 +61,30 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 
 def app(scheduler: Scheduler, config: LuigidConfig | None = None) -> tornado.web.Application:
-    """The application: every route luigid serves, in one table."""
+    """The application: every route luigid serves, in one table. Raises ConfigError for a
+    bad [auth] or [server] section."""
     config = config or scheduler.settings
     common: dict[str, Any] = {"cors": config.cors}
     collector = scheduler.metrics_collector
     observe = getattr(collector, "observe_rpc", None)
+    limits = request_limits_from(config.sections)
     routes: list[Any] = [
-        (r"/api/(.*)", RpcHandler, dict(common, scheduler=scheduler, observe=observe)),
+        (r"/api/(.*)", RpcHandler, dict(common, scheduler=scheduler, observe=observe, limits=limits)),
         (r"/", RootHandler, common),
-        (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": STATIC_ROOT}),
+        (r"/static/(.*)", StaticHandler, {"path": STATIC_ROOT}),
         (r"/metrics", MetricsHandler, {"collector": collector}),
     ]
     if scheduler.config.record_task_history:
         from luigid.history import history_routes
 
         routes += history_routes(scheduler.task_history)
+    # every route gets security headers, and with [auth] enabled, credentials and roles
+    guard = Guard(auth_config_from(config.sections), config.cors)
     return tornado.web.Application(
-        routes,
-        default_handler_class=NotFoundHandler,
+        secure_routes(routes, guard),
+        default_handler_class=secure_routes([("", NotFoundHandler)], guard)[0][1],
         default_handler_args=common,
+        guard=guard,
         compress_response=True,
         log_function=log_request,
         in_flight=InFlight(),
@@ -171,11 +178,22 @@ class Server:
             collector.set_history_probe(
                 lambda: {"queue_depth": history.queue_depth, "write_failures": history.write_failures}
             )
+        try:
+            application = app(self.scheduler)
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from None
         self.sockets = _bind(self.api_port, self.address, self.unix_socket)
-        self.application = app(self.scheduler)
+        self.application = application
         self.application.settings["slow_request_seconds"] = self.slow_request_seconds
+        warning = open_access_warning(application.settings["guard"], self.address, self.unix_socket)
+        if warning is not None:
+            logger.warning("%s", warning)
         self._http = tornado.httpserver.HTTPServer(
-            self.application, max_body_size=MAX_BODY_SIZE, max_buffer_size=MAX_BODY_SIZE, xheaders=True
+            self.application,
+            max_body_size=MAX_BODY_SIZE,
+            max_buffer_size=MAX_BODY_SIZE,
+            xheaders=True,
+            max_header_size=MAX_HEADER_SIZE,
         )
         self._http.add_sockets(self.sockets)
 

@@ -257,21 +257,24 @@ def test_link_with_state_restores_the_view(page: Any, server: Luigid) -> None:
 
 
 def test_refresh_keeps_filter_search_focus_and_scroll(page: Any, server: Luigid) -> None:
-    page.set_viewport_size({"width": 1000, "height": 400})
+    page.set_viewport_size({"width": 1000, "height": 300})
     open_ui(page, server, "status=DONE")
     page.fill("#task-search", "e")
     page.wait_for_function("location.hash.includes('search=e')")
     page.wait_for_function("document.querySelectorAll('#task-table tr.task-row').length === 6")
     page.focus("#task-search")
-    page.evaluate("window.scrollTo(0, 250)")
+    # the rows are in; wait until layout has made the page taller than the window, then scroll
+    page.wait_for_function("document.documentElement.scrollHeight > window.innerHeight + 120")
+    page.evaluate("window.scrollTo(0, 100)")
+    page.wait_for_function("window.scrollY > 0")
     scroll = page.evaluate("window.scrollY")
-    assert scroll > 0
     generation = "Number(document.querySelector('#last-refresh').dataset.generation)"
     before = page.evaluate(generation)
     # A click from script, as the timer does it: focus stays in the search box.
     page.evaluate("document.querySelector('#refresh-now').click()")
     wait_for(lambda: page.evaluate(generation) > before, what="another refresh")
-    assert page.evaluate("window.scrollY") == scroll
+    # the re-render may settle over a frame or two; the scroll position must come back to where it was
+    page.wait_for_function(f"window.scrollY === {scroll}", timeout=5000)
     assert page.evaluate("document.activeElement.id") == "task-search"
     assert page.input_value("#task-search") == "e"
     assert len(row_ids(page)) == 6

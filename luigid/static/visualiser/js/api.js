@@ -5,10 +5,12 @@
 const API_ROOT = '../../api/';
 
 // Calls that change scheduler state go out as POST so they are never issued by a
-// prefetch, a crawler or an <img src>, and never cached.
+// prefetch, a crawler or an <img src>, and never cached. (With authentication on, luigid
+// refuses them over GET; get_scheduler_message_response is one: it consumes the reply.)
 const MUTATING = new Set([
   'disable_worker',
   'forgive_failures',
+  'get_scheduler_message_response',
   'mark_as_done',
   'pause',
   're_enable_task',

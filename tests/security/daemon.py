@@ -1,0 +1,116 @@
+"""A real ``luigid`` process (the console script) on a free loopback port, configured
+through LUIGI_CONFIG_PATH like an operator would."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll until predicate() is truthy. The limit only stops a broken run from hanging."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what} (last value: {last!r})")
+
+
+def luigid_command() -> list[str]:
+    script = Path(sys.executable).with_name("luigid")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "luigid"]
+
+
+@dataclass
+class Daemon:
+    port: int
+    proc: subprocess.Popen[bytes]
+    workdir: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def url(self, user: str | None = None, password: str | None = None) -> str:
+        if user is None:
+            return self.base
+        return f"http://{user}:{password}@127.0.0.1:{self.port}/"
+
+    @property
+    def log(self) -> str:
+        return (self.workdir / "luigid.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def write_config(workdir: Path, config: str) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg = workdir / "luigi.cfg"
+    cfg.write_text(config)
+    return cfg
+
+
+def launch(workdir: Path, config: str, *extra: str, address: str = "127.0.0.1") -> subprocess.Popen[bytes]:
+    """Start luigid (not waiting for it); its output goes to workdir/luigid.log."""
+    cfg = write_config(workdir, config)
+    env = dict(os.environ, LUIGI_CONFIG_PATH=str(cfg))
+    log = open(workdir / "luigid.log", "wb")  # noqa: SIM115 (lives as long as the process)
+    args = [*luigid_command(), "--state-path", str(workdir / "state.pickle"), *extra]
+    if address:
+        args += ["--address", address]
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env=env)
+
+
+def start_luigid(workdir: Path, config: str) -> Daemon:
+    port = free_port()
+    proc = launch(workdir, config, "--port", str(port))
+    daemon = Daemon(port, proc, workdir)
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"luigid exited: {daemon.log}")
+        try:
+            # HEAD / is the health check: open even with authentication on
+            return requests.head(daemon.base, timeout=2).status_code == 204
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_for(up, what="luigid to answer")
+    except BaseException:
+        daemon.stop()
+        raise
+    return daemon
+
+
+def stop_all(*daemons: Daemon) -> None:
+    for daemon in daemons:
+        with contextlib.suppress(Exception):
+            daemon.stop()

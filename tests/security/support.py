@@ -1,0 +1,149 @@
+"""Shared by the security tests: an in-process luigid over a real loopback socket, and
+the state invariants every hostile-input test checks afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from collections import Counter
+from typing import Any
+
+from tornado.testing import AsyncHTTPTestCase
+
+from luigid import persistence
+from luigid.config import CorsConfig, LuigidConfig, SchedulerConfig
+from luigid.model import BATCH_RUNNING, RUNNING, STATUSES, UNKNOWN
+from luigid.scheduler import Scheduler
+from luigid.server import app
+from luigid.validation import MAX_HEADER_SIZE
+
+
+def make_scheduler(
+    sections: dict[str, dict[str, Any]] | None = None,
+    cors: CorsConfig | None = None,
+    resources: dict[str, int] | None = None,
+    state_path: str = "/nonexistent/state.pickle",
+    **scheduler: Any,
+) -> Scheduler:
+    config = LuigidConfig(
+        scheduler=SchedulerConfig(state_path=state_path, **scheduler),
+        cors=cors or CorsConfig(),
+        sections=sections or {},
+        resources=resources or {},
+    )
+    return Scheduler(config)
+
+
+class LuigidCase(AsyncHTTPTestCase):
+    """A real HTTP server on loopback around a fresh scheduler per test."""
+
+    sections: dict[str, dict[str, Any]] | None = None
+    cors: CorsConfig | None = None
+
+    def get_app(self) -> Any:
+        self.scheduler = make_scheduler(self.sections, self.cors, resources={"cpu": 2})
+        return app(self.scheduler)
+
+    def get_httpserver_options(self) -> dict[str, Any]:
+        return {"max_header_size": MAX_HEADER_SIZE}  # as luigid.server.Server starts it
+
+    def form(self, data: Any) -> bytes:
+        return urllib.parse.urlencode({"data": json.dumps(data)}).encode()
+
+    def post(self, method: str, data: Any = None, *, raw: bytes | None = None, **kw: Any) -> Any:
+        body = raw if raw is not None else self.form(data if data is not None else {})
+        return self.fetch(f"/api/{method}", method="POST", body=body, **kw)
+
+    def get(self, method: str, data: Any = None, **kw: Any) -> Any:
+        query = "" if data is None else "?" + urllib.parse.urlencode({"data": json.dumps(data)})
+        return self.fetch(f"/api/{method}{query}", **kw)
+
+
+def error_of(response: Any) -> str:
+    """The message of a JSON error reply (fails when the reply is anything else)."""
+    assert response.headers["Content-Type"].startswith("application/json"), response.headers
+    body = json.loads(response.body)
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"], str) and body["error"]
+    assert "Traceback" not in body["error"]
+    return str(body["error"])
+
+
+def check_invariants(sched: Scheduler) -> None:
+    """The invariants hostile input must never break."""
+    state = sched.state
+    tasks = {t.id: t for t in state.tasks()}
+    seen: Counter[str] = Counter()
+    for status in STATUSES:
+        listed = list(state.tasks_by_status(status))
+        assert all(t.status == status for t in listed), status
+        seen.update(t.id for t in listed)
+    # each task sits in exactly one status index
+    assert seen == Counter(tasks.keys())
+    for task in tasks.values():
+        if task.status in (RUNNING, BATCH_RUNNING):
+            assert task.worker_running, f"{task.id} is {task.status} without a worker"
+        for amount in [*(task.resources or {}).values(), *(task.resources_running or {}).values()]:
+            assert amount >= 0, (task.id, task.resources, task.resources_running)
+        missing = [d for d in task.deps if d not in tasks]
+        if missing:
+            # a dep the scheduler has no record of is shown as an UNKNOWN placeholder
+            graph = dict(sched._walk_graph(task.id, set()))  # as dep_graph shows it, without its prune
+            for dep in missing:
+                if dep in graph:
+                    assert graph[dep]["status"] == UNKNOWN
+    for name, usage in sched.resources().items():
+        assert usage["used"] >= 0, (name, usage)
+
+
+def save_and_reload(sched: Scheduler, folder: str) -> Scheduler:
+    """Save the state, load it into a fresh scheduler, and check they hold the same."""
+    path = os.path.join(folder, "state.pickle")
+    persistence.save_state(sched.state, path)
+    again = make_scheduler(state_path=path)
+    assert persistence.load_into(again.state, path)
+    assert comparable(again) == comparable(sched)
+    check_invariants(again)
+    return again
+
+
+def comparable(sched: Scheduler) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for task in sched.state.tasks():
+        out[task.id] = {
+            name: _plain(getattr(task, name))
+            for name in (
+                "status",
+                "deps",
+                "priority",
+                "resources",
+                "resources_running",
+                "family",
+                "module",
+                "params",
+                "workers",
+                "stakeholders",
+                "worker_running",
+                "expl",
+                "status_message",
+                "progress_percentage",
+                "tracking_url",
+                "batch_id",
+                "owners",
+            )
+        }
+    out["#workers"] = {w.id: _plain(w.info) for w in sched.state.workers()}
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return "nan"
+    return value
