@@ -932,21 +932,25 @@ class Scheduler:
     def _serialize_task(
         self, task: Task, include_deps: bool = True, deps: Iterable[str] | None = None, display: bool = True
     ) -> dict[str, Any]:
-        out: dict[str, Any] = {"display_name": task.pretty_id} if display else {}
-        out["status"] = task.status
-        out["workers"] = list(task.workers)
-        out["worker_running"] = task.worker_running
-        out["time_running"] = task.time_running
-        out["start_time"] = task.time
-        out["last_updated"] = task.updated
-        out["params"] = task.public_params
-        out["name"] = task.family
-        out["priority"] = task.priority
-        out["resources"] = task.resources
-        out["resources_running"] = task.resources_running
-        out["tracking_url"] = task.tracking_url
-        out["status_message"] = task.status_message
-        out["progress_percentage"] = task.progress_percentage
+        # one dict literal: this runs once per task in task_list and graph replies
+        out: dict[str, Any] = {
+            "status": task.status,
+            "workers": list(task.workers),
+            "worker_running": task.worker_running,
+            "time_running": task.time_running,
+            "start_time": task.time,
+            "last_updated": task.updated,
+            "params": task.public_params,
+            "name": task.family,
+            "priority": task.priority,
+            "resources": task.resources,
+            "resources_running": task.resources_running,
+            "tracking_url": task.tracking_url,
+            "status_message": task.status_message,
+            "progress_percentage": task.progress_percentage,
+        }
+        if display:
+            out["display_name"] = task.pretty_id
         if task.status == DISABLED:
             out["re_enable_able"] = task.scheduler_disable_time is not None
         if include_deps:
