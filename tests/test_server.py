@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
+import unittest.mock
 import urllib.parse
 from typing import Any
 
 from tornado.testing import AsyncHTTPTestCase
 
+from luigid import scheduler as scheduler_module
 from luigid.config import CorsConfig, LuigidConfig, SchedulerConfig
 from luigid.scheduler import Scheduler
 from luigid.server import app
@@ -26,7 +29,8 @@ class ServerCase(AsyncHTTPTestCase):
 
     def get_app(self):
         self.scheduler = _scheduler(cors=self.cors)
-        return app(self.scheduler)
+        self.application = app(self.scheduler)
+        return self.application
 
     def api(self, method: str, data: Any = None, *, via: str = "POST", raw: bytes | None = None, **kw):
         if via == "GET":
@@ -226,20 +230,47 @@ class TestStreamedReplies(ServerCase):
         assert self.reply(self.api("dep_graph", {"task_id": "nope"})) == {"response": {}}
 
     def test_other_requests_are_answered_while_a_big_reply_is_built(self):
+        """A worker in another process gets its ping answered while a big reply is being built.
+        (The client must be another process, as real workers are: a client thread in this
+        process would be starved by the GIL, and one on this loop by the loop itself.)"""
         self._chain(30_000)
+        pieces = unittest.mock.patch.object(scheduler_module, "FRAGMENT_SIZE", 100)
+        pieces.start()
+        self.addCleanup(pieces.stop)
         finished: list[str] = []
+        in_flight = self.application.settings["in_flight"]
+        pinger_code = (
+            "import http.client, sys\n"
+            f"c = http.client.HTTPConnection('127.0.0.1', {self.get_http_port()}, timeout=60)\n"
+            "c.connect(); print('ready', flush=True); sys.stdin.readline()\n"
+            "c.request('POST', '/api/ping', body='data=%7B%22worker%22%3A%22w%22%7D',\n"
+            "          headers={'Content-Type': 'application/x-www-form-urlencoded'})\n"
+            "assert c.getresponse().status == 200\n"
+        )
 
-        async def call(name: str, method: str, args: dict) -> None:
-            body = urllib.parse.urlencode({"data": json.dumps(args)})
+        async def graph() -> None:
+            body = urllib.parse.urlencode({"data": "{}"})
             await self.http_client.fetch(
-                self.get_url(f"/api/{method}"), method="POST", body=body, request_timeout=120
+                self.get_url("/api/graph"), method="POST", body=body, request_timeout=120
             )
-            finished.append(name)
+            finished.append("graph")
 
         async def scenario() -> None:
-            big = asyncio.ensure_future(call("graph", "graph", {}))
-            await asyncio.sleep(0.05)  # the graph reply is under way
-            await call("ping", "ping", {"worker": "w"})
+            pinger = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                pinger_code,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            assert pinger.stdin is not None and pinger.stdout is not None
+            assert (await pinger.stdout.readline()).strip() == b"ready"  # connected, waiting
+            big = asyncio.ensure_future(graph())
+            while in_flight.count == 0:  # the server is now building the graph reply
+                await asyncio.sleep(0.001)
+            pinger.stdin.write(b"go\n")
+            assert await pinger.wait() == 0
+            finished.append("ping")
             await big
 
         self.io_loop.run_sync(scenario, timeout=120)
