@@ -116,6 +116,26 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
+def _latency_table(stat: str, sizes: dict[str, Any]) -> list[str]:
+    """One "call latency" table (``stat`` is p50 or p99): a row per call, a column group per size."""
+    lines = [
+        f"## Call latency ({stat})",
+        "",
+        "| call | " + " | ".join(f"N = {int(s):,} luigi | ours | ratio" for s in sizes) + " |",
+        "|---|" + "---|---|---|" * len(sizes),
+    ]
+    for call in CALLS:
+        cells = []
+        for block in sizes.values():
+            row = block["calls"][call]
+            cells.append(
+                f"{_fmt(row['luigi'][f'{stat}_ms'], 'ms')} | {_fmt(row['ours'][f'{stat}_ms'], 'ms')} | "
+                f"{_fmt_ratio(row[f'ratio_{stat}'])}"
+            )
+        lines.append(f"| {LABELS[call]} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def _fmt_ratio(ratio: float | None) -> str:
     return "n/a" if ratio is None else f"{ratio:,.1f}x" if ratio >= 10 else f"{ratio:.2f}x"
 
@@ -268,38 +288,10 @@ def markdown(results: dict[str, Any], results_path: str) -> str:
         "so a value above 1 means ours is better. p99 is nearest-rank: with fewer than 100 samples it is "
         "the slowest sample.",
         "",
-        "## Call latency (p50)",
-        "",
-        "| call | " + " | ".join(f"N = {int(s):,} luigi | ours | ratio" for s in sizes) + " |",
-        "|---|" + "---|---|---|" * len(sizes),
     ]
-    for call in CALLS:
-        cells = []
-        for block in sizes.values():
-            row = block["calls"][call]
-            cells.append(
-                f"{_fmt(row['luigi']['p50_ms'], 'ms')} | {_fmt(row['ours']['p50_ms'], 'ms')} | "
-                f"{_fmt_ratio(row['ratio_p50'])}"
-            )
-        out.append(f"| {LABELS[call]} | " + " | ".join(cells) + " |")
+    for stat in ("p50", "p99"):
+        out += _latency_table(stat, sizes)
     out += [
-        "",
-        "## Call latency (p99)",
-        "",
-        "| call | " + " | ".join(f"N = {int(s):,} luigi | ours | ratio" for s in sizes) + " |",
-        "|---|" + "---|---|---|" * len(sizes),
-    ]
-    for call in CALLS:
-        cells = []
-        for block in sizes.values():
-            row = block["calls"][call]
-            cells.append(
-                f"{_fmt(row['luigi']['p99_ms'], 'ms')} | {_fmt(row['ours']['p99_ms'], 'ms')} | "
-                f"{_fmt_ratio(row['ratio_p99'])}"
-            )
-        out.append(f"| {LABELS[call]} | " + " | ".join(cells) + " |")
-    out += [
-        "",
         "Samples per call (luigi/ours, all rounds); *capped* means the per-call time budget stopped "
         "sampling early, so p99 there is close to the maximum:",
         "",

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,16 +22,18 @@ import requests
 from luigid import persistence
 from luigid.config import SchedulerConfig
 from luigid.scheduler import Scheduler
+from tests.processes import free_port
+from tests.processes import wait_for as shared_wait_for
 
 LUIGID = str(Path(sys.executable).with_name("luigid"))
 #: generous: the suite shares a small machine with other work
 START_TIMEOUT = 60.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+
+
+def wait_for(predicate: Any, timeout: float = START_TIMEOUT, what: str = "condition") -> None:
+    shared_wait_for(predicate, timeout, what)
 
 
 def luigid_env(tmp_path: Path, config: str = "", syntax: str = "cfg") -> dict[str, str]:
@@ -73,12 +74,6 @@ def listening(port: int) -> bool:
         return False
 
 
-def wait_for(predicate: Any, timeout: float = START_TIMEOUT, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def pid_alive(pid: int) -> bool:

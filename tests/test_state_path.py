@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cmdline import free_port
+from tests.processes import free_port
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv to run as nobody"

@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from tests.processes import free_port
+
 from .journal import WORKDIR_ENV, read_journal
 
 E2E_DIR = Path(__file__).resolve().parent
@@ -71,10 +73,6 @@ def write_cfg(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def tail(text: str, limit: int = 6000) -> str:

@@ -6,39 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import requests
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll until predicate() is truthy. The limit only stops a broken run from hanging."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what} (last value: {last!r})")
-
-
-def luigid_command() -> list[str]:
-    script = Path(sys.executable).with_name("luigid")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "luigid"]
+from tests.processes import free_port, luigid_command, wait_for
 
 
 @dataclass
