@@ -1,9 +1,13 @@
 """The state file: its format, loading it safely, and writing it so it is never torn.
 
-* **Format.** A pickled dict ``{"format": "luigid-state", "version": N, "tasks": ...,
-  "workers": ..., "batchers": ...}``. Older files are read too: luigid's first, unversioned
-  ``(tasks, workers, batchers)`` tuple, and the ``(tasks, workers[, batchers])`` tuple luigi
-  3.x's own luigid writes (its classes are mapped onto ours without importing luigi).
+* **Format.** A pickled dict ``{"format": "luigid-state", "version": N, ...}`` holding only
+  plain builtins. Version 2 stores each task as a row (a tuple of its attributes in the order
+  ``task_fields`` names) and each worker likewise: rows load at C speed and become ``Task``
+  objects in one assignment each, which makes a restart at 100k tasks several times faster
+  than version 1's pickled objects. Older files are read too: version 1 (pickled ``Task`` and
+  ``Worker`` objects), luigid's first unversioned ``(tasks, workers, batchers)`` tuple, and the
+  ``(tasks, workers[, batchers])`` tuple luigi 3.x's own luigid writes (its classes are mapped
+  onto ours without importing luigi).
 * **Loading** goes through ``luigid.safe_pickle``, which runs no code from the file. A file
   that cannot be read is renamed to ``<path>.corrupt-<timestamp>`` (never overwritten), the
   reason is logged and the scheduler starts empty.
@@ -22,6 +26,7 @@ import contextlib
 import gc
 import glob
 import logging
+import operator
 import os
 import pickle
 import signal
@@ -39,7 +44,15 @@ logger = logging.getLogger("luigi.server")
 
 FORMAT = "luigid-state"
 #: Bump when the layout changes, and teach ``decode`` to read the previous one.
-VERSION = 1
+#: 1: pickled Task/Worker objects; 2: rows of plain values (``TASK_FIELDS``/``WORKER_FIELDS``)
+VERSION = 2
+
+#: What a stored task row holds, in order: every attribute but those the state derives.
+TASK_FIELDS: tuple[str, ...] = tuple(name for name in Task.__slots__ if name not in Task.DERIVED)
+#: What a stored worker row holds; the tasks a worker may run are rebuilt from the tasks.
+WORKER_FIELDS: tuple[str, ...] = tuple(name for name in Worker.__slots__ if name != "tasks")
+_task_row = operator.attrgetter(*TASK_FIELDS)
+_worker_row = operator.attrgetter(*WORKER_FIELDS)
 
 Tasks = dict[str, Task]
 Workers = dict[str, Worker]
@@ -82,8 +95,10 @@ def _encode(state: State, journal_generation: int | None) -> bytes:
         "format": FORMAT,
         "version": VERSION,
         "saved_at": time.time(),
-        "tasks": tasks,
-        "workers": workers,
+        "task_fields": TASK_FIELDS,
+        "tasks": list(map(_task_row, tasks.values())),
+        "worker_fields": WORKER_FIELDS,
+        "workers": list(map(_worker_row, workers.values())),
         "batchers": batchers,
     }
     if journal_generation is not None:
@@ -102,10 +117,16 @@ def decode_with_generation(
 ) -> tuple[Tasks, Workers, Batchers, int | None]:
     """``decode``, plus the journal generation the file covers (None: a file from before
     journals, or luigi's, which no journal on disk can be trusted to follow)."""
+    with _collector_paused():  # building the tasks allocates as much again as unpickling
+        return _decode_with_generation(payload, policy)
+
+
+def _decode_with_generation(
+    payload: bytes, policy: RetryPolicy
+) -> tuple[Tasks, Workers, Batchers, int | None]:
     generation: int | None = None
     try:
-        with _collector_paused():
-            document = safe_pickle.loads(payload)
+        document = safe_pickle.loads(payload)
     except safe_pickle.RefusedGlobal as exc:
         raise DamagedStateFile(str(exc)) from exc
     except Exception as exc:  # truncated, garbage, bad opcodes, records that refuse their state
@@ -122,10 +143,17 @@ def decode_with_generation(
                 f"written by a newer luigid (state format version {version}; this luigid reads up to "
                 f"{VERSION}); upgrade luigid or move the file away"
             )
-        raw = (document.get("tasks"), document.get("workers"), document.get("batchers", {}))
         stored = document.get("journal_generation")
         if isinstance(stored, int) and not isinstance(stored, bool) and stored >= 0:
             generation = stored
+        if version >= 2:
+            try:
+                return (*_from_rows(document, policy), generation)
+            except DamagedStateFile:
+                raise
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:
+                raise DamagedStateFile(f"inconsistent state records ({exc})") from exc
+        raw = (document.get("tasks"), document.get("workers"), document.get("batchers", {}))
     elif isinstance(document, (tuple, list)) and len(document) in (2, 3):
         # luigid before versioning, and luigi's own luigid: (tasks, workers[, batchers])
         raw = (document[0], document[1], document[2] if len(document) == 3 else {})
@@ -137,6 +165,83 @@ def decode_with_generation(
         raise
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise DamagedStateFile(f"inconsistent state records ({exc})") from exc
+
+
+def _row_loader(fields: tuple[str, ...]) -> Callable[[tuple[Any, ...]], Task]:
+    """A function making a ``Task`` from a row of ``fields``: one unpacking assignment per
+    row, about three times faster than a ``setattr`` per attribute at 100k tasks. Its source
+    is generated from the slot names (as ``dataclasses`` generates ``__init__``), so it
+    cannot drift from ``TASK_FIELDS``; derived slots get a new task's values."""
+    template = Task("", PENDING, None, retry_policy=RetryPolicy(0, 0, 0))
+    derived = {f"_{name}": getattr(template, name) for name in sorted(Task.DERIVED)}
+    if not all(name in Task.__slots__ and name.isidentifier() for name in fields):
+        raise ValueError(f"not task attributes: {fields!r}")
+    source = "\n".join(
+        [
+            f"def load_task(row, _new=Task.__new__, _Task=Task, {', '.join(f'{k}={k}' for k in derived)}):",
+            "    task = _new(_Task)",
+            f"    ({''.join(f'task.{name}, ' for name in fields)}) = row",
+            *(f"    task.{name[1:]} = {name}" for name in derived),
+            "    return task",
+        ]
+    )
+    namespace: dict[str, Any] = {"Task": Task, **derived}
+    exec(compile(source, "<luigid state row loader>", "exec"), namespace)  # our own source, see above
+    loader: Callable[[tuple[Any, ...]], Task] = namespace["load_task"]
+    return loader
+
+
+_load_task_row = _row_loader(TASK_FIELDS)
+
+
+def _rows(document: dict[str, Any], kind: str) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The field names and rows of ``kind`` ("task" or "worker"), each row checked for width."""
+    fields, rows = document.get(f"{kind}_fields"), document.get(f"{kind}s")
+    if not isinstance(fields, tuple) or not isinstance(rows, list):
+        raise DamagedStateFile(f"{kind}s must be a list of rows with their field names")
+    width = len(fields)
+    if not all(type(row) is tuple and len(row) == width for row in rows):
+        raise DamagedStateFile(f"malformed {kind} row")
+    return fields, rows
+
+
+def _by_name(
+    fields: tuple[str, ...], rows: list[tuple[Any, ...]], kind: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(id, attributes by name) for each row: the slow path, for layouts other than ours."""
+    for row in rows:
+        named = dict(zip(fields, row, strict=True))
+        key = named.get("id")
+        if not isinstance(key, str):
+            raise DamagedStateFile(f"{kind} id {key!r} is not a string")
+        yield key, named
+
+
+def _from_rows(document: dict[str, Any], policy: RetryPolicy) -> tuple[Tasks, Workers, Batchers]:
+    """Version 2 and later: tasks and workers as rows."""
+    task_fields, rows = _rows(document, "task")
+    worker_fields, worker_rows = _rows(document, "worker")
+    tasks: Tasks = {}
+    if task_fields == TASK_FIELDS:
+        # written by this version: rows become tasks directly; the few checks here are what
+        # the indexes rely on when they are rebuilt
+        for task in map(_load_task_row, rows):
+            if (
+                type(task.id) is not str
+                or task.status not in STATUSES
+                or type(task.deps) is not set
+                or type(task.stakeholders) is not set
+                or type(task.workers) is not dict
+            ):
+                raise DamagedStateFile(f"task {task.id!r} has malformed attributes")
+            tasks[task.id] = task
+    else:
+        # another layout (an older or newer luigid's): attribute by attribute, with defaults
+        build = _TaskBuilder(policy)
+        tasks = {key: build(key, named) for key, named in _by_name(task_fields, rows, "task")}
+    named_workers = _by_name(worker_fields, worker_rows, "worker")
+    workers = {key: _worker_from(key, named, {}) for key, named in named_workers}
+    return tasks, workers, _batchers_from(document.get("batchers", {}))
 
 
 def _convert(raw_tasks: Any, raw_workers: Any, raw_batchers: Any, policy: RetryPolicy) -> tuple[
@@ -304,7 +409,14 @@ def load_into(state: State, path: str, journal: Journal | None = None) -> bool:
         raise StateFileError(f"cannot read state file {path}: {exc.strerror or exc}") from exc
     started = time.perf_counter()
     try:
-        tasks, workers, batchers, generation = decode_with_generation(payload, state.config.retry_policy())
+        with _collector_paused():
+            policy = state.config.retry_policy()
+            tasks, workers, batchers, generation = decode_with_generation(payload, policy)
+            del payload
+            state.restore(tasks, workers, batchers)
+            # the records live as long as the server: keep the collector from walking them
+            # (re-enabled with millions of new objects counted, its next pass would)
+            gc.freeze()
     except DamagedStateFile as exc:
         aside = quarantine(path)
         logger.error(
@@ -313,7 +425,6 @@ def load_into(state: State, path: str, journal: Journal | None = None) -> bool:
         return False
     except StateFileError as exc:
         raise StateFileError(f"state file {path}: {exc}") from exc
-    state.restore(tasks, workers, batchers)
     logger.info(
         "Loaded %d tasks and %d workers from %s in %.2fs",
         len(tasks),

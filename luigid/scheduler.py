@@ -543,7 +543,7 @@ class Scheduler:
     def add_scheduler_message_response(self, task_id: str, message_id: str, response: Any) -> None:
         task = self._state.get_task(task_id)
         if task is not None:
-            if task.scheduler_message_responses is NOTHING:
+            if not task.scheduler_message_responses:  # NOTHING, or an empty dict a state file shared
                 task.scheduler_message_responses = {}
             task.scheduler_message_responses[message_id] = response
 

@@ -272,8 +272,10 @@ def run(
     if scheduler.journal is None and scheduler.config.state_snapshot_interval > 0:
         # a snapshot can be older than the last DONE reports: journal them (see luigid.journal)
         scheduler.journal = Journal(scheduler.config.state_path)
-    scheduler.load()
+    # collect start-up garbage while the heap is small; loading makes no cycles (and runs
+    # with the collector paused), so a full pass afterwards would only walk every task
     gc.collect()
+    scheduler.load()
     gc.freeze()  # see Server._periodic_prune; also keeps snapshot forks copy-on-write friendly
     server = Server(scheduler, api_port=api_port, address=address, unix_socket=unix_socket, **options)
     asyncio.run(server.serve(ready=ready))

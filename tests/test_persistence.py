@@ -143,6 +143,92 @@ def test_first_unversioned_luigid_file_still_loads(tmp_path):
     assert portrait(reload(path)) == portrait(original)
 
 
+def test_version_1_file_still_loads(tmp_path):
+    """luigid's format 1 pickled the Task and Worker objects themselves."""
+    path = tmp_path / "state.pickle"
+    original = busy_scheduler(path)
+    tasks, workers, batchers = original.state.snapshot()
+    document = {"format": "luigid-state", "version": 1, "tasks": tasks, "workers": workers}
+    document["batchers"] = batchers
+    path.write_bytes(pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL))
+    assert portrait(reload(path)) == portrait(original)
+
+
+def test_file_stores_rows_of_plain_values(tmp_path):
+    path = tmp_path / "state.pickle"
+    busy_scheduler(path).dump()
+    document = safe_pickle.loads(path.read_bytes())
+    assert document["task_fields"] == persistence.TASK_FIELDS
+    assert not set(persistence.TASK_FIELDS) & Task.DERIVED
+    assert all(type(row) is tuple and len(row) == len(persistence.TASK_FIELDS) for row in document["tasks"])
+    ids = {row[persistence.TASK_FIELDS.index("id")] for row in document["tasks"]}
+    assert ids == {"A_1", "B_1", "C_1", "D_1"}
+
+
+def test_rows_of_another_layout_load_field_by_field(tmp_path):
+    """A file whose rows name their fields differently (another luigid version) still loads:
+    known fields by name, missing ones with a new task's defaults."""
+    path = tmp_path / "state.pickle"
+    original = busy_scheduler(path)
+    original.dump()
+    document = safe_pickle.loads(path.read_bytes())
+    fields = list(reversed(document["task_fields"]))
+    dropped = fields.index("owners")
+    del fields[dropped]
+    rows = [tuple(reversed(row)) for row in document["tasks"]]
+    document["task_fields"] = tuple(fields)
+    document["tasks"] = [row[:dropped] + row[dropped + 1 :] for row in rows]
+    path.write_bytes(pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL))
+    expected = portrait(original)
+    for task in expected["tasks"].values():
+        task["owners"] = None
+    assert portrait(reload(path)) == expected
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["short row", "unknown status", "deps not a set", "rows not a list", "id not a string"],
+)
+def test_malformed_rows_are_quarantined(tmp_path, damage, allow_error_logs):
+    path = tmp_path / "state.pickle"
+    busy_scheduler(path).dump()
+    document = safe_pickle.loads(path.read_bytes())
+    fields = persistence.TASK_FIELDS
+    row = list(document["tasks"][0])
+    if damage == "short row":
+        document["tasks"][0] = tuple(row[:-1])
+    elif damage == "unknown status":
+        row[fields.index("status")] = "SLEEPING"
+        document["tasks"][0] = tuple(row)
+    elif damage == "deps not a set":
+        row[fields.index("deps")] = "A_1"
+        document["tasks"][0] = tuple(row)
+    elif damage == "rows not a list":
+        document["tasks"] = {"A_1": tuple(row)}
+    else:
+        row[fields.index("id")] = 17
+        document["tasks"][0] = tuple(row)
+    payload = pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL)
+    path.write_bytes(payload)
+    scheduler = Scheduler(SchedulerConfig(state_path=str(path)))
+    assert persistence.load_into(scheduler.state, str(path)) is False
+    assert scheduler.state.count() == 0
+    (aside,) = tmp_path.glob("state.pickle.corrupt-*")
+    assert aside.read_bytes() == payload
+
+
+def test_message_responses_stay_with_their_task_after_a_reload(tmp_path):
+    """Empty maps are shared between tasks in memory and so in the file; a response given
+    to one task after a restart must not show up on another."""
+    path = tmp_path / "state.pickle"
+    busy_scheduler(path).dump()
+    again = reload(path)
+    again.add_scheduler_message_response(task_id="B_1", message_id="m1", response="yes")
+    assert again.state.get_task("C_1").scheduler_message_responses == {}
+    assert again.get_scheduler_message_response(task_id="C_1", message_id="m1") == {"response": None}
+    assert again.get_scheduler_message_response(task_id="B_1", message_id="m1") == {"response": "yes"}
+
+
 def test_newer_format_is_refused_and_left_alone(tmp_path):
     path = tmp_path / "state.pickle"
     payload = pickle.dumps({"format": "luigid-state", "version": persistence.VERSION + 1, "tasks": {}})
