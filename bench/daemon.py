@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -19,6 +20,8 @@ FLAGS = "--port {port} --address 127.0.0.1 --state-path {state} --logdir {logdir
 LUIGI_TEMPLATE = "{luigi_venv}/bin/luigid " + FLAGS
 OURS_TEMPLATE = "{python} -m luigid " + FLAGS
 READY_PROBE_WORKER = "bench-readiness-probe"
+#: The line our daemon logs at shutdown with its event-loop stall monitor's maximum (luigid.stalls).
+STALL_LINE = re.compile(r"Longest event-loop stall since start: ([0-9.]+) ms")
 
 
 class DaemonError(Exception):
@@ -132,6 +135,19 @@ class Daemon:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def logged_stall_ms(self) -> float | None:
+        """The longest event-loop stall the daemon logged at its last shutdown, measured inside it
+        (ours only: luigi's daemon has no such line). Read it before restarting on the same logs."""
+        found = None
+        for log in (self.logdir / "luigi-server.log", self._output):
+            try:
+                text = log.read_text(errors="replace")
+            except OSError:
+                continue
+            for match in STALL_LINE.finditer(text):
+                found = float(match.group(1))
+        return found
 
     def output_tail(self, chars: int = 600) -> str:
         try:
