@@ -36,6 +36,24 @@ def test_a_blocking_call_is_recorded_as_a_stall(caplog):
     assert not monitor.running
 
 
+def test_the_cpu_part_of_a_busy_stall_is_recorded():
+    async def scenario() -> StallMonitor:
+        monitor = StallMonitor()
+        monitor.start()
+        await asyncio.sleep(monitor.interval * 3)
+        spin_until = time.thread_time() + BLOCK
+        while time.thread_time() < spin_until:  # busy, as a slow request computing would be
+            pass
+        await asyncio.sleep(monitor.interval * 3)
+        monitor.stop()
+        return monitor
+
+    monitor = asyncio.run(scenario())
+    # the thread's CPU time since the previous tick covers the spin; the wall time even more
+    assert monitor.longest_on_cpu >= BLOCK - monitor.interval
+    assert monitor.longest >= monitor.longest_on_cpu
+
+
 def test_no_tick_runs_after_stop():
     ticks: list[float] = []
 
@@ -79,9 +97,18 @@ def test_warnings_are_throttled_and_the_rest_reported_later(monitor, caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2
     assert "80.0 ms" in messages[0]
-    assert "up to 200.0 ms" in messages[1] and "2 times" in messages[1]
+    assert "up to 200.0 ms" in messages[1] and "2 times over 50 ms" in messages[1]
     assert monitor.over_threshold == 3
     assert monitor.longest == pytest.approx(0.20)
+
+
+def test_a_stall_off_the_cpu_is_told_apart(monitor, caplog):
+    with caplog.at_level(logging.WARNING, logger="luigi.server"):
+        monitor.record(0.3, 1000.0, on_cpu=0.004)  # the machine was busy, not luigid
+    assert monitor.longest == pytest.approx(0.3)
+    assert monitor.longest_on_cpu == pytest.approx(0.004)
+    assert "300.0 ms (4.0 ms of it on CPU)" in caplog.records[0].getMessage()
+    assert "(longest on CPU 4.0 ms; 1 over 50 ms)" in monitor.summary()
 
 
 def test_short_stalls_are_counted_but_not_warned_about(monitor, caplog):

@@ -19,7 +19,8 @@ from typing import Any
 StateProbe = Callable[[], Mapping[str, Any]]
 #: returns {'queue_depth': n, 'write_failures': n}
 HistoryProbe = Callable[[], Mapping[str, int]]
-#: returns {'longest_seconds': s, 'recent_longest_seconds': s, 'over_threshold': n} (luigid.stalls)
+#: returns {'longest_seconds': s, 'longest_on_cpu_seconds': s, 'recent_longest_seconds': s,
+#: 'over_threshold': n} (see luigid.stalls)
 StallProbe = Callable[[], Mapping[str, float]]
 
 

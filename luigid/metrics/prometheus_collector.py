@@ -231,6 +231,11 @@ class _StateReadings:
             value=float(reading.get("longest_seconds", 0.0)),
         )
         yield GaugeMetricFamily(
+            "luigid_event_loop_longest_stall_on_cpu_seconds",
+            "Longest part of one stall that the event loop's thread spent on the CPU, since start",
+            value=float(reading.get("longest_on_cpu_seconds", 0.0)),
+        )
+        yield GaugeMetricFamily(
             "luigid_event_loop_recent_longest_stall_seconds",
             "Longest time the event loop was held in the last one to two minutes",
             value=float(reading.get("recent_longest_seconds", 0.0)),

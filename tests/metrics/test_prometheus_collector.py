@@ -143,10 +143,16 @@ def test_state_and_history_probes_are_read_at_scrape_time():
 
 def test_stall_probe_is_read_at_scrape_time():
     collector = PrometheusCollector.from_sections({})
-    reading = {"longest_seconds": 0.12, "recent_longest_seconds": 0.03, "over_threshold": 2}
+    reading = {
+        "longest_seconds": 0.12,
+        "longest_on_cpu_seconds": 0.1,
+        "recent_longest_seconds": 0.03,
+        "over_threshold": 2,
+    }
     collector.set_stall_probe(lambda: reading)
     samples = scrape(collector)
     assert sample(samples, "luigid_event_loop_longest_stall_seconds") == 0.12
+    assert sample(samples, "luigid_event_loop_longest_stall_on_cpu_seconds") == 0.1
     assert sample(samples, "luigid_event_loop_recent_longest_stall_seconds") == 0.03
     assert sample(samples, "luigid_event_loop_long_stalls_total") == 2
     reading["over_threshold"] = 3
