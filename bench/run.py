@@ -178,7 +178,7 @@ class Runner:
         if out["sigterm_exit_s"] is None:
             out["sigterm_note"] = f"did not exit within {a.stop_timeout:.0f}s of SIGTERM; killed"
         out["state_mb"] = daemon.state_bytes() / 2**20
-        out["loop_stall_max_ms"] = daemon.logged_stall_ms()
+        out.update(daemon.logged_stalls())
         again = self._daemon(spec, daemon.rundir)
         again.start()
         out["restart_ready_s"] = again.wait_ready(a.stop_timeout)
@@ -200,7 +200,7 @@ class Runner:
         out.update({"daemon": spec.name, "round": rnd, "preload": vars(pre)})
         daemon.terminate(a.stop_timeout)
         # preload included, as in the size rounds: the daemon's whole life up to the final save
-        out["loop_stall_max_ms"] = daemon.logged_stall_ms()
+        out.update(daemon.logged_stalls())
         return out
 
     def run(self) -> dict[str, Any]:
@@ -223,7 +223,8 @@ class Runner:
                         for k in CALLS
                         if r["calls"][k]["p50_ms"] is not None
                     )
-                    + f"; longest loop stall {r['loop_stall_max_ms']} ms",
+                    + f"; longest loop stall {r['loop_stall_max_ms']} ms "
+                    + f"(on CPU {r['loop_stall_on_cpu_max_ms']} ms)",
                     flush=True,
                 )
             results["sizes"][str(size)] = {"tasks_loaded": len(workload.tasks), "rounds": rounds}
@@ -239,7 +240,8 @@ class Runner:
                 rounds.append(r)
                 print(
                     f"        {r['tasks_per_s']:.1f} tasks/s, get_work p50 {r['get_work_p50_ms']} ms, "
-                    f"longest loop stall {r['loop_stall_max_ms']} ms, "
+                    f"longest loop stall {r['loop_stall_max_ms']} ms "
+                    f"(on CPU {r['loop_stall_on_cpu_max_ms']} ms), "
                     f"errors {r['errors']}, violations {r['violations']}",
                     flush=True,
                 )
