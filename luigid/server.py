@@ -22,6 +22,7 @@ import tornado.netutil
 import tornado.web
 from tornado.ioloop import PeriodicCallback
 
+from luigid import gcpause
 from luigid.auth import Guard, auth_config_from, open_access_warning, secure_routes
 from luigid.config import ConfigError, LuigidConfig
 from luigid.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler, StaticHandler
@@ -284,6 +285,7 @@ def run(
     gc.collect()
     scheduler.load()
     gc.freeze()  # see Server._periodic_prune; also keeps snapshot forks copy-on-write friendly
+    gcpause.freeze_after_slow_collections()
     server = Server(scheduler, api_port=api_port, address=address, unix_socket=unix_socket, **options)
     asyncio.run(server.serve(ready=ready))
     return server
