@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -19,6 +20,10 @@ FLAGS = "--port {port} --address 127.0.0.1 --state-path {state} --logdir {logdir
 LUIGI_TEMPLATE = "{luigi_venv}/bin/luigid " + FLAGS
 OURS_TEMPLATE = "{python} -m luigid " + FLAGS
 READY_PROBE_WORKER = "bench-readiness-probe"
+#: The line our daemon logs at shutdown with its event-loop stall monitor's maximum (luigid.stalls).
+STALL_LINE = re.compile(
+    r"Longest event-loop stall since start: ([0-9.]+) ms(?: \(longest on CPU ([0-9.]+) ms)?"
+)
 
 
 class DaemonError(Exception):
@@ -132,6 +137,21 @@ class Daemon:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def logged_stalls(self) -> dict[str, float | None]:
+        """The longest event-loop stall the daemon logged at its last shutdown, measured inside it,
+        and the longest part of one spent on its CPU (ours only: luigi's daemon logs no such line,
+        so both are None). Read it before restarting on the same log directory."""
+        found: dict[str, float | None] = {"loop_stall_max_ms": None, "loop_stall_on_cpu_max_ms": None}
+        for log in (self.logdir / "luigi-server.log", self._output):
+            try:
+                text = log.read_text(errors="replace")
+            except OSError:
+                continue
+            for match in STALL_LINE.finditer(text):
+                found["loop_stall_max_ms"] = float(match.group(1))
+                found["loop_stall_on_cpu_max_ms"] = float(match.group(2)) if match.group(2) else None
+        return found
 
     def output_tail(self, chars: int = 600) -> str:
         try:

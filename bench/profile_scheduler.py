@@ -14,7 +14,7 @@ import cProfile
 import pstats
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from luigid.config import SchedulerConfig
@@ -24,10 +24,17 @@ PIPELINE = 14
 WORKERS = 8
 
 
-def build(n_tasks: int) -> tuple[Scheduler, list[list[str]]]:
+def build(n_tasks: int, by_worker: bool = False) -> tuple[Scheduler, list[list[str]]]:
+    """Pipelines dealt to workers round-robin; added interleaved, or (``by_worker``) each
+    worker's all at once in turn, as bench/run.py's preload does: then one worker's ready
+    tasks all rank ahead of the next one's, which get_work has to walk past."""
     sched = Scheduler(SchedulerConfig(state_path="/tmp/unused.pickle"), resources={"db": 4, "gpu": 2})
     pipelines = []
-    for p in range(n_tasks // PIPELINE):
+    count = n_tasks // PIPELINE
+    order: Iterable[int] = range(count)
+    if by_worker:
+        order = [p for w in range(WORKERS) for p in range(w, count, WORKERS)]
+    for p in order:
         worker = f"worker-{p % WORKERS}"
         ids = [f"Step{i}_p{p}_{i:02d}" for i in range(PIPELINE)]
         for i, task_id in enumerate(ids):
@@ -63,9 +70,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--cprofile", help="profile this call instead of timing all")
+    parser.add_argument(
+        "--by-worker", action="store_true", help="add each worker's pipelines in turn, as bench/run.py does"
+    )
     args = parser.parse_args()
     t0 = time.perf_counter()
-    sched, pipelines = build(args.tasks)
+    sched, pipelines = build(args.tasks, args.by_worker)
     print(f"built {args.tasks} tasks in {time.perf_counter() - t0:.1f}s")
     counter = iter(range(10**9))
 

@@ -29,7 +29,7 @@ if __package__ in (None, ""):
 from bench.daemon import LUIGI_TEMPLATE, OURS_TEMPLATE, Daemon, DaemonError, DaemonSpec, ensure_luigi_venv
 from bench.latency import CALLS, LABELS, KeepAlive, Samples, measure_calls, percentile
 from bench.preload import Preload
-from bench.report import console_lines, markdown, summarize_size, summarize_throughput
+from bench.report import DAEMONS, console_lines, markdown, summarize_size, summarize_throughput
 from bench.throughput import run_throughput
 from bench.wire import RpcClient, RpcError
 from bench.workload import Workload, build
@@ -64,6 +64,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--max-seconds", type=float, default=3600.0, help="overall wall-clock cap; later rounds are skipped"
     )
     p.add_argument("--stop-timeout", type=float, default=180.0, help="cap on waiting for exit or readiness")
+    p.add_argument(
+        "--daemons",
+        default="luigi,ours",
+        help="which daemons to run, comma-separated (default %(default)s); one alone gives no ratios",
+    )
     p.add_argument("--luigi-cmd", default=LUIGI_TEMPLATE, help="command template for luigi's daemon")
     p.add_argument("--ours-cmd", default=OURS_TEMPLATE, help="command template for our daemon")
     p.add_argument("--luigi-venv", type=Path, default=BENCH / ".venv-luigi")
@@ -77,6 +82,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.size_list = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
         p.error(f"--sizes: expected comma-separated integers, got {args.sizes!r}")
+    args.daemon_list = [d.strip() for d in args.daemons.split(",") if d.strip()]
+    if not args.daemon_list or not set(args.daemon_list) <= {"luigi", "ours"}:
+        p.error(f"--daemons: expected luigi, ours or both, got {args.daemons!r}")
     if not args.size_list or min(args.size_list) < 14:
         p.error("--sizes: every size must be at least 14 (one pipeline)")
     for name in ("luigi_cmd", "ours_cmd"):
@@ -121,7 +129,8 @@ class Runner:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.deadline = time.time() + args.max_seconds
-        self.specs = [DaemonSpec("luigi", args.luigi_cmd), DaemonSpec("ours", args.ours_cmd)]
+        templates = {"luigi": args.luigi_cmd, "ours": args.ours_cmd}
+        self.specs = [DaemonSpec(name, templates[name]) for name in DAEMONS if name in args.daemon_list]
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.stamp = stamp
         self.runs = BENCH / "runs" / stamp
@@ -169,6 +178,7 @@ class Runner:
         if out["sigterm_exit_s"] is None:
             out["sigterm_note"] = f"did not exit within {a.stop_timeout:.0f}s of SIGTERM; killed"
         out["state_mb"] = daemon.state_bytes() / 2**20
+        out.update(daemon.logged_stalls())
         again = self._daemon(spec, daemon.rundir)
         again.start()
         out["restart_ready_s"] = again.wait_ready(a.stop_timeout)
@@ -189,6 +199,8 @@ class Runner:
         out = run_throughput(daemon.port, workload, cap)
         out.update({"daemon": spec.name, "round": rnd, "preload": vars(pre)})
         daemon.terminate(a.stop_timeout)
+        # preload included, as in the size rounds: the daemon's whole life up to the final save
+        out.update(daemon.logged_stalls())
         return out
 
     def run(self) -> dict[str, Any]:
@@ -210,7 +222,9 @@ class Runner:
                         f"{k} p50 {r['calls'][k]['p50_ms']} ms"
                         for k in CALLS
                         if r["calls"][k]["p50_ms"] is not None
-                    ),
+                    )
+                    + f"; longest loop stall {r['loop_stall_max_ms']} ms "
+                    + f"(on CPU {r['loop_stall_on_cpu_max_ms']} ms)",
                     flush=True,
                 )
             results["sizes"][str(size)] = {"tasks_loaded": len(workload.tasks), "rounds": rounds}
@@ -226,6 +240,8 @@ class Runner:
                 rounds.append(r)
                 print(
                     f"        {r['tasks_per_s']:.1f} tasks/s, get_work p50 {r['get_work_p50_ms']} ms, "
+                    f"longest loop stall {r['loop_stall_max_ms']} ms "
+                    f"(on CPU {r['loop_stall_on_cpu_max_ms']} ms), "
                     f"errors {r['errors']}, violations {r['violations']}",
                     flush=True,
                 )
@@ -301,6 +317,7 @@ class Runner:
             "commit": commit,
             "command": "python bench/run.py " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
             "templates": {"luigi": self.args.luigi_cmd, "ours": self.args.ours_cmd},
+            "daemons": self.args.daemon_list,
             "rounds": self.args.rounds,
             "workers": self.args.workers,
             "samples": self.args.samples,
@@ -312,7 +329,8 @@ class Runner:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    ensure_luigi_venv(args.luigi_venv)
+    if "luigi" in args.daemon_list:
+        ensure_luigi_venv(args.luigi_venv)
     runner = Runner(args)
     try:
         results = runner.run()

@@ -1,16 +1,22 @@
-"""Pausing the cyclic garbage collector around bulk work.
+"""Keeping the cyclic garbage collector from holding the event loop.
 
-Building a 100k-task reply allocates hundreds of thousands of small dicts; every few hundred
-allocations the collector would walk the young generation, and now and then everything.
-Nothing such a reply builds forms reference cycles (reference counting frees it), so the
-collector is switched off for the duration. Pauses nest: overlapping bulk replies (streamed
-replies interleave) turn collection back on only when the last one ends, and only if it was
-on when the first began.
+A full collection walks every tracked object that is not frozen (at 100k tasks that took over
+300 ms) and finds nothing to free: scheduler records hold no reference cycles. Hence:
+
+- ``paused()`` around bulk work. Building a 100k-task reply allocates hundreds of thousands of
+  small dicts, and every few hundred allocations the collector would walk the young generation,
+  now and then everything. Nothing such a reply builds forms cycles (reference counting frees
+  it), so collection is switched off for the duration. Pauses nest: overlapping bulk replies
+  (streamed replies interleave) turn collection back on only when the last one ends, and only
+  if it was on when the first began.
+- ``freeze_after_slow_collections()`` while a graph grows: the survivors of a slow full
+  collection are frozen, so the next one walks only what arrived since.
 """
 
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,3 +38,34 @@ def paused() -> Iterator[None]:
         _Pause.depth -= 1
         if _Pause.depth == 0 and _Pause.resume:
             gc.enable()
+
+
+#: A full collection slower than this freezes what survived it.
+SLOW_FULL_COLLECTION = 0.01
+
+
+class _SlowCollections:
+    """The gc callback behind ``freeze_after_slow_collections``."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self.started = time.perf_counter()
+        elif time.perf_counter() - self.started > self.threshold:
+            # Survivors of a full collection are long-lived (tasks, workers); the young
+            # generations are empty now, so no garbage goes with them. The next full
+            # collection then walks only what arrived since: while a big graph is being
+            # added, collections stay below the threshold instead of growing with it.
+            gc.freeze()
+
+
+def freeze_after_slow_collections(threshold: float = SLOW_FULL_COLLECTION) -> None:
+    """From now on, freeze the survivors of every full collection that took longer than
+    ``threshold`` seconds (the daemon's policy, as its periodic freeze after pruning)."""
+    if not any(isinstance(callback, _SlowCollections) for callback in gc.callbacks):
+        gc.callbacks.append(_SlowCollections(threshold))

@@ -7,6 +7,7 @@ server can validate arguments before calling and can refuse anything not registe
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,7 +34,8 @@ class RpcSpec:
     #: ``Fragments`` so that the server can send a big reply without holding the event loop
     streamed: bool = False
 
-    @property
+    # cached: read on every request, and a spec never changes once registered
+    @functools.cached_property
     def required(self) -> frozenset[str]:
         return frozenset(
             p.name
@@ -41,7 +43,7 @@ class RpcSpec:
             if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         )
 
-    @property
+    @functools.cached_property
     def known(self) -> frozenset[str]:
         return frozenset(
             p.name

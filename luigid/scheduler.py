@@ -687,20 +687,39 @@ class Scheduler:
             for _, task in heapq.merge(ready, running, key=_first):
                 yield task
             return
-        # One merge: once a worker's reservations run out its remaining ready tasks are no-ops
-        # for the caller's loop, and walking past them costs less than re-merging every stream
-        # each time a reservation runs out (that was quadratic in busy workers).
-        live = {w for w, left in greedy_workers.items() if left > 0 and w != worker_id}
-        streams: list[Iterator[tuple[Any, Task]]] = [
-            ((t.ready_key, t) for t in state.ready_tasks(w)) for w in (worker_id, *live)
+        # Once another worker's reservations run out, its remaining ready tasks are no-ops for
+        # the caller's loop: a task it shares with a worker that still has some is also in that
+        # worker's list, and one the caller may run is in the caller's. So a stream is dropped
+        # from the merge the moment its worker has nothing left to reserve. Walking past the
+        # no-ops instead cost thousands of steps when one worker's tasks all rank ahead of the
+        # caller's (a worker that scheduled its graph first); re-merging instead was quadratic
+        # in busy workers. ``owner`` None marks the streams never dropped.
+        live = [w for w, left in greedy_workers.items() if left > 0 and w != worker_id]
+        streams: list[tuple[str | None, Iterator[tuple[Any, Task]]]] = [
+            (None, ((t.ready_key, t) for t in state.ready_tasks(worker_id))),
+            *((w, ((t.ready_key, t) for t in state.ready_tasks(w))) for w in live),
+            (None, iter(running)),
         ]
-        streams.append(iter(running))
+        heap: list[tuple[Any, int, Task, Iterator[tuple[Any, Task]], str | None]] = []
+        for number, (owner, stream) in enumerate(streams):
+            head = next(stream, None)
+            if head is not None:
+                heap.append((head[0], number, head[1], stream, owner))
+        heapq.heapify(heap)
         previous = None
-        for key, task in heapq.merge(*streams, key=_first):
-            if key == previous:  # listed by several workers
+        while heap:
+            key, number, task, stream, owner = heap[0]
+            if owner is not None and greedy_workers.get(owner, 0) <= 0:
+                heapq.heappop(heap)
                 continue
-            previous = key
-            yield task
+            if key != previous:  # else listed by several workers, and already seen
+                previous = key
+                yield task
+            head = next(stream, None)
+            if head is None:
+                heapq.heappop(heap)
+            else:
+                heapq.heapreplace(heap, (head[0], number, head[1], stream, owner))
 
     def _upstream_disabled(self) -> set[str]:
         """PENDING tasks that luigi reports as UPSTREAM_DISABLED: those reaching a DISABLED

@@ -22,6 +22,7 @@ import tornado.netutil
 import tornado.web
 from tornado.ioloop import PeriodicCallback
 
+from luigid import gcpause
 from luigid.auth import Guard, auth_config_from, open_access_warning, secure_routes
 from luigid.config import ConfigError, LuigidConfig
 from luigid.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler, StaticHandler
@@ -30,6 +31,7 @@ from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
 from luigid.metrics import MetricsHandler
 from luigid.persistence import Snapshotter
 from luigid.scheduler import Scheduler
+from luigid.stalls import StallMonitor
 from luigid.validation import MAX_HEADER_SIZE, request_limits_from
 
 logger = logging.getLogger("luigi.server")
@@ -130,6 +132,7 @@ class Server:
         self.force_exit = False
         self.sockets: list[socket.socket] = []
         self._http: tornado.httpserver.HTTPServer | None = None
+        self.stalls = StallMonitor()
 
     def handle_signal(self, signum: int) -> None:
         """Only set flags: the main coroutine does the work."""
@@ -173,6 +176,7 @@ class Server:
     def startup(self) -> None:
         collector = self.scheduler.metrics_collector
         collector.set_state_probe(self._state_probe)
+        collector.set_stall_probe(self.stalls.reading)
         history = self.scheduler.task_history
         if hasattr(history, "queue_depth"):
             collector.set_history_probe(
@@ -207,6 +211,7 @@ class Server:
         for sig in SHUTDOWN_SIGNALS:
             loop.add_signal_handler(sig, self.handle_signal, sig)
         self.startup()
+        self.stalls.start()
         pruner = PeriodicCallback(self._periodic_prune, PRUNE_INTERVAL_MS)
         pruner.start()
         snapshots = PeriodicCallback(self.snapshots.tick, self.snapshots.tick_ms)
@@ -236,6 +241,9 @@ class Server:
             ):
                 await asyncio.sleep(0.02)
             await self._http.close_all_connections()
+        if self.stalls.running:  # what follows (the final save) blocks on purpose: not a stall
+            self.stalls.stop()
+            logger.info("%s", self.stalls.summary())
         self.snapshots.stop()  # an unfinished periodic snapshot is older than the final save
         self.scheduler.dump()
         self.saved = True
@@ -277,6 +285,7 @@ def run(
     gc.collect()
     scheduler.load()
     gc.freeze()  # see Server._periodic_prune; also keeps snapshot forks copy-on-write friendly
+    gcpause.freeze_after_slow_collections()
     server = Server(scheduler, api_port=api_port, address=address, unix_socket=unix_socket, **options)
     asyncio.run(server.serve(ready=ready))
     return server

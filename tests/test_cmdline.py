@@ -193,6 +193,18 @@ def test_signal_saves_state_once_and_exits_zero(luigids, sig):
     assert server.stderr().count("Saved state in") == 1
 
 
+def test_longest_event_loop_stall_is_logged_at_shutdown_and_scraped(luigids):
+    server = luigids(config="[scheduler]\nmetrics_collector = prometheus\n").start()
+    server.call("ping", worker="w1")
+    metrics = requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10).text
+    assert "luigid_event_loop_longest_stall_seconds " in metrics
+    assert server.stop() == 0
+    log = server.stderr()
+    assert log.count("Longest event-loop stall since start: ") == 1
+    # measured up to the final save, which blocks on purpose and is left out
+    assert log.index("Longest event-loop stall") < log.index("Saved state in")
+
+
 def test_restart_carries_on_with_saved_state(luigids):
     first = luigids().start()
     first.call("add_task", worker="w1", task_id="A_1", family="A", status="DONE")

@@ -1,6 +1,12 @@
 """Metrics collectors for the scheduler: luigi's interface plus luigid's operational readings."""
 
-from luigid.metrics.collector import HistoryProbe, MetricsCollector, NoMetricsCollector, StateProbe
+from luigid.metrics.collector import (
+    HistoryProbe,
+    MetricsCollector,
+    NoMetricsCollector,
+    StallProbe,
+    StateProbe,
+)
 from luigid.metrics.factory import make_collector
 from luigid.metrics.handler import MetricsHandler
 
@@ -9,6 +15,7 @@ __all__ = [
     "MetricsCollector",
     "MetricsHandler",
     "NoMetricsCollector",
+    "StallProbe",
     "StateProbe",
     "make_collector",
 ]

@@ -19,6 +19,9 @@ from typing import Any
 StateProbe = Callable[[], Mapping[str, Any]]
 #: returns {'queue_depth': n, 'write_failures': n}
 HistoryProbe = Callable[[], Mapping[str, int]]
+#: returns {'longest_seconds': s, 'longest_on_cpu_seconds': s, 'recent_longest_seconds': s,
+#: 'over_threshold': n} (see luigid.stalls)
+StallProbe = Callable[[], Mapping[str, float]]
 
 
 class MetricsCollector(abc.ABC):
@@ -68,6 +71,9 @@ class MetricsCollector(abc.ABC):
 
     def set_history_probe(self, probe: HistoryProbe) -> None:  # noqa: B027 (optional hook)
         """Give a callable read at scrape time for the task-history queue."""
+
+    def set_stall_probe(self, probe: StallProbe) -> None:  # noqa: B027 (optional hook)
+        """Give a callable read at scrape time for the event loop's longest stalls."""
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release sockets or threads at shutdown."""

@@ -24,7 +24,8 @@ from prometheus_client import (
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from luigid.config import config_error, get_bool, get_list
-from luigid.metrics.collector import HistoryProbe, MetricsCollector, StateProbe
+from luigid.metrics.collector import HistoryProbe, MetricsCollector, StallProbe, StateProbe
+from luigid.stalls import WARN_ABOVE
 
 logger = logging.getLogger("luigid.metrics")
 
@@ -162,6 +163,9 @@ class PrometheusCollector(MetricsCollector):
     def set_history_probe(self, probe: HistoryProbe) -> None:
         self._readings.history_probe = probe
 
+    def set_stall_probe(self, probe: StallProbe) -> None:
+        self._readings.stall_probe = probe
+
 
 class _StateReadings:
     """A prometheus_client custom collector: every value is read when ``/metrics`` is scraped."""
@@ -169,6 +173,7 @@ class _StateReadings:
     def __init__(self) -> None:
         self.state_probe: StateProbe | None = None
         self.history_probe: HistoryProbe | None = None
+        self.stall_probe: StallProbe | None = None
         self.last_prune: tuple[float, float] | None = None  # (duration, finished at)
         self.last_snapshot: tuple[float, float] | None = None
 
@@ -179,6 +184,7 @@ class _StateReadings:
         now = time.time()
         yield from self._state_metrics()
         yield from self._history_metrics()
+        yield from self._stall_metrics()
         yield from _last_run_metrics("prune", "prune of the task graph", self.last_prune, now)
         yield from _last_run_metrics("snapshot", "state snapshot written", self.last_snapshot, now)
 
@@ -212,6 +218,32 @@ class _StateReadings:
             "luigid_history_write_failures",
             "Task-history database writes that failed",
             value=float(reading.get("write_failures", 0)),
+        )
+
+
+    def _stall_metrics(self) -> Iterator[Metric]:
+        reading = _read_probe(self.stall_probe, "event loop")
+        if reading is None:
+            return
+        yield GaugeMetricFamily(
+            "luigid_event_loop_longest_stall_seconds",
+            "Longest time the event loop was held (requests waited) since start",
+            value=float(reading.get("longest_seconds", 0.0)),
+        )
+        yield GaugeMetricFamily(
+            "luigid_event_loop_longest_stall_on_cpu_seconds",
+            "Longest part of one stall that the event loop's thread spent on the CPU, since start",
+            value=float(reading.get("longest_on_cpu_seconds", 0.0)),
+        )
+        yield GaugeMetricFamily(
+            "luigid_event_loop_recent_longest_stall_seconds",
+            "Longest time the event loop was held in the last one to two minutes",
+            value=float(reading.get("recent_longest_seconds", 0.0)),
+        )
+        yield CounterMetricFamily(
+            "luigid_event_loop_long_stalls",
+            f"Times the event loop was held for longer than {WARN_ABOVE * 1000:.0f} ms",
+            value=float(reading.get("over_threshold", 0)),
         )
 
 

@@ -141,6 +141,24 @@ def test_state_and_history_probes_are_read_at_scrape_time():
     assert sample(samples, "luigid_history_write_failures_total") == 4
 
 
+def test_stall_probe_is_read_at_scrape_time():
+    collector = PrometheusCollector.from_sections({})
+    reading = {
+        "longest_seconds": 0.12,
+        "longest_on_cpu_seconds": 0.1,
+        "recent_longest_seconds": 0.03,
+        "over_threshold": 2,
+    }
+    collector.set_stall_probe(lambda: reading)
+    samples = scrape(collector)
+    assert sample(samples, "luigid_event_loop_longest_stall_seconds") == 0.12
+    assert sample(samples, "luigid_event_loop_longest_stall_on_cpu_seconds") == 0.1
+    assert sample(samples, "luigid_event_loop_recent_longest_stall_seconds") == 0.03
+    assert sample(samples, "luigid_event_loop_long_stalls_total") == 2
+    reading["over_threshold"] = 3
+    assert sample(scrape(collector), "luigid_event_loop_long_stalls_total") == 3
+
+
 def test_failing_probe_costs_only_its_own_metrics(caplog):
     collector = PrometheusCollector.from_sections({})
 

@@ -406,6 +406,30 @@ def equal_rank_siblings(make_twin: MakeTwin) -> None:
     assert len(running) == 8
 
 
+def graphs_scheduled_in_turn(make_twin: MakeTwin) -> None:
+    """Each worker schedules its whole graph before the next one starts, as bench/run.py's
+    preload does: one worker's ready tasks all rank ahead of the next one's, and a late
+    worker's get_work must reserve for and skip the earlier ones' exactly as luigi does."""
+    t = make_twin(resources={"db": 2}, **FAST)
+    workers = [f"w{n}" for n in range(5)]
+    for n, worker in enumerate(workers):
+        t.same("add_worker", worker=worker, info=[["workers", 2 if n == 1 else 1]])
+        for i in range(6):
+            deps = [f"T_{n}_{i - 2}"] if i >= 2 else []
+            t.add(f"T_{n}_{i}", worker=worker, deps=deps, resources={"db": 1} if i % 3 == 0 else {},
+                  priority=i % 2)
+    t.add("T_0_4", worker="w3", deps=["T_0_2"], resources={}, priority=0)  # a task two workers may run
+    for turn in range(8):
+        for worker in reversed(workers):
+            t.clock.advance(1)
+            reply = t.work(worker=worker, current_tasks=[])
+            task_id = reply["task_id"]
+            if task_id and (turn + int(worker[1:])) % 3:  # some stay RUNNING and hold resources
+                t.same("add_task", task_id=task_id, worker=worker, status="DONE", runnable=None,
+                       family="T", params={}, new_deps=[])
+    t.views("T_0_4", "T_4_5")
+
+
 SCENARIOS = [
     linear_chain,
     diamond_two_workers,
@@ -421,6 +445,7 @@ SCENARIOS = [
     cooldown,
     batch_emails,
     equal_rank_siblings,
+    graphs_scheduled_in_turn,
 ]
 
 
