@@ -274,20 +274,34 @@ class RpcHandler(BaseHandler):
 
     async def _stream_response(self, fragments: Fragments) -> None:
         """Send ``{"response": {...}}`` piece by piece, letting other requests run between
-        pieces: a 100k-task reply never holds the event loop for more than a piece's worth."""
+        pieces: a 100k-task reply never holds the event loop for more than a piece's worth.
+        Each piece is flushed as it comes (chunked), so compressing it (gzip, for browsers)
+        is spread out too, the client reads while the next piece is made, and no copy of
+        the whole reply is ever joined; a client that hangs up stops the rest being made."""
         self.set_header("Content-Type", JSON_TYPE)
         self.write(b'{"response": {')
         first = True
         with gcpause.paused():
             for piece in fragments:
+                if self._client_gone:
+                    return
                 if piece:
                     # the object's members, without its braces
                     body = piece if isinstance(piece, bytes) else dumps(piece)[1:-1]
                     if body:
-                        self.write(body if first else b"," + body)
+                        if not first:
+                            self.write(b",")
+                        self.write(body)
                         first = False
+                        self.flush()  # not awaited: the stream sends it while the next piece is made
                 await asyncio.sleep(0)
         self.finish(b"}}")
+
+    _client_gone = False
+
+    def on_connection_close(self) -> None:
+        self._client_gone = True
+        super().on_connection_close()
 
     async def get(self, method: str) -> None:
         await self._call(method)
