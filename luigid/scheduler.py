@@ -1160,22 +1160,25 @@ class Scheduler:
         self, tasks: list[Task], upstream_status: str, limit: bool, search: str | None, cap: int
     ) -> Iterator[Piece]:
         terms = [term.casefold() for term in search.split()] if search else []
-        memo: dict[str, str] = {}
-        matched = []
-        for seen, task in enumerate(tasks, 1):
-            if seen % FILTER_PAUSE == 0:
-                yield None
-            if terms:
-                shown = task.pretty_id.casefold()
-                if not all(term in shown for term in terms):
+        if not terms and not upstream_status:
+            matched = tasks  # nothing to filter out
+        else:
+            memo: dict[str, str] = {}
+            matched = []
+            for seen, task in enumerate(tasks, 1):
+                if seen % FILTER_PAUSE == 0:
+                    yield None
+                if terms:
+                    shown = task.pretty_id.casefold()
+                    if not all(term in shown for term in terms):
+                        continue
+                if (
+                    task.status == PENDING
+                    and upstream_status
+                    and upstream_status != self._upstream_status(task.id, memo)
+                ):
                     continue
-            if (
-                task.status == PENDING
-                and upstream_status
-                and upstream_status != self._upstream_status(task.id, memo)
-            ):
-                continue
-            matched.append(task)
+                matched.append(task)
         if limit and len(matched) > cap:
             yield {"num_tasks": len(matched)}  # counted, never serialised
             return
