@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -293,6 +294,31 @@ def test_cached_replies_match_the_uncached_ones(make_scheduler: Make, clock: Clo
     work(s, "w2")
     assert_views_fresh(s)
     assert_views_fresh(s)  # and again, with every cache filled
+
+
+def test_entries_keep_the_key_order_of_serialize_task(make_scheduler: Make, clock: Clock) -> None:
+    """Entries carry their keys in the order ``_serialize_task`` gives them (as before the
+    cache); placeholders as ``_placeholder`` gives them."""
+    s = make_scheduler(retry_count=1)
+    add(s, "A_1", deps=["B_1", "Z_9"])
+    add(s, "B_1")
+    add(s, "C_1", status="FAILED")  # disabled: re_enable_able
+    work(s)  # running: accepts_messages
+    for _ in range(2):  # uncached, then cached
+        in_order = json.loads(reply_bytes(s.task_list_fragments(status="")), object_pairs_hook=list)
+        for task_id, entry in in_order:
+            expected = s._serialize_task(s._state.get_task(task_id), include_deps=False)
+            assert [key for key, _ in entry] == list(expected)
+        for task_id, entry in json.loads(reply_bytes(s.graph_fragments()), object_pairs_hook=list):
+            keys = [key for key, _ in entry]
+            task = s._state.get_task(task_id)
+            if task is None or not task.family:
+                expected = s._placeholder(task_id)
+            else:
+                expected = s._serialize_task(task, deps=[], display="display_name" in keys)
+            assert keys == [key for key in expected if key != "display_name" or key in keys]
+    statuses = {task_id: dict(entry)["status"] for task_id, entry in in_order}
+    assert statuses == {"A_1": "PENDING", "B_1": "RUNNING", "C_1": "DISABLED", "Z_9": "UNKNOWN"}
 
 
 class _Solo:
