@@ -18,7 +18,7 @@ import logging
 import re
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from operator import itemgetter
 from typing import Any
@@ -1040,19 +1040,19 @@ class Scheduler:
         nodes of one walk). Only a walk's root carries a display name. Yields each node as
         the parts of a JSON object member, a comma first; a caller may pause between them."""
         state = self._state
-        limit = self.config.max_graph_nodes
+        get_task = state.get_task
+        limit = max(1, self.config.max_graph_nodes)  # as in luigi, a walk always shows its root
         own_deps = include_done and not inverse  # the edges are the task's deps, kept encoded with it
         seen: set[str] = set()
         for root_id in roots:
             if root_id in seen:
                 continue
             seen.add(root_id)
-            added = 0
-            queue = deque([root_id])
-            while queue and added < limit:
-                added += 1
-                task_id = queue.popleft()
-                task = state.get_task(task_id)
+            queue = [root_id]  # the walk's nodes in visiting order: it grows as it is read
+            for visited, task_id in enumerate(queue):
+                if visited >= limit:
+                    break
+                task = get_task(task_id)
                 if task is None or not task.family:
                     node = self._placeholder(task_id)
                     if task_id != root_id:
