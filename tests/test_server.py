@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import sys
 import unittest.mock
@@ -218,6 +219,15 @@ class TestStreamedReplies(ServerCase):
             in_process = getattr(self.scheduler, method)(**args)
             assert over_http == json.loads(json.dumps(in_process)), method
             assert len(over_http) > 0
+
+    def test_gzip_for_clients_that_accept_it(self):
+        self._chain(2500)
+        plain = self.api("graph", {}, decompress_response=False)
+        packed = self.api("graph", {}, decompress_response=False, headers={"Accept-Encoding": "gzip"})
+        assert "Content-Encoding" not in plain.headers
+        assert packed.headers["Content-Encoding"] == "gzip"
+        assert len(packed.body) < len(plain.body) / 5
+        assert json.loads(gzip.decompress(packed.body)) == json.loads(plain.body)
 
     def test_a_client_that_hangs_up_stops_the_reply_being_made(self):
         self._chain(30_000)
