@@ -6,10 +6,12 @@
 two versions can be compared in one run; ``--luigi`` adds luigi 3.8.1's daemon (``--luigi-cmd``, as
 in bench/run.py). Each daemon is preloaded once the way bench/run.py does it, and its state file
 kept in bench/runs/big-replies/ (``--fresh`` redoes it); every round restarts each daemon from
-its file, in turn, and times the two calls as bench/run.py does (the client's clock, to the last
-byte of the reply, the UI's GET for task_list). The daemon's CPU time per call (utime + stime from
-/proc) is printed too: on a shared machine it is steadier than the wall time. So is RSS before
-and after the calls (what the replies leave behind).
+its file, in turn, keeps the preloading workers alive (so replies list them, as in bench/run.py)
+and times the two calls as bench/run.py does (the client's clock, to the last byte of the reply,
+the UI's GET for task_list). The daemon's CPU time per call (utime + stime from
+/proc) is printed too: on a shared machine it is steadier than the wall time. So are RSS before
+and after the calls (what the replies leave behind) and, for ours, the longest event-loop stall
+the daemon logged.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.daemon import FLAGS, LUIGI_TEMPLATE, Daemon, DaemonSpec, ensure_luigi_venv
+from bench.latency import KeepAlive
 from bench.preload import Preload
 from bench.wire import RpcClient
-from bench.workload import build
+from bench.workload import Workload, build
 
 BENCH = Path(__file__).resolve().parent
 CACHE = BENCH / "runs" / "big-replies"
@@ -107,7 +110,9 @@ def saved_state(args: argparse.Namespace, name: str, template: str, source: str 
     return cached
 
 
-def measure(args: argparse.Namespace, name: str, template: str, source: str | None, state: Path) -> dict:
+def measure(
+    args: argparse.Namespace, name: str, template: str, source: str | None, state: Path, workload: Workload
+) -> dict:
     rundir = CACHE / f"run-{name}"
     shutil.rmtree(rundir, ignore_errors=True)
     (rundir / "state").mkdir(parents=True)
@@ -115,26 +120,39 @@ def measure(args: argparse.Namespace, name: str, template: str, source: str | No
     daemon = start(name, template, source, rundir, args.luigi_venv)
     assert daemon.proc is not None
     out: dict = {"rss_before_mb": rss_mb(daemon)}
+    client = RpcClient(daemon.port)
+    # the workers that scheduled the tasks are alive, as in bench/run.py: pinged at once (their
+    # last contact in the state file is old) and then every few seconds, so that no prune drops
+    # them, and every task lists its worker as in the benchmark's replies
+    for worker in workload.workers:
+        client.call("ping", {"worker": worker})
     try:
-        client = RpcClient(daemon.port)
-        samples = args.samples if name != "luigi" else min(3, args.samples)
-        for label, (method, call_args, http_method) in CALLS.items():
-            _, reply = client.timed_call(method, call_args, http_method)  # warm-up, and a check
-            if len(reply) < args.tasks // 2:
-                raise SystemExit(f"[{name}] {method} answered {len(reply)} entries: state not loaded?")
-            wall, cpu = [], []
-            for _ in range(samples):
-                before = cpu_ms(daemon.proc.pid)
-                took, _ = client.timed_call(method, call_args, http_method)
-                cpu.append(cpu_ms(daemon.proc.pid) - before)
-                wall.append(took * 1000)
-            out[label] = (wall, cpu)
+        with KeepAlive(daemon.port, workload.workers):
+            timings(args, daemon, client, out)
         out["rss_after_mb"] = rss_mb(daemon)
         client.close()
     finally:
         daemon.terminate(300)
+        out.update(daemon.logged_stalls())  # ours only: the longest the event loop was held
         shutil.rmtree(rundir, ignore_errors=True)
     return out
+
+
+def timings(args: argparse.Namespace, daemon: Daemon, client: RpcClient, out: dict) -> None:
+    """Wall and daemon CPU milliseconds of each call, into ``out``."""
+    assert daemon.proc is not None
+    samples = args.samples if daemon.spec.name != "luigi" else min(3, args.samples)
+    for label, (method, call_args, http_method) in CALLS.items():
+        _, reply = client.timed_call(method, call_args, http_method)  # warm-up, and a check
+        if len(reply) < args.tasks // 2:
+            raise SystemExit(f"[{daemon.spec.name}] {method}: {len(reply)} entries; state not loaded?")
+        wall, cpu = [], []
+        for _ in range(samples):
+            before = cpu_ms(daemon.proc.pid)
+            took, _ = client.timed_call(method, call_args, http_method)
+            cpu.append(cpu_ms(daemon.proc.pid) - before)
+            wall.append(took * 1000)
+        out[label] = (wall, cpu)
 
 
 def main(argv: list[str]) -> int:
@@ -143,11 +161,15 @@ def main(argv: list[str]) -> int:
         ensure_luigi_venv(args.luigi_venv)
     CACHE.mkdir(parents=True, exist_ok=True)
     states = {name: saved_state(args, name, template, source) for name, template, source in args.daemons}
+    workload = build(args.tasks, 8, "w")
     pooled: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
     for rnd in range(1, args.rounds + 1):
         for name, template, source in args.daemons:
-            result = measure(args, name, template, source, states[name])
-            print(f"round {rnd} {name}: RSS {result['rss_before_mb']:.0f} -> {result['rss_after_mb']:.0f} MB")
+            result = measure(args, name, template, source, states[name], workload)
+            stall = result["loop_stall_max_ms"]
+            held = f", longest loop stall {stall:.0f} ms" if stall is not None else ""
+            rss = f"RSS {result['rss_before_mb']:.0f} -> {result['rss_after_mb']:.0f} MB"
+            print(f"round {rnd} {name}: {rss}{held}")
             for label in CALLS:
                 wall, cpu = result[label]
                 into = pooled.setdefault((name, label), ([], []))
