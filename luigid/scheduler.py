@@ -82,9 +82,8 @@ FILTER_PAUSE = 5000
 #: ``"<id>":{`` with the fields every entry has (status ... progress_percentage);
 #: ``,"display_name":...`` (task_list entries, graph roots); ``,"re_enable_able":...`` or
 #: nothing; ``,"accepts_messages":...`` or nothing; then, once a graph asked, the deps sorted
-#: as the graph walks them and ``,"deps":[...]`` (None until then). A plain tuple of
-#: builtins: nothing that could stop a state file holding one from loading.
-Encoded = tuple[bytes, bytes, bytes, bytes, "tuple[str, ...] | None", "bytes | None"]
+#: as the graph walks them and ``,"deps":[...]`` (None until then). A derived slot: never saved.
+Encoded = tuple[bytes, bytes, bytes, bytes, tuple[str, ...] | None, bytes | None]
 
 
 def _split_off(node: dict[str, Any], key: str) -> bytes:
