@@ -23,7 +23,7 @@ import tornado.web
 from luigid import gcpause
 from luigid.auth.guard import Access
 from luigid.config import CorsConfig
-from luigid.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec
+from luigid.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec, dumps
 from luigid.validation import Invalid, RequestLimits, check_arguments, json_depth_exceeds
 
 logger = logging.getLogger("luigi.server")
@@ -143,29 +143,6 @@ class BaseHandler(tornado.web.RequestHandler):
         if json_depth_exceeds(value):
             raise ApiError(400, f"'{name}' is nested too deeply")
         return value
-
-
-def _json_fallback(value: Any) -> Any:
-    if isinstance(value, (set, frozenset)):
-        return list(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def _dumps_stdlib(payload: Any) -> bytes:
-    return json.dumps(payload, default=_json_fallback).encode("utf-8")
-
-
-try:  # several times faster on big replies (task_list, graph); optional
-    import orjson
-
-    def dumps(payload: Any) -> bytes:
-        try:
-            return orjson.dumps(payload, default=_json_fallback, option=orjson.OPT_NON_STR_KEYS)
-        except (orjson.JSONEncodeError, TypeError):
-            return _dumps_stdlib(payload)  # e.g. integers beyond 64 bits
-
-except ImportError:  # pragma: no cover - orjson is a declared dependency
-    dumps = _dumps_stdlib
 
 
 @tornado.web.stream_request_body
@@ -297,19 +274,34 @@ class RpcHandler(BaseHandler):
 
     async def _stream_response(self, fragments: Fragments) -> None:
         """Send ``{"response": {...}}`` piece by piece, letting other requests run between
-        pieces: a 100k-task reply never holds the event loop for more than a piece's worth."""
+        pieces: a 100k-task reply never holds the event loop for more than a piece's worth.
+        Each piece is flushed as it comes (chunked), so compressing it (gzip, for browsers)
+        is spread out too, the client reads while the next piece is made, and no copy of
+        the whole reply is ever joined; a client that hangs up stops the rest being made."""
         self.set_header("Content-Type", JSON_TYPE)
         self.write(b'{"response": {')
         first = True
         with gcpause.paused():
             for piece in fragments:
+                if self._client_gone:
+                    return
                 if piece:
-                    body = dumps(piece)[1:-1]  # the object's members, without its braces
+                    # the object's members, without its braces
+                    body = piece if isinstance(piece, bytes) else dumps(piece)[1:-1]
                     if body:
-                        self.write(body if first else b"," + body)
+                        if not first:
+                            self.write(b",")
+                        self.write(body)
                         first = False
+                        self.flush()  # not awaited: the stream sends it while the next piece is made
                 await asyncio.sleep(0)
         self.finish(b"}}")
+
+    _client_gone = False
+
+    def on_connection_close(self) -> None:
+        self._client_gone = True
+        super().on_connection_close()
 
     async def get(self, method: str) -> None:
         await self._call(method)

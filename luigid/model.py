@@ -72,6 +72,7 @@ class Task:
         "batchable",
         "deps",
         "display",
+        "encoded",
         "expl",
         "failures",
         "family",
@@ -109,7 +110,7 @@ class Task:
 
     #: slots the state derives from the others (index bookkeeping and caches): rebuilt on
     #: load, so not part of what a task *is*
-    DERIVED = frozenset({"seq", "unmet", "ready_key", "display"})
+    DERIVED = frozenset({"seq", "unmet", "ready_key", "display", "encoded"})
 
     def __init__(
         self,
@@ -176,6 +177,9 @@ class Task:
         self.seq = 0
         self.unmet = 0
         self.ready_key: tuple[Any, ...] | None = None
+        # this task's JSON for task_list and graph replies, made and owned by the scheduler;
+        # whatever changes a field those replies show resets it to None
+        self.encoded: tuple[Any, ...] | None = None
 
     def __repr__(self) -> str:
         return f"Task({self.id!r}, {self.status})"

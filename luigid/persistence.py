@@ -324,7 +324,8 @@ class _TaskBuilder:
         task = Task.__new__(Task)
         task.id = key
         for name, default in self.defaults:
-            if name in fields:
+            # derived slots (index bookkeeping, reply caches) are rebuilt, never taken from a file
+            if name in fields and name not in Task.DERIVED:
                 coerce = _TASK_COERCE.get(name)
                 value = coerce(fields[name]) if coerce else fields[name]
             elif type(default) in self._FRESH:
@@ -453,6 +454,7 @@ def replay_journal(state: State, journal: Journal, after: int) -> int:
         else:
             continue
         task.updated = when
+        task.encoded = None
         replayed += 1
     if latest:
         logger.info("Status journal: %d changes after the snapshot, %d tasks restored", len(latest), replayed)

@@ -18,7 +18,7 @@ import logging
 import re
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from operator import itemgetter
 from typing import Any
@@ -44,7 +44,7 @@ from luigid.model import (
     Worker,
 )
 from luigid.notify import disabled_task_email, make_batch_notifier, make_notifier
-from luigid.rpc import RPC_METHODS, Fragments, RpcError, collect, rpc_method
+from luigid.rpc import RPC_METHODS, Fragments, Piece, RpcError, collect, dumps, members, rpc_method
 from luigid.state import State, rank_key
 
 __all__ = ["RPC_METHODS", "Scheduler", "rpc_method"]
@@ -74,6 +74,21 @@ FRAGMENT_SIZE = 1000
 #: How many distinct shared values (retry policies, visibility maps) to keep at most.
 SHARED_LIMIT = 10_000
 FILTER_PAUSE = 5000
+
+
+#: A task as task_list and graph replies show it, already JSON: the members of its entry in
+#: the order ``Scheduler._serialize_task`` gives them, kept in ``Task.encoded`` until a field
+#: it shows changes, so that a big reply is mostly a join of bytes made earlier. In order:
+#: ``"<id>":{`` with the fields every entry has (status ... progress_percentage);
+#: ``,"display_name":...`` (task_list entries, graph roots); ``,"re_enable_able":...`` or
+#: nothing; ``,"accepts_messages":...`` or nothing; then, once a graph asked, the deps sorted
+#: as the graph walks them and ``,"deps":[...]`` (None until then). A derived slot: never saved.
+Encoded = tuple[bytes, bytes, bytes, bytes, tuple[str, ...] | None, bytes | None]
+
+
+def _split_off(node: dict[str, Any], key: str) -> bytes:
+    """``,"key":value`` taken out of the node, or nothing when it has no such key."""
+    return b"," + members({key: node.pop(key)}) if key in node else b""
 
 
 def _upstream_key(status: str) -> int:
@@ -414,6 +429,7 @@ class Scheduler:
         ):
             return
 
+        task.encoded = None  # most of what follows may change what replies show of it
         # placeholders (created for priority or as deps) learn who they are now
         if not task.family:
             task.family = family
@@ -442,6 +458,7 @@ class Scheduler:
             if task.batch_id is not None:
                 for member in state.batch_running_tasks(task.batch_id):
                     member.tracking_url = tracking_url
+                    member.encoded = None
 
         if batchable is not None:
             task.batchable = batchable
@@ -633,17 +650,19 @@ class Scheduler:
         if task is None or task.status != RUNNING:
             return
 
-        def decrease(held: dict[str, int] | None) -> None:
+        def decrease(holder: Task) -> None:
+            held = holder.resources_running
             if held is None:
                 return
+            holder.encoded = None  # changed in place, below
             for name, amount in decrease_resources.items():
                 if amount > 0 and name in held:
                     held[name] = max(0, held[name] - amount)
 
-        decrease(task.resources_running)
+        decrease(task)
         if task.batch_id is not None:
             for member in self._state.batch_running_tasks(task.batch_id):
-                decrease(member.resources_running)
+                decrease(member)
 
     @rpc_method(role="viewer", mutating=False)
     def get_running_task_resources(self, task_id: str) -> dict[str, Any]:
@@ -912,6 +931,7 @@ class Scheduler:
             best.worker_running = worker_id
             best.resources_running = dict(best.resources)
             best.time_running = time.time()
+            best.encoded = None
             self._state.set_status(best, RUNNING)
             self._update_task_history(best, RUNNING, host=host)
             reply.update(
@@ -992,49 +1012,80 @@ class Scheduler:
             "priority": 0,
         }
 
+    def _encode(self, task: Task) -> Encoded:
+        """The task's entry as JSON parts (see ``Encoded``), cut from ``_serialize_task``'s
+        dict so both always agree, and kept on the task."""
+        node = self._serialize_task(task, include_deps=False)
+        display = _split_off(node, "display_name")
+        re_enable = _split_off(node, "re_enable_able")
+        messages = _split_off(node, "accepts_messages")
+        # '{"<id>":{...}}' without the outer brace and the entry's closing one
+        encoded: Encoded = (dumps({task.id: node})[1:-2], display, re_enable, messages, None, None)
+        task.encoded = encoded
+        return encoded
+
+    @staticmethod
+    def _encode_deps(task: Task, encoded: Encoded) -> Encoded:
+        edges = tuple(sorted(task.deps))
+        encoded = (*encoded[:4], edges, b"," + members({"deps": edges}))
+        task.encoded = encoded
+        return encoded
+
     def _walk_graph(
-        self, root_id: str, seen: set[str], inverse: bool = False, include_done: bool = True
-    ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Breadth-first from the root, so the nearest nodes survive the max_graph_nodes cut
-        (which, as in luigi, counts the nodes of this one walk). Only the root carries a
-        display name. Yields (task id, node) pairs; a caller may pause between them."""
-        if root_id in seen:
-            return
-        seen.add(root_id)
+        self, roots: Iterable[str], inverse: bool = False, include_done: bool = True
+    ) -> Iterator[tuple[bytes, ...]]:
+        """Breadth-first from each root in turn, skipping nodes an earlier walk reached, so
+        the nearest nodes survive the max_graph_nodes cut (which, as in luigi, counts the
+        nodes of one walk). Only a walk's root carries a display name. Yields each node as
+        the parts of a JSON object member, a comma first; a caller may pause between them."""
         state = self._state
-        limit = self.config.max_graph_nodes
-        added = 0
-        queue = deque([root_id])
-        while queue:
-            task_id = queue.popleft()
-            task = state.get_task(task_id)
-            if task is None or not task.family:
-                node = self._placeholder(task_id)
-                if task_id != root_id:
-                    del node["display_name"]
-            else:
-                edges: Iterable[str] = state.dependents(task_id) if inverse else task.deps
-                if not include_done:
-                    edges = [d for d in edges if (t := state.get_task(d)) is None or t.status != DONE]
-                edges = sorted(edges)
-                node = self._serialize_task(task, deps=edges, display=task_id == root_id)
+        get_task = state.get_task
+        limit = max(1, self.config.max_graph_nodes)  # as in luigi, a walk always shows its root
+        own_deps = include_done and not inverse  # the edges are the task's deps, kept encoded with it
+        seen: set[str] = set()
+        for root_id in roots:
+            if root_id in seen:
+                continue
+            seen.add(root_id)
+            queue = [root_id]  # the walk's nodes in visiting order: it grows as it is read
+            for visited, task_id in enumerate(queue):
+                if visited >= limit:
+                    break
+                task = get_task(task_id)
+                if task is None or not task.family:
+                    node = self._placeholder(task_id)
+                    if task_id != root_id:
+                        del node["display_name"]
+                    yield b",", members({task_id: node})
+                    continue
+                encoded = task.encoded or self._encode(task)
+                if own_deps and encoded[4] is None:
+                    encoded = self._encode_deps(task, encoded)
+                head, display, re_enable, messages, edges, deps = encoded
+                if not own_deps:
+                    found: Iterable[str] = state.dependents(task_id) if inverse else task.deps
+                    if not include_done:
+                        found = [d for d in found if (t := state.get_task(d)) is None or t.status != DONE]
+                    edges = tuple(sorted(found))
+                    deps = b"," + members({"deps": edges})
+                assert edges is not None and deps is not None
                 for dep_id in edges:
                     if dep_id not in seen:
                         seen.add(dep_id)
                         queue.append(dep_id)
-            yield task_id, node
-            added += 1
-            if added >= limit:
-                return
+                shown = display if task_id == root_id else b""
+                yield b",", head, shown, re_enable, deps, messages, b"}"
 
     @staticmethod
-    def _in_pieces(pairs: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[dict[str, Any] | None]:
-        source = iter(pairs)
+    def _in_pieces(entries: Iterable[tuple[bytes, ...]]) -> Iterator[bytes]:
+        """Encoded members (each in parts, a comma first) joined FRAGMENT_SIZE at a time."""
+        source = iter(entries)
         while True:
-            piece = dict(itertools.islice(source, FRAGMENT_SIZE))
-            if not piece:
+            parts = list(itertools.chain.from_iterable(itertools.islice(source, FRAGMENT_SIZE)))
+            if not parts:
                 return
-            yield piece
+            parts[0] = b""  # no comma before a piece's first member
+            yield b"".join(parts)
 
     @rpc_method(role="viewer", mutating=False, streamed=True)
     def graph(self, **kwargs: Any) -> dict[str, Any]:
@@ -1043,9 +1094,7 @@ class Scheduler:
     def graph_fragments(self, **kwargs: Any) -> Fragments:
         self.prune()
         roots = [task.id for task in self._state.tasks()]  # a copy: others may run between pieces
-        seen: set[str] = set()
-        walks = (pair for root in roots for pair in self._walk_graph(root, seen))
-        return Fragments(self._in_pieces(walks))
+        return Fragments(self._in_pieces(self._walk_graph(roots)))
 
     @rpc_method(role="viewer", mutating=False, streamed=True)
     def dep_graph(self, task_id: str, include_done: bool = True, **kwargs: Any) -> dict[str, Any]:
@@ -1060,7 +1109,7 @@ class Scheduler:
         self.prune()
         if not self._state.has_task(task_id):
             return {}
-        walk = self._walk_graph(task_id, set(), inverse=inverse, include_done=include_done)
+        walk = self._walk_graph([task_id], inverse=inverse, include_done=include_done)
         return Fragments(self._in_pieces(walk))
 
     @rpc_method(role="viewer", mutating=False, streamed=True)
@@ -1108,29 +1157,35 @@ class Scheduler:
 
     def _task_list_pieces(
         self, tasks: list[Task], upstream_status: str, limit: bool, search: str | None, cap: int
-    ) -> Iterator[dict[str, Any] | None]:
+    ) -> Iterator[Piece]:
         terms = [term.casefold() for term in search.split()] if search else []
-        memo: dict[str, str] = {}
-        matched = []
-        for seen, task in enumerate(tasks, 1):
-            if seen % FILTER_PAUSE == 0:
-                yield None
-            if terms:
-                shown = task.pretty_id.casefold()
-                if not all(term in shown for term in terms):
+        if not terms and not upstream_status:
+            matched = tasks  # nothing to filter out
+        else:
+            memo: dict[str, str] = {}
+            matched = []
+            for seen, task in enumerate(tasks, 1):
+                if seen % FILTER_PAUSE == 0:
+                    yield None
+                if terms:
+                    shown = task.pretty_id.casefold()
+                    if not all(term in shown for term in terms):
+                        continue
+                if (
+                    task.status == PENDING
+                    and upstream_status
+                    and upstream_status != self._upstream_status(task.id, memo)
+                ):
                     continue
-            if (
-                task.status == PENDING
-                and upstream_status
-                and upstream_status != self._upstream_status(task.id, memo)
-            ):
-                continue
-            matched.append(task)
+                matched.append(task)
         if limit and len(matched) > cap:
             yield {"num_tasks": len(matched)}  # counted, never serialised
             return
-        pairs = ((task.id, self._serialize_task(task, include_deps=False)) for task in matched)
-        yield from self._in_pieces(pairs)
+        encode = self._encode
+        yield from self._in_pieces(
+            (b",", head, display, re_enable, messages, b"}")
+            for head, display, re_enable, messages, _, _ in (task.encoded or encode(task) for task in matched)
+        )
 
     @rpc_method(role="viewer", mutating=False)
     def task_search(self, task_str: str, **kwargs: Any) -> dict[str, Any]:
@@ -1198,9 +1253,11 @@ class Scheduler:
         if task is None:
             return
         setattr(task, attribute, value)
+        task.encoded = None
         if task.status == RUNNING and task.batch_id is not None:
             for member in self._state.batch_running_tasks(task.batch_id):
                 setattr(member, attribute, value)
+                member.encoded = None
 
     @rpc_method()
     def set_task_status_message(self, task_id: str, status_message: Any) -> None:

@@ -156,6 +156,7 @@ class State:
         if new == old:
             return
         task.deps = new
+        task.encoded = None
         self._index_deps(task, old - new, new - old)
         self._set_unmet(task, self._count_unmet(new))
 
@@ -164,6 +165,7 @@ class State:
         if not added:
             return
         task.deps |= added
+        task.encoded = None
         self._index_deps(task, (), added)
         self._set_unmet(task, task.unmet + self._count_unmet(added))
 
@@ -174,10 +176,12 @@ class State:
         if ready:
             self._ready_remove(task)
         task.priority = priority
+        task.encoded = None
         if ready:
             self._ready_add(task)
 
     def set_resources(self, task: Task, resources: dict[str, int]) -> None:
+        task.encoded = None
         if task.status == PENDING and bool(task.resources) != bool(resources):
             self._detach(task)
             task.resources = resources
@@ -195,12 +199,14 @@ class State:
             return  # luigi's ordered set keeps the first position
         self._detach(task)
         task.workers[worker.id] = None
+        task.encoded = None
         self._attach(task)
 
     def _drop_runner(self, task: Task, worker_id: str) -> None:
         if worker_id in task.workers:
             self._detach(task)
             del task.workers[worker_id]
+            task.encoded = None
             self._attach(task)
 
     def watch_unstaked(self, task: Task) -> None:
@@ -399,6 +405,7 @@ class State:
         self._detach(task)
         del self._by_status[old_status][task.id]
         task.status = new_status
+        task.encoded = None
         task.seq = next(self._seq)
         self._by_status[new_status][task.id] = task
         self._attach(task)
@@ -434,14 +441,17 @@ class State:
             task.add_failure()
             if task.has_excessive_failures():
                 task.scheduler_disable_time = time.time()
+                task.encoded = None
                 new_status = DISABLED
                 self.events.disabled_for_failures(task)
         elif new_status == DISABLED:
             task.scheduler_disable_time = None
+            task.encoded = None
 
         if new_status != task.status:
             self._move(task, new_status)
             task.updated = time.time()
+            task.encoded = None
             self.events.status_changed(task)
 
         if new_status == FAILED:
@@ -452,6 +462,7 @@ class State:
 
     def re_enable(self, task: Task, to_failed: bool = False) -> None:
         task.scheduler_disable_time = None
+        task.encoded = None
         task.clear_failures()
         if to_failed:
             self.set_status(task, FAILED)
@@ -463,6 +474,7 @@ class State:
         task.worker_running = worker_id
         task.resources_running = task.resources
         task.time_running = time.time()
+        task.encoded = None
 
     def fail_dead_worker_task(self, task: Task, assistants: set[str]) -> None:
         """A running task whose worker is gone fails, and is retried like any failure."""
@@ -480,6 +492,7 @@ class State:
                 self.config.retry_delay,
             )
             task.worker_running = None
+            task.encoded = None
             self.set_status(task, FAILED)
             task.retry = time.time() + self.config.retry_delay
             self._schedule(task)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import sys
 import unittest.mock
@@ -13,6 +14,7 @@ from tornado.testing import AsyncHTTPTestCase
 
 from luigid import scheduler as scheduler_module
 from luigid.config import CorsConfig, LuigidConfig, SchedulerConfig
+from luigid.rpc import Fragments
 from luigid.scheduler import Scheduler
 from luigid.server import app
 
@@ -217,6 +219,46 @@ class TestStreamedReplies(ServerCase):
             in_process = getattr(self.scheduler, method)(**args)
             assert over_http == json.loads(json.dumps(in_process)), method
             assert len(over_http) > 0
+
+    def test_gzip_for_clients_that_accept_it(self):
+        self._chain(2500)
+        plain = self.api("graph", {}, decompress_response=False)
+        packed = self.api("graph", {}, decompress_response=False, headers={"Accept-Encoding": "gzip"})
+        assert "Content-Encoding" not in plain.headers
+        assert packed.headers["Content-Encoding"] == "gzip"
+        assert len(packed.body) < len(plain.body) / 5
+        assert json.loads(gzip.decompress(packed.body)) == json.loads(plain.body)
+
+    def test_a_client_that_hangs_up_stops_the_reply_being_made(self):
+        self._chain(30_000)
+        pieces = unittest.mock.patch.object(scheduler_module, "FRAGMENT_SIZE", 100)  # 300 of them
+        pieces.start()
+        self.addCleanup(pieces.stop)
+        made: list[Any] = []
+        original = self.scheduler.graph_fragments
+
+        def counted(**kwargs: Any) -> Fragments:
+            def pieces_made() -> Any:
+                for piece in original(**kwargs):
+                    made.append(piece)
+                    yield piece
+
+            return Fragments(pieces_made())
+
+        in_flight = self.application.settings["in_flight"]
+
+        async def hang_up() -> None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.get_http_port())
+            writer.write(b"GET /api/graph HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await reader.read(100)).startswith(b"HTTP/1.1 200")
+            writer.transport.abort()  # gone, without reading the rest
+            while in_flight.count:
+                await asyncio.sleep(0.01)
+
+        with unittest.mock.patch.object(self.scheduler, "graph_fragments", counted):
+            self.io_loop.run_sync(hang_up, timeout=60)
+        assert 0 < len(made) < 300
+        assert self.reply(self.api("ping", {"worker": "w"})) == {"response": {"rpc_messages": []}}
 
     def test_counts_instead_of_tasks_past_the_limit(self):
         self._chain(30)

@@ -14,6 +14,7 @@ from tornado.testing import AsyncHTTPTestCase
 from luigid import persistence
 from luigid.config import CorsConfig, LuigidConfig, SchedulerConfig
 from luigid.model import BATCH_RUNNING, RUNNING, STATUSES, UNKNOWN
+from luigid.rpc import Fragments
 from luigid.scheduler import Scheduler
 from luigid.server import app
 from luigid.validation import MAX_HEADER_SIZE
@@ -89,7 +90,8 @@ def check_invariants(sched: Scheduler) -> None:
         missing = [d for d in task.deps if d not in tasks]
         if missing:
             # a dep the scheduler has no record of is shown as an UNKNOWN placeholder
-            graph = dict(sched._walk_graph(task.id, set()))  # as dep_graph shows it, without its prune
+            # as dep_graph shows it, without its prune
+            graph = Fragments(sched._in_pieces(sched._walk_graph([task.id]))).collect()
             for dep in missing:
                 if dep in graph:
                     assert graph[dep]["status"] == UNKNOWN
