@@ -33,6 +33,8 @@ THROUGHPUT_FIGURES = [
 SCALARS = [
     ("rss_per_task_bytes", "RSS per task (loaded minus idle, / tasks)", "B", False),
     ("rss_loaded_mb", "RSS after preload", "MB", False),
+    # luigid keeps each task's reply JSON once the UI's task_list/graph have asked for it
+    ("rss_end_mb", "RSS at the end of the round (after task_list/graph replies)", "MB", False),
     ("state_mb", "state file(s) after SIGTERM", "MB", False),
     ("sigterm_exit_s", "SIGTERM to exit", "s", False),
     ("restart_ready_s", "restart to first answered ping", "s", False),
