@@ -72,6 +72,16 @@ def _new_ready_list() -> SortedKeyList:
     return SortedKeyList(key=lambda task: task.ready_key)
 
 
+def _add_to_sets(index: dict[str, set[str]], keys: Iterable[str], member: str) -> None:
+    """Add ``member`` to the set ``index[key]`` of every key (bulk loading: no throwaway sets)."""
+    for key in keys:
+        members = index.get(key)
+        if members is None:
+            index[key] = {member}
+        else:
+            members.add(member)
+
+
 class WorkerLoad:
     """Per-worker counters over the tasks it may run (those listing it in ``workers``)."""
 
@@ -594,18 +604,8 @@ class State:
             task.seq = next(seq)
             task.ready_key = None
             by_status[task.status][task_id] = task
-            for dep_id in task.deps:
-                users = rdeps.get(dep_id)
-                if users is None:
-                    rdeps[dep_id] = {task_id}
-                else:
-                    users.add(task_id)
-            for worker_id in task.stakeholders:
-                staked = stakes.get(worker_id)
-                if staked is None:
-                    stakes[worker_id] = {task_id}
-                else:
-                    staked.add(task_id)
+            _add_to_sets(rdeps, task.deps, task_id)
+            _add_to_sets(stakes, task.stakeholders, task_id)
             for worker_id in task.workers:
                 runner = known.get(worker_id)
                 if runner is not None:
