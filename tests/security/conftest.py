@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from tests.processes import chromium_browser
 
 
 @pytest.fixture
@@ -31,28 +32,8 @@ def luigi_fast_retries() -> Iterator[None]:
                 config.set("core", key, value)
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium through Playwright, as the UI tests launch it (skips cleanly
-    when either is missing). Module-scoped: Playwright's sync API keeps an event loop running
-    in this thread while it lives, which later Tornado test cases could not share."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        pytest.skip(f"playwright is not installed: {exc}")
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    manager = sync_playwright().start()
-    try:
-        try:
-            chromium = manager.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        except Exception as exc:
-            pytest.skip(f"Chromium could not start: {exc}")
-        yield chromium
-        chromium.close()
-    finally:
-        manager.stop()
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread while
+    it lives, which later Tornado test cases could not share."""
+    yield from chromium_browser()

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-from tests.processes import free_port, luigid_command, wait_for
+from tests.processes import free_port, luigid_command, terminate, wait_for
 
 
 @dataclass
@@ -35,13 +34,7 @@ class Daemon:
         return (self.workdir / "luigid.log").read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
 
 def write_config(workdir: Path, config: str) -> Path:

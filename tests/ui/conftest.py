@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,18 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.processes import free_port, luigid_command, wait_for
+from tests.processes import chromium_browser, free_port, luigid_command, terminate, wait_for
 
 HERE = Path(__file__).parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 INDEX = "static/visualiser/index.html"
 MUTATING = {
     "add_task",
@@ -110,12 +99,7 @@ class Luigid:
             if child.poll() is None:
                 child.kill()
                 child.wait()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
 
 
 def start_luigid(workdir: Path, config: str) -> Luigid:
@@ -195,22 +179,7 @@ def start_pipeline_server(workdir: Path) -> Luigid:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        pytest.skip(f"playwright is not installed: {exc}")
-    if not os.path.exists(CHROMIUM) or shutil.which(CHROMIUM) is None:
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    manager = sync_playwright().start()
-    try:
-        try:
-            chromium = manager.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        except Exception as exc:
-            pytest.skip(f"Chromium could not start: {exc}")
-        yield chromium
-        chromium.close()
-    finally:
-        manager.stop()
+    yield from chromium_browser()
 
 
 class PageProbe:
