@@ -214,18 +214,7 @@ def to_json(result: SoakResult, opts: SoakOptions) -> dict[str, Any]:
         "state": [
             [round(s.at - result.start, 2), s.tasks, s.workers] for s in result.stats.state
         ],
-        "counts": {
-            name: getattr(result.stats, name)
-            for name in (
-                "workers_started",
-                "workers_left",
-                "workers_crashed",
-                "tasks_scheduled",
-                "tasks_done",
-                "tasks_failed",
-                "connections",
-            )
-        },
+        "counts": {name: getattr(result.stats, name) for name in LoadStats.COUNTERS},
     }
 
 

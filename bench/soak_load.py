@@ -81,6 +81,17 @@ class LoadStats:
     connections: int = 0
     state: list[StateSample] = field(default_factory=list)
 
+    #: the plain counts above, summed across load processes and reported as they are
+    COUNTERS = (
+        "workers_started",
+        "workers_left",
+        "workers_crashed",
+        "tasks_scheduled",
+        "tasks_done",
+        "tasks_failed",
+        "connections",
+    )
+
     def ok(self, label: str, seconds: float) -> None:
         self.latencies.setdefault(label, array("d")).append(seconds)
 

@@ -62,15 +62,7 @@ def merge(parts: list[LoadStats]) -> LoadStats:
             total.errors[label] = total.errors.get(label, 0) + n
         total.first_errors += part.first_errors
         total.state += part.state
-        for name in (
-            "workers_started",
-            "workers_left",
-            "workers_crashed",
-            "tasks_scheduled",
-            "tasks_done",
-            "tasks_failed",
-            "connections",
-        ):
+        for name in LoadStats.COUNTERS:
             setattr(total, name, getattr(total, name) + getattr(part, name))
     total.state.sort(key=lambda s: s.at)
     return total
