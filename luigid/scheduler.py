@@ -249,7 +249,14 @@ class Scheduler:
         """Load the state file at ``state_path`` (see ``luigid.persistence``)."""
         from luigid import persistence
 
-        persistence.load_into(self._state, self.config.state_path, self.journal)
+        # Changes the journal replay makes are not journaled again: written now, they would
+        # land in a newer generation with the replay's own times, and a second crash before
+        # the next snapshot would replay those instead of the originals (still on disk).
+        journal, self.journal = self.journal, None
+        try:
+            persistence.load_into(self._state, self.config.state_path, journal)
+        finally:
+            self.journal = journal
 
     def dump(self) -> None:
         """Write the state file atomically, then flush batched e-mail."""
@@ -271,6 +278,8 @@ class Scheduler:
         close = getattr(self.metrics_collector, "close", None)
         if close is not None:
             close()
+        if self.journal is not None:
+            self.journal.close()
 
     # ---------------------------------------------------------------- prune
 

@@ -139,6 +139,33 @@ def test_done_after_the_snapshot_survives_a_reload_without_final_save(tmp_path):
     assert task_of(again, "A_1").status == "DONE"
 
 
+def test_a_second_crash_before_the_next_snapshot_loses_nothing(tmp_path):
+    """The replay itself is not journaled again: a second kill -9 right after a restart
+    restores the same statuses, times and workers as the first."""
+    path = tmp_path / "state.pickle"
+    live = journaled_scheduler(path)
+    live.add_task(worker="w1", task_id="A_1", family="A")
+    live.add_task(worker="w1", task_id="B_1", family="B")
+    live.dump()  # both PENDING in the file
+    started = live.get_work(worker="w1", host="h")["task_id"]
+    other = "B_1" if started == "A_1" else "A_1"
+    live.add_task(worker="w1", task_id=other, status="DONE")
+
+    def portrait(scheduler: Scheduler) -> dict[str, tuple[object, ...]]:
+        tasks = [task_of(scheduler, t) for t in ("A_1", "B_1")]
+        return {t.id: (t.status, t.updated, t.worker_running) for t in tasks}
+
+    expected = portrait(live)
+    assert live.journal is not None
+    journaled = live.journal.entries_after(-1)
+    first = restart(path)  # no dump: the first process died
+    assert portrait(first) == expected
+    assert first.journal is not None
+    assert first.journal.entries_after(-1) == journaled  # the replay wrote nothing
+    second = restart(path)  # and the restarted one died before its first snapshot
+    assert portrait(second) == expected
+
+
 def test_only_the_last_journaled_status_counts(tmp_path):
     path = tmp_path / "state.pickle"
     live = journaled_scheduler(path, stable_done_cooldown_secs=0)
