@@ -91,7 +91,7 @@ class Journal:
 
     def rotate(self) -> int:
         """Start a new generation; return the one a snapshot taken now covers."""
-        self._close()
+        self.close()
         covered = self.gen
         self.gen += 1
         return covered
@@ -100,7 +100,7 @@ class Journal:
         """Make sure new records go to a generation later than ``gen`` (the loaded snapshot's),
         even when the files it covered are already gone."""
         if self.gen <= gen:
-            self._close()
+            self.close()
             self.gen = gen + 1
 
     def discard_through(self, gen: int) -> None:
@@ -116,9 +116,6 @@ class Journal:
                 logger.warning("Could not delete the old status journal %s: %s", self.path(old), exc)
 
     def close(self) -> None:
-        self._close()
-
-    def _close(self) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)

@@ -606,16 +606,14 @@ class Snapshotter:
 
     def take(self) -> None:
         self._last = time.monotonic()
-        generation = self.journal.rotate() if self.journal is not None else None
         if not self.fork:
             try:
-                write_atomically(self.path, encode(self.state, generation))
+                save_state(self.state, self.path, self.journal)
                 self.last_error = ""
             except Exception as exc:
                 self._failed(str(exc))
-            else:
-                self._saved(generation)
             return
+        generation = self.journal.rotate() if self.journal is not None else None
         read_end, write_end = os.pipe()
         parent = os.getpid()
         pid = os.fork()

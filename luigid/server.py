@@ -258,15 +258,16 @@ class Server:
         if self.force_exit:
             self.exit_now()
         self.scheduler.close()
+        self._remove_socket_file()
+
+    def _remove_socket_file(self) -> None:
         if self.unix_socket is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.unix_socket)
 
     def exit_now(self) -> None:
         """End the process at once (second signal, state already saved)."""
-        if self.unix_socket is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.unix_socket)
+        self._remove_socket_file()
         if self.on_forced_exit is not None:
             self.on_forced_exit()
         logging.shutdown()

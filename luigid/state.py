@@ -360,9 +360,6 @@ class State:
             worker = self._workers[worker_id] = Worker(worker_id)
         return worker
 
-    def find_worker(self, worker_id: str) -> Worker | None:
-        return self._workers.get(worker_id)
-
     def workers(self) -> Iterable[Worker]:
         return self._workers.values()
 
