@@ -36,6 +36,7 @@ def test_every_task_done_once_while_luigid_is_killed(tmp_path, snapshot_interval
 
     assert len(outcome.kills) >= MIN_KILLS, context  # the faults really happened mid-run
     assert outcome.worker_exit_codes == [0] * WORKERS, context
+    assert len(outcome.worker_reports) == WORKERS, context
     assert all(r["root_complete"] for r in outcome.worker_reports), context
     assert outcome.outputs == N_TASKS, context
     assert len(outcome.runs) == N_TASKS, context
