@@ -177,8 +177,10 @@ def start_pipeline_server(workdir: Path) -> Luigid:
     return server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Per module, not per session: Playwright's sync API keeps an asyncio loop marked as
+    # running while it lives, which would break Tornado test cases run after tests/ui.
     yield from chromium_browser()
 
 
@@ -221,10 +223,20 @@ def open_ui(page: Any, server: Luigid, fragment: str = "") -> None:
     page.wait_for_selector("body[data-loaded=true]")
 
 
+def settle(page: Any) -> None:
+    """Wait until no refresh is in flight, so what the page shows is its last answer."""
+    page.wait_for_selector("body[data-refreshing=false]", state="attached")
+
+
 def refresh_ui(page: Any) -> None:
-    """Ask the page to refresh now and wait until that refresh has landed."""
+    """Ask the page to refresh now and wait until that refresh has landed.
+
+    An earlier refresh still in flight would bump the generation too, so wait it out first.
+    """
+    settle(page)
     before = page.get_attribute("#last-refresh", "data-generation") or "0"
     page.click("#refresh-now")
     page.wait_for_function(
         "(n) => Number(document.querySelector('#last-refresh').dataset.generation) > n", arg=int(before)
     )
+    settle(page)

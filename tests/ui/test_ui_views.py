@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Luigid, open_ui, start_pipeline_server, wait_for
+from conftest import Luigid, open_ui, settle, start_pipeline_server, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -40,6 +40,9 @@ def shown_counts(page: Any) -> dict[str, str]:
         "els => Object.fromEntries(els.map(e =>"
         " [e.dataset.status, e.querySelector('.count-number').textContent]))",
     )
+
+
+GENERATION = "Number(document.querySelector('#last-refresh').dataset.generation)"
 
 
 def row_ids(page: Any) -> set[str]:
@@ -262,23 +265,55 @@ def test_refresh_keeps_filter_search_focus_and_scroll(page: Any, server: Luigid)
     page.fill("#task-search", "e")
     page.wait_for_function("location.hash.includes('search=e')")
     page.wait_for_function("document.querySelectorAll('#task-table tr.task-row').length === 6")
+    settle(page)
     page.focus("#task-search")
     # the rows are in; wait until layout has made the page taller than the window, then scroll
     page.wait_for_function("document.documentElement.scrollHeight > window.innerHeight + 120")
     page.evaluate("window.scrollTo(0, 100)")
     page.wait_for_function("window.scrollY > 0")
     scroll = page.evaluate("window.scrollY")
-    generation = "Number(document.querySelector('#last-refresh').dataset.generation)"
-    before = page.evaluate(generation)
+    before = page.evaluate(GENERATION)
     # A click from script, as the timer does it: focus stays in the search box.
     page.evaluate("document.querySelector('#refresh-now').click()")
-    wait_for(lambda: page.evaluate(generation) > before, what="another refresh")
-    # the re-render may settle over a frame or two; the scroll position must come back to where it was
-    page.wait_for_function(f"window.scrollY === {scroll}", timeout=5000)
+    wait_for(lambda: page.evaluate(GENERATION) > before, what="another refresh")
+    settle(page)
+    assert page.evaluate("window.scrollY") == scroll
     assert page.evaluate("document.activeElement.id") == "task-search"
     assert page.input_value("#task-search") == "e"
     assert len(row_ids(page)) == 6
     assert "status=DONE" in page.evaluate("location.hash")
+
+
+def test_a_scroll_made_while_a_refresh_is_in_flight_is_kept(page: Any, server: Luigid) -> None:
+    """The reader scrolls while the data is on its way: the re-render must not undo that."""
+    page.set_viewport_size({"width": 1000, "height": 300})
+    open_ui(page, server, "status=DONE")
+    settle(page)
+    page.wait_for_function("document.documentElement.scrollHeight > window.innerHeight + 200")
+    held: list[Any] = []
+    releasing = False
+
+    def hold(route: Any) -> None:
+        if releasing:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/task_list*", hold)
+    before = page.evaluate(GENERATION)
+    page.evaluate("document.querySelector('#refresh-now').click()")
+    # the browser only reports requests while Playwright is called, hence the short waits
+    wait_for(lambda: page.wait_for_timeout(20) or held, what="the refresh's task_list request")
+    assert page.evaluate("document.body.dataset.refreshing") == "true"
+    page.evaluate("window.scrollTo(0, 150)")
+    page.wait_for_function("window.scrollY > 100")
+    scroll = page.evaluate("window.scrollY")
+    releasing = True
+    for route in held:
+        route.continue_()
+    wait_for(lambda: page.evaluate(GENERATION) > before, what="the held refresh to land")
+    settle(page)
+    assert page.evaluate("window.scrollY") == scroll
 
 
 def test_assets_are_served_locally_with_validators(page: Any, server: Luigid, probe: Any) -> None:

@@ -29,6 +29,20 @@ function viewFor(tab) {
   return views.get(tab);
 }
 
+/**
+ * Run a synchronous re-render and put the window back where the reader had it: a background
+ * refresh must not move the page. The position is read just before drawing, not before the
+ * fetch, so a scroll made while the data was on its way is kept too.
+ */
+function keepScroll(draw) {
+  const {scrollX, scrollY} = window;
+  try {
+    draw();
+  } finally {
+    if (Math.abs(window.scrollY - scrollY) > 1) window.scrollTo(scrollX, scrollY);
+  }
+}
+
 let inFlight = null;
 let queued = false;
 
@@ -38,6 +52,7 @@ async function refresh() {
     queued = true;
     return inFlight;
   }
+  document.body.dataset.refreshing = 'true';
   inFlight = (async () => {
     do {
       queued = false;
@@ -46,20 +61,20 @@ async function refresh() {
       const view = viewFor(state.tab);
       for (const tab of TABS) if (sections.has(tab)) sections.get(tab).hidden = tab !== state.tab;
       document.body.dataset.tab = state.tab;
-      const scrollY = window.scrollY;
       try {
-        await Promise.all([view.update(state), header.update()]);
+        const draws = await Promise.all([view.load(state), header.load()]);
+        keepScroll(() => draws.forEach((draw) => draw && draw()));
         errorBanner.hidden = true;
         header.markRefreshed();
       } catch (err) {
         errorBanner.textContent = `Could not reach the scheduler: ${err.message}`;
         errorBanner.hidden = false;
       }
-      // A background refresh must leave the reader where they were.
-      if (Math.abs(window.scrollY - scrollY) > 1) window.scrollTo(window.scrollX, scrollY);
       document.body.dataset.loaded = 'true';
     } while (queued);
     inFlight = null;
+    // Lets tests (and anything else watching) tell a settled page from one mid-refresh.
+    document.body.dataset.refreshing = 'false';
   })();
   return inFlight;
 }

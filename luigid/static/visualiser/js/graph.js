@@ -91,22 +91,24 @@ export class GraphView {
     this.svg.setAttribute('height', String(Math.ceil(this.contentH * this.scale)));
   }
 
-  async update(state) {
+  /** Fetch what `state` asks for; resolve to a function that draws it, or null when a newer load has begun. */
+  async load(state) {
     const gen = ++this.gen;
     if (document.activeElement !== this.taskInput) this.taskInput.value = state.task;
     this.inverse.checked = state.inverse === '1';
     this.hideDone.checked = state.hidedone === '1';
     if (!state.task) {
-      this.info.replaceChildren();
-      this.notice.replaceChildren(h('p', {class: 'muted'}, 'Enter a task id, or choose "Graph" on a task in the task list.'));
-      this.scroller.replaceChildren();
-      this.svg = null;
-      return;
+      return () => {
+        this.info.replaceChildren();
+        this.notice.replaceChildren(h('p', {class: 'muted'}, 'Enter a task id, or choose "Graph" on a task in the task list.'));
+        this.scroller.replaceChildren();
+        this.svg = null;
+      };
     }
     const method = state.inverse === '1' ? 'inverse_dep_graph' : 'dep_graph';
     const graph = await rpc(method, {task_id: state.task, include_done: state.hidedone !== '1'});
-    if (gen !== this.gen) return;
-    this.render(state, graph || {});
+    if (gen !== this.gen) return null;
+    return () => this.render(state, graph || {});
   }
 
   render(state, graph) {

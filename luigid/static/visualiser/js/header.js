@@ -47,14 +47,18 @@ export class Header {
     }
   }
 
-  async update() {
+  /** Fetch the scheduler's pause and history flags; resolve to a function that shows them. */
+  async load() {
     const [pause, paused, history] = await Promise.all([
       rpc('is_pause_enabled', {}),
       rpc('is_paused', {}),
       rpc('has_task_history', {}),
     ]);
-    const enabled = Boolean(pause && pause.enabled);
-    this.paused = Boolean(paused && paused.paused);
+    return () => this.render(Boolean(pause && pause.enabled), Boolean(paused && paused.paused), Boolean(history));
+  }
+
+  render(enabled, paused, history) {
+    this.paused = paused;
     this.pauseButton.hidden = !enabled;
     this.pauseButton.textContent = this.paused ? 'Paused — resume scheduling' : 'Pause scheduling';
     this.pauseButton.classList.toggle('paused', this.paused);

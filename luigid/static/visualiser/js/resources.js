@@ -20,11 +20,16 @@ export class ResourcesView {
     root.append(this.list);
   }
 
-  async update() {
+  /** Fetch what `state` asks for; resolve to a function that draws it, or null when a newer load has begun. */
+  async load() {
     const gen = ++this.gen;
     const resources = await rpc('resource_list', {});
-    if (gen !== this.gen) return;
-    const list = (Array.isArray(resources) ? resources : []).sort((a, b) => String(a.name).localeCompare(String(b.name)));
+    if (gen !== this.gen) return null;
+    return () => this.render(Array.isArray(resources) ? resources : []);
+  }
+
+  render(resources) {
+    const list = [...resources].sort((a, b) => String(a.name).localeCompare(String(b.name)));
     const editing = new Map([...this.list.querySelectorAll('input.resource-total')]
       .filter((i) => i === document.activeElement || i.dataset.dirty === '1')
       .map((i) => [i.dataset.resource, {value: i.value, focused: i === document.activeElement}]));

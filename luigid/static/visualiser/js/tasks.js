@@ -127,7 +127,8 @@ export class TasksView {
     }, 300);
   }
 
-  async update(state) {
+  /** Fetch what `state` asks for; resolve to a function that draws it, or null when a newer load has begun. */
+  async load(state) {
     const gen = ++this.gen;
     this.state = state;
     if (document.activeElement !== this.search && this.search.value !== state.search) {
@@ -139,13 +140,14 @@ export class TasksView {
 
     const filters = [{key: '', status: '', upstream: ''}, ...FILTERS];
     const counts = await Promise.all(filters.map((f) => countFor(f, state.search)));
-    if (gen !== this.gen) return;
+    if (gen !== this.gen) return null;
     const index = filters.findIndex((f) => f.key === state.status);
     const listing = await this.fetchListing(state, counts[index < 0 ? 0 : index]);
-    if (gen !== this.gen) return;
-
-    this.renderCounts(counts);
-    this.renderListing(state, listing);
+    if (gen !== this.gen) return null;
+    return () => {
+      this.renderCounts(counts);
+      this.renderListing(state, listing);
+    };
   }
 
   /**

@@ -25,11 +25,15 @@ export class WorkersView {
     root.append(this.summary, this.list);
   }
 
-  async update() {
+  /** Fetch what `state` asks for; resolve to a function that draws it, or null when a newer load has begun. */
+  async load() {
     const gen = ++this.gen;
     const workers = await rpc('worker_list', {});
-    if (gen !== this.gen) return;
-    const list = Array.isArray(workers) ? workers : [];
+    if (gen !== this.gen) return null;
+    return () => this.render(Array.isArray(workers) ? workers : []);
+  }
+
+  render(list) {
     this.summary.textContent = `${formatNumber(list.length)} active worker${list.length === 1 ? '' : 's'}`;
     // Keep any half-typed process count across refreshes.
     const typed = new Map([...this.list.querySelectorAll('input.processes')]
