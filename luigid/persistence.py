@@ -599,9 +599,16 @@ class Snapshotter:
     def tick_ms(self) -> float:
         return max(50.0, min(self.interval, 1.0) * 1000)
 
-    def tick(self) -> None:
+    @property
+    def writing(self) -> bool:
+        """A snapshot child is still at work."""
+        return self._child is not None
+
+    def tick(self, hold: bool = False) -> None:
+        """``hold``: a snapshot is due but must wait (the server holds it during a prune
+        round: with a child alive, every page the round frees is copied first)."""
         self._reap(block=False)
-        if self._child is None and time.monotonic() - self._last >= self.interval:
+        if self._child is None and not hold and time.monotonic() - self._last >= self.interval:
             self.take()
 
     def take(self) -> None:

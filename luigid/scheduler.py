@@ -74,6 +74,10 @@ FRAGMENT_SIZE = 1000
 #: How many distinct shared values (retry policies, visibility maps) to keep at most.
 SHARED_LIMIT = 10_000
 FILTER_PAUSE = 5000
+#: How long one call to prune may work before handing the event loop back, and how many
+#: tasks it takes per step between looks at the clock (each costs a few microseconds).
+PRUNE_SLICE_SECONDS = 0.02
+PRUNE_STEP = 1000
 
 
 #: A task as task_list and graph replies show it, already JSON: the members of its entry in
@@ -180,6 +184,10 @@ class Scheduler:
         self._retry_policy = self.config.retry_policy()
         self._shared: dict[Any, Any] = {}
         self._paused = False
+        #: a prune round under way, resumed by the next call (see prune_slice)
+        self._prune_round: Iterator[None] | None = None
+        self.prune_step = PRUNE_STEP
+        self.prune_slice_seconds = PRUNE_SLICE_SECONDS
 
     # ------------------------------------------------------------ plumbing
 
@@ -285,17 +293,74 @@ class Scheduler:
 
     @rpc_method(role="admin")
     def prune(self) -> None:
+        """luigi's prune, as one slice: see prune_slice."""
+        self.prune_slice()
+
+    def prune_slice(self, seconds: float | None = None) -> bool:
+        """Go on with the prune round under way, or start one, for about ``seconds``
+        (``prune_slice_seconds`` by default); True when the round is not finished and
+        another call should follow soon.
+
+        A round is luigi's prune: workers that stopped talking are removed, running tasks
+        of gone workers fail, and due timers and unstaked tasks are looked at. After a
+        fleet of workers stops, that is every task; done at once it held the event loop
+        for over a second at 100k tasks. Between slices the state is consistent and RPCs
+        run as usual. A round small enough for one step (every test's) ends in one call.
+        """
         started = time.perf_counter()
-        logger.debug("Starting pruning of task graph")
+        deadline = started + (self.prune_slice_seconds if seconds is None else seconds)
+        if self._prune_round is None:
+            logger.debug("Starting pruning of task graph")
+            self._prune_round = self._prune_round_steps()
+        try:
+            for _ in self._prune_round:
+                if time.perf_counter() >= deadline:
+                    return True
+        except BaseException:
+            self._prune_round = None
+            raise
+        finally:
+            self.metrics_collector.observe_prune(time.perf_counter() - started)
+        self._prune_round = None
+        logger.debug("Done pruning task graph")
+        return False
+
+    def _prune_round_steps(self) -> Iterator[None]:
+        """One prune round, yielding between steps of at most ``prune_step`` tasks."""
+        state = self._state
+        step = self.prune_step
         self._prune_workers()
-        self._prune_tasks()
+        while state.settle_departures(step):
+            yield
+        # after the departures: a task's runner is dead once it is no stakeholder of it
+        assistants = state.assistant_ids()
+        for task in list(state.tasks_by_status(RUNNING, BATCH_RUNNING)):
+            state.fail_dead_worker_task(task, assistants)
+        yield
+        # Tasks looked at and kept are queued again only at the end of the round: one whose
+        # timer is due but changes nothing would otherwise be taken again and again.
+        kept: list[Task] = []
+        while work := state.take_prune_work(time.time(), step):
+            expired = []
+            for task in work:
+                state.update_status(task)
+                if state.may_prune(task):
+                    logger.info("Removing task %r", task.id)
+                    expired.append(task.id)
+                else:
+                    kept.append(task)
+            state.remove_tasks(expired)
+            yield
+        for start in range(0, len(kept), step):
+            for task in kept[start : start + step]:
+                if state.has_task(task.id):
+                    state.reschedule(task)
+            yield
         if self.batch_notifier is not None:
             self.batch_notifier.update()
         history_prune = getattr(self.task_history, "prune", None)
         if history_prune is not None:
             history_prune()  # only flags retention work for the history writer
-        logger.debug("Done pruning task graph")
-        self.metrics_collector.observe_prune(time.perf_counter() - started)
 
     def _prune_workers(self) -> None:
         deadline = time.time() - self.config.worker_disconnect_delay
@@ -305,23 +370,6 @@ class Scheduler:
                 "Worker %s timed out (no contact for >=%ss)", worker_id, self.config.worker_disconnect_delay
             )
         self._state.remove_workers(gone)
-
-    def _prune_tasks(self) -> None:
-        """luigi's per-task prune rules, applied only to the tasks they can affect: running
-        tasks (dead workers), and what the state has queued (due timers, lost stakeholders)."""
-        state = self._state
-        assistants = state.assistant_ids()
-        for task in list(state.tasks_by_status(RUNNING, BATCH_RUNNING)):
-            state.fail_dead_worker_task(task, assistants)
-        expired = []
-        for task in state.take_prune_work(time.time()):
-            state.update_status(task)
-            if state.may_prune(task):
-                logger.info("Removing task %r", task.id)
-                expired.append(task.id)
-            else:
-                state.reschedule(task)
-        state.remove_tasks(expired)
 
     # ------------------------------------------------------------- workers
 

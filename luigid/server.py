@@ -38,6 +38,8 @@ logger = logging.getLogger("luigi.server")
 
 STATIC_ROOT = os.path.join(os.path.dirname(__file__), "static")
 PRUNE_INTERVAL_MS = 60_000
+#: the loop's own time between two slices of a long prune round (a slice is ~20 ms)
+PRUNE_PAUSE_SECONDS = 0.02
 #: Bodies up to this size are read (luigi workers send big add_task calls with many deps).
 MAX_BODY_SIZE = 100 * 1024 * 1024
 #: Requests slower than this are logged as warnings (everything else at debug level).
@@ -137,6 +139,7 @@ class Server:
         self.address = address
         self.unix_socket = unix_socket
         self.should_exit: asyncio.Event | None = None  # created inside the running loop
+        self._pruning: asyncio.Future[None] | None = None
         self.force_exit = False
         self.sockets: list[socket.socket] = []
         self._http: tornado.httpserver.HTTPServer | None = None
@@ -175,7 +178,32 @@ class Server:
         }
 
     def _periodic_prune(self) -> None:
-        self.scheduler.prune()
+        if not self._prune_running:
+            self._pruning = asyncio.ensure_future(self._prune())
+
+    @property
+    def _prune_running(self) -> bool:
+        return self._pruning is not None and not self._pruning.done()
+
+    def _snapshot_tick(self) -> None:
+        self.snapshots.tick(hold=self._prune_running)
+
+    async def _prune(self) -> None:
+        """A whole prune round, a slice at a time, handing the loop back in between.
+
+        The pause between slices is as long as a slice: a request needs several turns of
+        the loop, and with slices back to back each turn waited for one (a ping took
+        ~200 ms during a 100k-task removal round). A snapshot still being written is let
+        finish first, and none starts during the round (see ``_snapshot_tick``).
+        """
+        while self.snapshots.writing:
+            await asyncio.sleep(PRUNE_PAUSE_SECONDS)
+        try:
+            while self.scheduler.prune_slice():
+                await asyncio.sleep(PRUNE_PAUSE_SECONDS)
+        except Exception:
+            logger.exception("Pruning failed; the next round starts in %d s", PRUNE_INTERVAL_MS // 1000)
+            return
         # Move what survived into the permanent generation: full GC passes then scan only
         # recent objects instead of every task. Records hold no reference cycles, so
         # refcounting still frees them when they are pruned.
@@ -222,7 +250,7 @@ class Server:
         self.stalls.start()
         pruner = PeriodicCallback(self._periodic_prune, PRUNE_INTERVAL_MS)
         pruner.start()
-        snapshots = PeriodicCallback(self.snapshots.tick, self.snapshots.tick_ms)
+        snapshots = PeriodicCallback(self._snapshot_tick, self.snapshots.tick_ms)
         if self.snapshots.enabled:
             snapshots.start()
         logger.info("Scheduler starting up on %s", self.bound)
@@ -232,6 +260,8 @@ class Server:
             await self.should_exit.wait()
         finally:
             pruner.stop()
+            if self._pruning is not None:
+                self._pruning.cancel()  # the final save settles what a round left half done
             snapshots.stop()
             await self.shutdown()
             for sig in SHUTDOWN_SIGNALS:

@@ -13,7 +13,10 @@ from the records. What is indexed, and why (costs are per call, N = all tasks):
   counts, and PENDING tasks needing resources: count_pending and worker_list in O(1);
 * ``_stakes``: worker id -> ids of the tasks it is a stakeholder of (pruning a worker);
 * ``_timers`` and ``_unmarked``: what prune has to look at (retry, re-enable and removal
-  times; tasks that may have lost their last stakeholder), so prune costs O(expired).
+  times; tasks that may have lost their last stakeholder), so prune costs O(expired);
+* ``_departures``: workers prune has removed whose tasks still name them. A worker can
+  hold a stake in 100k tasks, so the scheduler works through them a slice at a time
+  (``settle_departures``) instead of holding the event loop for the whole list.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import heapq
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sortedcontainers import SortedKeyList
@@ -102,6 +107,15 @@ class WorkerLoad:
         self.ready = _new_ready_list()
 
 
+@dataclass(slots=True)
+class _Departure:
+    """A removed worker's leftovers: tasks it could run, ids of tasks it had a stake in."""
+
+    worker_id: str
+    runs: list[Task]
+    stakes: list[str]
+
+
 class State:
     def __init__(self, config: SchedulerConfig, events: StateEvents | None = None) -> None:
         self.config = config
@@ -118,6 +132,7 @@ class State:
         self._timers: list[tuple[float, int, str]] = []
         self._timer_seq = itertools.count()
         self._unmarked: set[str] = set()
+        self._departures: deque[_Departure] = deque()
 
     # ------------------------------------------------------------------ tasks
 
@@ -357,6 +372,12 @@ class State:
         """The worker with this id, created on first sight (as luigi does)."""
         worker = self._workers.get(worker_id)
         if worker is None:
+            # Back before prune got through its old tasks: finish that first, so the new
+            # worker starts from what it adds, as it would have had prune done it all at once.
+            for departure in [d for d in self._departures if d.worker_id == worker_id]:
+                self._settle(departure, len(departure.runs) + len(departure.stakes))
+                self._departures.remove(departure)
+                self._loads.pop(worker_id, None)
             worker = self._workers[worker_id] = Worker(worker_id)
         return worker
 
@@ -375,18 +396,49 @@ class State:
         return {w.id for w in self._workers.values() if w.assistant}
 
     def remove_workers(self, worker_ids: Iterable[str]) -> None:
-        """Forget workers that stopped talking: they stop being stakeholders and runners."""
+        """Forget workers that stopped talking: they are gone from the worker list at once,
+        and stop being stakeholders and runners of their tasks as ``settle_departures``
+        gets through them."""
         for worker_id in worker_ids:
             worker = self._workers.pop(worker_id)
-            for task in list(worker.tasks):
+            stakes = self._stakes.pop(worker_id, ())
+            self._departures.append(_Departure(worker_id, list(worker.tasks), list(stakes)))
+
+    def settle_departures(self, limit: int) -> bool:
+        """Take removed workers off up to ``limit`` of their tasks; True while some remain."""
+        departures = self._departures
+        while departures and limit > 0:
+            departure = departures[0]
+            limit = self._settle(departure, limit)
+            if not departure.runs and not departure.stakes:
+                departures.popleft()
+                # kept until now: _drop_runner keeps the worker's ready list in step
+                self._loads.pop(departure.worker_id, None)
+        return bool(departures)
+
+    def _settle(self, departure: _Departure, budget: int) -> int:
+        """Work through up to ``budget`` of a departure's tasks; what is left of the budget."""
+        tasks = self._tasks
+        worker_id = departure.worker_id
+        runs, stakes = departure.runs, departure.stakes
+        while runs and budget > 0:
+            task = runs.pop()
+            budget -= 1
+            if tasks.get(task.id) is task:  # not removed meanwhile
                 self._drop_runner(task, worker_id)
-            for task_id in self._stakes.pop(worker_id, ()):
-                staked = self._tasks.get(task_id)
-                if staked is not None:
-                    staked.stakeholders.discard(worker_id)
-                    if not staked.stakeholders:
-                        self._unmarked.add(task_id)
-            self._loads.pop(worker_id, None)
+        while stakes and budget > 0:
+            staked = tasks.get(stakes.pop())
+            budget -= 1
+            if staked is not None:
+                staked.stakeholders.discard(worker_id)
+                if not staked.stakeholders:
+                    self._unmarked.add(staked.id)
+        return budget
+
+    def finish_departures(self) -> None:
+        """Settle every departure now (before the state is written out, for one)."""
+        while self.settle_departures(1 << 30):
+            pass
 
     def disable_workers(self, worker_ids: Iterable[str]) -> None:
         """Disabled workers stay known (and stakeholders) but may run nothing."""
@@ -551,27 +603,31 @@ class State:
         """Prune looked at the task and left it: keep its remaining timers queued."""
         self._schedule(task)
 
-    def take_prune_work(self, now: float) -> list[Task]:
-        """Tasks prune must look at now: any that may have lost its last stakeholder, and
-        any whose retry, re-enable or removal time has come. Each once, oldest due first."""
+    def take_prune_work(self, now: float, limit: int) -> list[Task]:
+        """Up to ``limit`` tasks prune must look at now: any that may have lost its last
+        stakeholder, and any whose retry, re-enable or removal time has come, oldest due
+        first. Taken off the queues, so the next call goes on with the rest."""
         picked: dict[str, Task] = {}
         timers = self._timers
-        while timers and timers[0][0] <= now:
+        tasks = self._tasks
+        while timers and timers[0][0] <= now and len(picked) < limit:
             _, _, task_id = heapq.heappop(timers)
-            task = self._tasks.get(task_id)
+            task = tasks.get(task_id)
             if task is not None:
                 picked.setdefault(task_id, task)
-        for task_id in self._unmarked:
-            task = self._tasks.get(task_id)
+        unmarked = self._unmarked
+        while unmarked and len(picked) < limit:
+            task = tasks.get(unmarked.pop())
             if task is not None:
-                picked.setdefault(task_id, task)
-        self._unmarked = set()
+                picked.setdefault(task.id, task)
         return list(picked.values())
 
     # ------------------------------------------------------------ persistence
 
     def snapshot(self) -> tuple[dict[str, Task], dict[str, Worker], dict[str, dict[str, Batcher]]]:
-        """The state as luigi lays it out: (tasks, workers, batchers)."""
+        """The state as luigi lays it out: (tasks, workers, batchers). Departures are
+        finished first, so no task names a worker the worker list has dropped."""
+        self.finish_departures()
         return self._tasks, self._workers, self._batchers
 
     def restore(
@@ -593,6 +649,7 @@ class State:
         self._loads = {}
         self._timers = []
         self._unmarked = unmarked = set()
+        self._departures = deque()
         for worker in known.values():
             worker.tasks = set()
         seq = self._seq

@@ -317,3 +317,66 @@ class TestStreamedReplies(ServerCase):
 
         self.io_loop.run_sync(scenario, timeout=120)
         assert finished == ["ping", "graph"]
+
+
+def test_a_long_prune_round_hands_the_loop_back_between_slices() -> None:
+    """The periodic prune runs a round a slice at a time, letting other callbacks (requests)
+    run in between, and ends with the round done."""
+    from luigid.server import Server
+
+    sched = Scheduler(SchedulerConfig(worker_disconnect_delay=10, remove_delay=100))
+    for i in range(50):
+        sched.add_task(task_id=f"T_{i}", worker="w1", status="PENDING", family="T", params={})
+    next(iter(sched.state.workers())).last_active -= 60  # w1 went silent a minute ago
+    sched.prune_step = 5
+    sched.prune_slice_seconds = 0.0  # a slice is one step
+    server = Server(sched, api_port=0, address="127.0.0.1")
+
+    async def scenario() -> int:
+        turns = 0
+        server._periodic_prune()
+        pruning = server._pruning
+        assert pruning is not None
+        server._periodic_prune()  # the next tick while a round is under way starts no second one
+        assert server._pruning is pruning
+        while not pruning.done():
+            turns += 1
+            await asyncio.sleep(0)
+        await pruning
+        return turns
+
+    assert asyncio.run(scenario()) > 10
+    assert list(sched.state.workers()) == []
+    assert all(not t.stakeholders and t.remove is not None for t in sched.state.tasks())
+
+
+def test_no_snapshot_starts_during_a_prune_round(tmp_path: Any) -> None:
+    """A snapshot child alive while a round frees 100k tasks makes every freed page a copy;
+    the snapshot due meanwhile waits for the round's end."""
+    from luigid.server import Server
+
+    path = tmp_path / "state.pickle"
+    sched = Scheduler(SchedulerConfig(worker_disconnect_delay=10, state_path=str(path)))
+    for i in range(20):
+        sched.add_task(task_id=f"T_{i}", worker="w1", status="PENDING", family="T", params={})
+    next(iter(sched.state.workers())).last_active -= 60
+    sched.prune_step = 2
+    sched.prune_slice_seconds = 0.0
+    server = Server(sched, api_port=0, address="127.0.0.1")
+    server.snapshots.fork = False  # written inline: the file appears at once when taken
+    server.snapshots.interval = 1e-9  # always due
+
+    async def scenario() -> list[bool]:
+        seen = []
+        server._periodic_prune()
+        assert server._pruning is not None
+        while not server._pruning.done():
+            server._snapshot_tick()
+            seen.append(path.exists())
+            await asyncio.sleep(0.005)
+        server._snapshot_tick()
+        seen.append(path.exists())
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert len(seen) > 3 and not any(seen[:-1]) and seen[-1]

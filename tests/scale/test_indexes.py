@@ -42,6 +42,7 @@ operations = st.one_of(
     st.tuples(st.just("disable_worker"), workers),
     st.tuples(st.just("tick"), st.sampled_from([1, 30, 200, 700, 5000])),
     st.tuples(st.just("prune")),
+    st.tuples(st.just("prune_slice")),
 )
 
 
@@ -84,7 +85,10 @@ def apply(sched: Scheduler, clock: Clock, op: tuple[Any, ...]) -> None:
     elif kind == "tick":
         clock.now += op[1]
     elif kind == "prune":
-        sched.prune()
+        while sched.prune_slice(0):  # a whole round, in steps of prune_step tasks
+            pass
+    elif kind == "prune_slice":
+        sched.prune_slice(0)  # one step: a round left under way, maybe mid-departure
 
 
 def check_indexes(sched: Scheduler) -> None:
@@ -140,6 +144,11 @@ def check_indexes(sched: Scheduler) -> None:
     for worker_id, staked in state._stakes.items():
         assert staked == {t.id for t in tasks.values() if worker_id in t.stakeholders}
 
+    # a task names only known workers, or ones prune removed and is still working through
+    known = {w.id for w in state.workers()} | {d.worker_id for d in state._departures}
+    for task in tasks.values():
+        assert set(task.workers) | task.stakeholders <= known
+
 
 @settings(
     max_examples=300,
@@ -187,7 +196,9 @@ def _patched_scheduler(monkeypatch: Any) -> Any:
             disable_persist=2000,
             stable_done_cooldown_secs=0,
         )
-        return clock, Scheduler(config, resources={"r": 2})
+        sched = Scheduler(config, resources={"r": 2})
+        sched.prune_step = 2  # rounds take several steps, so ops land between them
+        return clock, sched
 
     return make
 

@@ -125,3 +125,107 @@ def test_without_prune_on_get_work_nothing_is_pruned_by_get_work(make_scheduler:
     work(s, "w2")
     # count_pending does not prune either: w1 is still known to run A_1
     assert s.count_pending(worker="w1")["running_tasks"] == [{"task_id": "A_1", "worker": "w1"}]
+
+
+# ------------------------------------------------------------ rounds in slices
+# A prune round after a big fleet stops touches every task; it runs a step of
+# ``prune_step`` tasks at a time, so the daemon can hand the event loop back in between.
+
+
+def fleet(s: Scheduler, tasks: int = 40) -> None:
+    """Two workers sharing pipelines: w1 adds every task, w2 every other one; w1 runs one."""
+    for i in range(tasks):
+        add(s, f"T_{i}", worker="w1", deps=[f"T_{i - 1}"] if i % 4 else [])
+        if i % 2 == 0:
+            add(s, f"T_{i}", worker="w2", deps=[f"T_{i - 1}"] if i % 4 else [])
+    assert work_id(s, "w1") is not None
+
+
+def picture(s: Scheduler) -> dict[str, tuple[str, list[str], list[str], float | None]]:
+    """What prune decides for each task: status, runners, stakeholders, removal time."""
+    return {
+        t.id: (t.status, sorted(t.workers), sorted(t.stakeholders), t.remove) for t in s.state.tasks()
+    }
+
+
+def run_round(s: Scheduler) -> int:
+    """A whole round in the smallest slices; how many calls it took."""
+    calls = 1
+    while s.prune_slice(0):
+        calls += 1
+    return calls
+
+
+def test_a_round_in_slices_ends_where_one_call_would(make_scheduler: Make, clock: Clock) -> None:
+    settings = {"remove_delay": 100, "worker_disconnect_delay": 10, "retry_delay": 50}
+    whole, sliced = make_scheduler(**settings), make_scheduler(**settings)
+    sliced.prune_step = 3
+    for s in (whole, sliced):
+        fleet(s)
+    clock.advance(11)
+    whole.ping(worker="w2")
+    sliced.ping(worker="w2")
+    assert not whole.prune_slice()  # one call: the round fits in one step
+    assert run_round(sliced) > 10
+    assert picture(sliced) == picture(whole)
+    assert worker_names(sliced) == {"w2"}
+    # the task w1 was running failed in the same round, after its stakes were settled
+    assert [t for t, (status, *_) in picture(sliced).items() if status == "FAILED"] == ["T_0"]
+
+    clock.advance(11)  # w2 goes silent too
+    whole.prune_slice()
+    run_round(sliced)
+    assert picture(sliced) == picture(whole)
+    assert all(remove is not None for *_, remove in picture(sliced).values())
+    clock.advance(101)
+    whole.prune_slice()
+    run_round(sliced)
+    assert whole.task_list() == sliced.task_list() == {}
+
+
+def test_a_gone_worker_leaves_the_list_before_its_tasks_are_settled(
+    make_scheduler: Make, clock: Clock
+) -> None:
+    s = make_scheduler(remove_delay=100, worker_disconnect_delay=10)
+    s.prune_step = 2
+    fleet(s)
+    clock.advance(11)
+    s.ping(worker="w2")
+    assert s.prune_slice(0)  # not done after one step
+    assert {w.id for w in s.state.workers()} == {"w2"}
+    assert any("w1" in t.stakeholders for t in s.state.tasks())  # still being worked through
+    # read calls prune too (as luigi's do): worker_list goes on with the round under way
+    assert worker_names(s) == {"w2"}
+    assert not any("w1" in t.stakeholders or "w1" in t.workers for t in s.state.tasks())
+
+
+def test_a_worker_back_mid_round_keeps_only_what_it_adds_again(make_scheduler: Make, clock: Clock) -> None:
+    s = make_scheduler(remove_delay=100, worker_disconnect_delay=10)
+    s.prune_step = 1
+    for name in ("A_1", "B_1", "C_1"):
+        add(s, name, worker="w1")
+    clock.advance(11)
+    assert s.prune_slice(0)
+    add(s, "B_1", worker="w1")  # back before prune got through its tasks
+    run_round(s)
+    state = picture(s)
+    assert state["B_1"][1:3] == (["w1"], ["w1"])
+    assert state["A_1"][1:3] == state["C_1"][1:3] == ([], [])
+    assert state["A_1"][3] is not None and state["B_1"][3] is None  # A and C are due for removal
+    assert work_id(s, "w1") == "B_1"
+    assert work_id(s, "w1") is None
+
+
+def test_a_state_saved_mid_round_names_no_gone_worker(make_scheduler: Make, clock: Clock, tmp_path) -> None:
+    path = str(tmp_path / "state.pickle")
+    s = make_scheduler(remove_delay=100, worker_disconnect_delay=10, state_path=path)
+    s.prune_step = 2
+    fleet(s)
+    clock.advance(11)
+    s.ping(worker="w2")
+    assert s.prune_slice(0)
+    s.dump()
+    reloaded = make_scheduler(remove_delay=100, worker_disconnect_delay=10, state_path=path)
+    reloaded.load()
+    assert not any("w1" in t.stakeholders or "w1" in t.workers for t in reloaded.state.tasks())
+    assert worker_names(reloaded) == {"w2"}
