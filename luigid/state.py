@@ -24,6 +24,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -376,8 +377,7 @@ class State:
             # worker starts from what it adds, as it would have had prune done it all at once.
             for departure in [d for d in self._departures if d.worker_id == worker_id]:
                 self._settle(departure, len(departure.runs) + len(departure.stakes))
-                self._departures.remove(departure)
-                self._loads.pop(worker_id, None)
+                self._departed(departure)
             worker = self._workers[worker_id] = Worker(worker_id)
         return worker
 
@@ -411,10 +411,14 @@ class State:
             departure = departures[0]
             limit = self._settle(departure, limit)
             if not departure.runs and not departure.stakes:
-                departures.popleft()
-                # kept until now: _drop_runner keeps the worker's ready list in step
-                self._loads.pop(departure.worker_id, None)
+                self._departed(departure)
         return bool(departures)
+
+    def _departed(self, departure: _Departure) -> None:
+        """A departure fully settled: drop it, and the worker's load, which was kept until
+        now because _drop_runner keeps the worker's ready list in step."""
+        self._departures.remove(departure)
+        self._loads.pop(departure.worker_id, None)
 
     def _settle(self, departure: _Departure, budget: int) -> int:
         """Work through up to ``budget`` of a departure's tasks; what is left of the budget."""
@@ -437,8 +441,7 @@ class State:
 
     def finish_departures(self) -> None:
         """Settle every departure now (before the state is written out, for one)."""
-        while self.settle_departures(1 << 30):
-            pass
+        self.settle_departures(sys.maxsize)
 
     def disable_workers(self, worker_ids: Iterable[str]) -> None:
         """Disabled workers stay known (and stakeholders) but may run nothing."""

@@ -85,3 +85,15 @@ def chromium_browser() -> Iterator[Any]:
         chromium.close()
     finally:
         manager.stop()
+
+
+def watch_page(page: Any, dialogs: list[str], errors: list[str]) -> None:
+    """Record (and dismiss) every JavaScript dialog and uncaught error of ``page``: a test
+    fails on either, so a payload that ran or a script that broke cannot go unnoticed."""
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda err: errors.append(str(err)))

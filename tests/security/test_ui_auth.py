@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.processes import watch_page
 from tests.security.daemon import Daemon, start_luigid, wait_for
 from tests.security.test_auth import PASSWORDS, make_users_file
 
@@ -89,13 +90,7 @@ def open_page(browser: Any, daemon: Daemon, who: str | None, probe: Probe, fragm
     credentials = {"username": who, "password": PASSWORDS[who]} if who else None
     context = browser.new_context(viewport={"width": 1400, "height": 900}, http_credentials=credentials)
     page = context.new_page()
-
-    def on_dialog(dialog: Any) -> None:
-        probe.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", lambda err: probe.errors.append(str(err)))
+    watch_page(page, probe.dialogs, probe.errors)
     page.on(
         "console",
         lambda msg: probe.csp.append(msg.text) if "Content Security Policy" in msg.text else None,

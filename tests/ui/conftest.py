@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.processes import chromium_browser, free_port, luigid_command, terminate, wait_for
+from tests.processes import chromium_browser, free_port, luigid_command, terminate, wait_for, watch_page
 
 HERE = Path(__file__).parent
 INDEX = "static/visualiser/index.html"
@@ -204,13 +204,7 @@ def page(browser: Any, probe: PageProbe) -> Iterator[Any]:
     # bypassed so the tests also prove the rendering is safe without that second line of defence.
     context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
     pg = context.new_page()
-
-    def on_dialog(dialog: Any) -> None:
-        probe.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    pg.on("dialog", on_dialog)
-    pg.on("pageerror", lambda err: probe.errors.append(str(err)))
+    watch_page(pg, probe.dialogs, probe.errors)
     pg.on("request", lambda req: probe.requests.append(req.url))
     yield pg
     context.close()
