@@ -30,8 +30,6 @@ LUIGID = str(Path(sys.executable).with_name("luigid"))
 START_TIMEOUT = 60.0
 
 
-
-
 def wait_for(predicate: Any, timeout: float = START_TIMEOUT, what: str = "condition") -> None:
     shared_wait_for(predicate, timeout, what)
 
@@ -72,8 +70,6 @@ def listening(port: int) -> bool:
         return True
     except requests.ConnectionError:
         return False
-
-
 
 
 def pid_alive(pid: int) -> bool:

@@ -21,6 +21,7 @@ from luigid import persistence, safe_pickle
 from luigid.config import SchedulerConfig
 from luigid.model import RetryPolicy, Task
 from luigid.scheduler import Scheduler
+from tests.portrait import plain, portrait
 from tests.test_cmdline import (
     START_TIMEOUT,
     error_line,
@@ -38,46 +39,6 @@ from tests.test_cmdline import (
 @pytest.fixture
 def luigids(tmp_path: Path):
     yield from luigid_factory(tmp_path)
-
-
-def portrait(scheduler: Scheduler) -> dict[str, Any]:
-    """Everything a state file must keep, in comparable plain data."""
-    state = scheduler.state
-    tasks, workers, batchers = state.snapshot()
-    return {
-        "tasks": {
-            task_id: {
-                name: _plain(getattr(task, name), name)
-                for name in type(task).__slots__
-                if name not in ("scheduler_message_responses", *Task.DERIVED)
-            }
-            for task_id, task in tasks.items()
-        },
-        "workers": {
-            worker_id: {
-                "info": worker.info,
-                "reference": worker.reference,
-                "last_active": worker.last_active,
-                "last_get_work": worker.last_get_work,
-                "started": worker.started,
-                "disabled": worker.disabled,
-                "rpc_messages": worker.rpc_messages,
-                "tasks": sorted(t.id for t in worker.tasks),
-            }
-            for worker_id, worker in workers.items()
-        },
-        "batchers": batchers,
-    }
-
-
-def _plain(value: Any, name: str = "") -> Any:
-    if isinstance(value, set):
-        return sorted(value)
-    if name == "workers":
-        return list(value)  # the ordered set of runners
-    if hasattr(value, "popleft") or name == "failures":  # a deque, or () before any failure
-        return list(value)
-    return value
 
 
 def busy_scheduler(path: Path) -> Scheduler:
@@ -309,7 +270,7 @@ def test_luigi_state_file_loads_without_luigi(tmp_path):
     assert set(tasks) == set(expected["tasks"]) == {"A_1", "B_1", "C_1", "D_1"}
     for task_id, want in expected["tasks"].items():
         task = tasks[task_id]
-        got = {name: _plain(getattr(task, name), name) for name in want}
+        got = {name: plain(getattr(task, name), name) for name in want}
         got["retry_policy"] = list(task.retry_policy)
         assert got == want, task_id
         assert task.owners is None  # luigi has no owners attribute: today's default

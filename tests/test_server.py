@@ -257,7 +257,9 @@ class TestStreamedReplies(ServerCase):
 
         with unittest.mock.patch.object(self.scheduler, "graph_fragments", counted):
             self.io_loop.run_sync(hang_up, timeout=60)
-        assert 0 < len(made) < 300
+        # of 300 pieces, about 6 are made here before a write finds the client gone; a third
+        # leaves room for bigger socket buffers and still fails a server that makes them all
+        assert 0 < len(made) < 100, len(made)
         assert self.reply(self.api("ping", {"worker": "w"})) == {"response": {"rpc_messages": []}}
 
     def test_counts_instead_of_tasks_past_the_limit(self):

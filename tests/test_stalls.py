@@ -111,6 +111,17 @@ def test_a_stall_off_the_cpu_is_told_apart(monitor, caplog):
     assert "(longest on CPU 4.0 ms; 1 over 50 ms)" in monitor.summary()
 
 
+def test_the_benchmark_reads_both_figures_back_from_the_shutdown_line(monitor):
+    """bench/run.py judges the 50 ms target on this line: a format change must not turn it
+    into n/a quietly."""
+    from bench.daemon import STALL_LINE
+
+    monitor.record(0.3, 1000.0, on_cpu=0.004)
+    found = STALL_LINE.search(f"2026-01-01 luigi.server INFO: {monitor.summary()}")
+    assert found is not None
+    assert (float(found.group(1)), float(found.group(2))) == (300.0, 4.0)
+
+
 def test_short_stalls_are_counted_but_not_warned_about(monitor, caplog):
     with caplog.at_level(logging.WARNING, logger="luigi.server"):
         for second in range(100):

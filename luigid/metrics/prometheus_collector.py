@@ -220,7 +220,6 @@ class _StateReadings:
             value=float(reading.get("write_failures", 0)),
         )
 
-
     def _stall_metrics(self) -> Iterator[Metric]:
         reading = _read_probe(self.stall_probe, "event loop")
         if reading is None:

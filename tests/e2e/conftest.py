@@ -73,8 +73,6 @@ def write_cfg(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
-
-
 def tail(text: str, limit: int = 6000) -> str:
     return text if len(text) <= limit else "...\n" + text[-limit:]
 

@@ -27,9 +27,15 @@ def luigid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 
 
 def form_of_size(size: int) -> bytes:
-    """A well-formed add_task form body of at least ``size`` bytes."""
-    deps = [f"Dep_{i:07d}" for i in range(size // 20 + 1)]
-    return ("data=" + json.dumps({"worker": "w", "task_id": "Big", "deps": deps})).encode()
+    """A well-formed add_task form body of exactly ``size`` bytes (deps, then padding)."""
+    deps = [f"Dep_{i:07d}" for i in range(max(0, size - 200) // 15)]  # '"Dep_0000000", '
+    fields: dict[str, object] = {"worker": "w", "task_id": "Big", "deps": deps, "params": {"pad": ""}}
+    missing = size - len(("data=" + json.dumps(fields)).encode())
+    assert missing >= 0
+    fields["params"] = {"pad": "x" * missing}
+    body = ("data=" + json.dumps(fields)).encode()
+    assert len(body) == size
+    return body
 
 
 def assert_413(response: requests.Response) -> None:
@@ -44,8 +50,7 @@ def still_serving(daemon: Daemon) -> bool:
 
 
 def test_body_just_under_the_limit_is_accepted(luigid: Daemon) -> None:
-    body = form_of_size(LIMIT - 40_000)
-    assert len(body) <= LIMIT
+    body = form_of_size(LIMIT - 100)
     response = requests.post(
         luigid.base + "api/add_task",
         data=body,

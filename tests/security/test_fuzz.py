@@ -18,7 +18,14 @@ from hypothesis import strategies as st
 from luigid.rpc import RPC_METHODS
 from luigid.server import app
 from luigid.validation import SENDABLE_STATUSES
-from tests.security.support import LuigidCase, check_invariants, error_of, make_scheduler, save_and_reload
+from tests.security.support import (
+    KWARGS_ARGUMENTS,
+    LuigidCase,
+    check_invariants,
+    error_of,
+    make_scheduler,
+    save_and_reload,
+)
 
 TASKS = ["A", "B", "C", "D", "E", "F"]
 WORKERS = ["w1", "w2", "w3"]
@@ -104,8 +111,6 @@ METHODS = [
     "__init__",
     "_state",
 ]
-#: Arguments luigi's methods take through **kwargs.
-KWARGS = {"ping": ["worker"], "get_work": ["worker"], "announce_scheduling_failure": ["worker"]}
 
 
 def parameters(method: str) -> list[inspect.Parameter]:
@@ -115,7 +120,7 @@ def parameters(method: str) -> list[inspect.Parameter]:
         for p in list(spec.signature.parameters.values())[1:]
         if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
     ]
-    extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in KWARGS.get(method, [])]
+    extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for m, n in KWARGS_ARGUMENTS if m == method]
     return params + extra
 
 

@@ -14,9 +14,7 @@ from luigid.validation import (
     check_arguments,
     json_depth_exceeds,
 )
-
-#: Arguments luigi's methods read from **kwargs.
-KWARGS_ARGUMENTS = {("ping", "worker"), ("announce_scheduling_failure", "worker")}
+from tests.security.support import KWARGS_ARGUMENTS
 
 
 def named_parameters(method: str) -> set[str]:
@@ -35,7 +33,7 @@ def test_every_argument_is_declared_and_exists(method: str) -> None:
     # a new argument without a type fails here, so the table cannot fall behind
     assert named <= declared, f"{method}: no type for {sorted(named - declared)}"
     extra = declared - named
-    assert all((method, name) in KWARGS_ARGUMENTS or name == "worker" for name in extra), extra
+    assert all((method, name) in KWARGS_ARGUMENTS for name in extra), extra
     if extra:
         assert RPC_METHODS[method].accepts_extra
 

@@ -38,12 +38,6 @@ MUTATING = {
 pytestmark = pytest.mark.browser
 
 
-
-
-
-
-
-
 @dataclass
 class Luigid:
     """A luigid process on a free loopback port with its own state file and config."""
