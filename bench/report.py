@@ -43,7 +43,7 @@ SCALARS = [
     ("loop_stall_on_cpu_max_ms", "longest part of one stall on luigid's CPU (whole round)", "ms", False),
 ]
 #: Figures that are a maximum within each round: the worst round is reported, not the median.
-WORST_OF_ROUNDS = {"loop_stall_max_ms", "loop_stall_on_cpu_max_ms"}
+WORST_OF_ROUNDS = {"loop_stall_max_ms", "loop_stall_on_cpu_max_ms", "ping_under_load_max_ms"}
 
 
 def _ratio(luigi: float | None, ours: float | None, higher_is_better: bool) -> float | None:
