@@ -38,7 +38,7 @@ logger = logging.getLogger("luigi.server")
 
 STATIC_ROOT = os.path.join(os.path.dirname(__file__), "static")
 PRUNE_INTERVAL_MS = 60_000
-#: the loop's own time between two slices of a long prune round (a slice is ~20 ms)
+#: the loop's own time between two slices of a long prune round (a slice is ~10-20 ms)
 PRUNE_PAUSE_SECONDS = 0.02
 #: Bodies up to this size are read (luigi workers send big add_task calls with many deps).
 MAX_BODY_SIZE = 100 * 1024 * 1024
@@ -186,7 +186,8 @@ class Server:
         return self._pruning is not None and not self._pruning.done()
 
     def _snapshot_tick(self) -> None:
-        self.snapshots.tick(hold=self._prune_running)
+        # a round may have been started, or left unfinished, by a read call's prune
+        self.snapshots.tick(hold=self._prune_running or self.scheduler.pruning)
 
     async def _prune(self) -> None:
         """A whole prune round, a slice at a time, handing the loop back in between.
@@ -196,7 +197,8 @@ class Server:
         ~200 ms during a 100k-task removal round). A snapshot still being written is let
         finish first, and none starts during the round (see ``_snapshot_tick``).
         """
-        while self.snapshots.writing:
+        give_up = time.monotonic() + max(self.snapshots.interval, 1.0)  # a hung disk must not stop pruning
+        while self.snapshots.writing and time.monotonic() < give_up:
             await asyncio.sleep(PRUNE_PAUSE_SECONDS)
         try:
             while self.scheduler.prune_slice():

@@ -108,13 +108,14 @@ class WorkerLoad:
         self.ready = _new_ready_list()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Departure:
-    """A removed worker's leftovers: tasks it could run, ids of tasks it had a stake in."""
+    """A removed worker's leftovers: tasks it could run, ids of tasks it had a stake in.
+    Both sets are the worker's own, taken over (it is gone) and emptied as they settle."""
 
     worker_id: str
-    runs: list[Task]
-    stakes: list[str]
+    runs: set[Task]
+    stakes: set[str]
 
 
 class State:
@@ -375,7 +376,8 @@ class State:
         if worker is None:
             # Back before prune got through its old tasks: finish that first, so the new
             # worker starts from what it adds, as it would have had prune done it all at once.
-            for departure in [d for d in self._departures if d.worker_id == worker_id]:
+            departure = next((d for d in self._departures if d.worker_id == worker_id), None)
+            if departure is not None:  # at most one: the worker was known until it left
                 self._settle(departure, len(departure.runs) + len(departure.stakes))
                 self._departed(departure)
             worker = self._workers[worker_id] = Worker(worker_id)
@@ -401,8 +403,7 @@ class State:
         gets through them."""
         for worker_id in worker_ids:
             worker = self._workers.pop(worker_id)
-            stakes = self._stakes.pop(worker_id, ())
-            self._departures.append(_Departure(worker_id, list(worker.tasks), list(stakes)))
+            self._departures.append(_Departure(worker_id, worker.tasks, self._stakes.pop(worker_id, set())))
 
     def settle_departures(self, limit: int) -> bool:
         """Take removed workers off up to ``limit`` of their tasks; True while some remain."""
@@ -539,18 +540,21 @@ class State:
         task.encoded = None
 
     def fail_dead_worker_task(self, task: Task, assistants: set[str]) -> None:
-        """A running task whose worker is gone fails, and is retried like any failure."""
+        """A running task whose worker is gone fails, and is retried like any failure.
+        Gone: no stakeholder of the task (luigi's test), or removed by prune and not yet
+        settled off the task's stakeholders (what luigi's test says once it is)."""
+        runner = task.worker_running
         if (
             task.status in (BATCH_RUNNING, RUNNING)
-            and task.worker_running
-            and task.worker_running not in task.stakeholders
-            and task.worker_running not in assistants
+            and runner
+            and (runner not in task.stakeholders or runner not in self._workers)
+            and runner not in assistants
         ):
             logger.info(
                 "Task %r is marked as running by disconnected worker %r -> marking as FAILED "
                 "with retry delay of %rs",
                 task.id,
-                task.worker_running,
+                runner,
                 self.config.retry_delay,
             )
             task.worker_running = None
@@ -606,24 +610,34 @@ class State:
         """Prune looked at the task and left it: keep its remaining timers queued."""
         self._schedule(task)
 
-    def take_prune_work(self, now: float, limit: int) -> list[Task]:
-        """Up to ``limit`` tasks prune must look at now: any that may have lost its last
-        stakeholder, and any whose retry, re-enable or removal time has come, oldest due
-        first. Taken off the queues, so the next call goes on with the rest."""
+    def has_prune_work(self, now: float) -> bool:
+        """Some task may have lost its last stakeholder, or some timer is due."""
+        return bool(self._unmarked) or bool(self._timers and self._timers[0][0] <= now)
+
+    def take_prune_work(self, now: float, limit: int) -> tuple[list[Task], int]:
+        """Tasks prune must look at now: any that may have lost its last stakeholder, and
+        any whose retry, re-enable or removal time has come, oldest due first; and how many
+        queue entries that took (at most ``limit``). Taken off the queues, so the next call
+        goes on with the rest."""
         picked: dict[str, Task] = {}
         timers = self._timers
         tasks = self._tasks
-        while timers and timers[0][0] <= now and len(picked) < limit:
+        # every entry taken counts, found or not: after a mass removal most timers name
+        # tasks already gone, and popping them all at once was the stall again
+        taken = 0
+        while timers and timers[0][0] <= now and taken < limit:
             _, _, task_id = heapq.heappop(timers)
+            taken += 1
             task = tasks.get(task_id)
             if task is not None:
                 picked.setdefault(task_id, task)
         unmarked = self._unmarked
-        while unmarked and len(picked) < limit:
+        while unmarked and taken < limit:
             task = tasks.get(unmarked.pop())
+            taken += 1
             if task is not None:
                 picked.setdefault(task.id, task)
-        return list(picked.values())
+        return list(picked.values()), taken
 
     # ------------------------------------------------------------ persistence
 

@@ -61,7 +61,8 @@ class MetricsCollector(abc.ABC):
         """One ``/api/<method>`` request finished with ``status_code`` after ``seconds``."""
 
     def observe_prune(self, seconds: float) -> None:  # noqa: B027 (optional hook)
-        """A prune pass just finished and took ``seconds``."""
+        """A prune call just finished and held the loop for ``seconds`` (a big round runs
+        as several calls, see ``Scheduler.prune_slice``)."""
 
     def observe_snapshot(self, seconds: float) -> None:  # noqa: B027 (optional hook)
         """A state snapshot was just written and took ``seconds``."""

@@ -85,10 +85,10 @@ def apply(sched: Scheduler, clock: Clock, op: tuple[Any, ...]) -> None:
     elif kind == "tick":
         clock.now += op[1]
     elif kind == "prune":
-        while sched.prune_slice(0):  # a whole round, in steps of prune_step tasks
+        while sched.prune_slice(1):  # a whole round, in steps of prune_step tasks
             pass
     elif kind == "prune_slice":
-        sched.prune_slice(0)  # one step: a round left under way, maybe mid-departure
+        sched.prune_slice(1)  # one step: a round left under way, maybe mid-departure
 
 
 def check_indexes(sched: Scheduler) -> None:

@@ -151,7 +151,7 @@ def picture(s: Scheduler) -> dict[str, tuple[str, list[str], list[str], float | 
 def run_round(s: Scheduler) -> int:
     """A whole round in the smallest slices; how many calls it took."""
     calls = 1
-    while s.prune_slice(0):
+    while s.prune_slice(1):
         calls += 1
     return calls
 
@@ -169,7 +169,7 @@ def test_a_round_in_slices_ends_where_one_call_would(make_scheduler: Make, clock
     assert run_round(sliced) > 10
     assert picture(sliced) == picture(whole)
     assert worker_names(sliced) == {"w2"}
-    # the task w1 was running failed in the same round, after its stakes were settled
+    # the task w1 was running failed in the same round
     assert [t for t, (status, *_) in picture(sliced).items() if status == "FAILED"] == ["T_0"]
 
     clock.advance(11)  # w2 goes silent too
@@ -191,7 +191,7 @@ def test_a_gone_worker_leaves_the_list_before_its_tasks_are_settled(
     fleet(s)
     clock.advance(11)
     s.ping(worker="w2")
-    assert s.prune_slice(0)  # not done after one step
+    assert s.prune_slice(1)  # not done after one step
     assert {w.id for w in s.state.workers()} == {"w2"}
     assert any("w1" in t.stakeholders for t in s.state.tasks())  # still being worked through
     # read calls prune too (as luigi's do): worker_list goes on with the round under way
@@ -205,7 +205,7 @@ def test_a_worker_back_mid_round_keeps_only_what_it_adds_again(make_scheduler: M
     for name in ("A_1", "B_1", "C_1"):
         add(s, name, worker="w1")
     clock.advance(11)
-    assert s.prune_slice(0)
+    assert s.prune_slice(1)
     add(s, "B_1", worker="w1")  # back before prune got through its tasks
     run_round(s)
     state = picture(s)
@@ -223,9 +223,49 @@ def test_a_state_saved_mid_round_names_no_gone_worker(make_scheduler: Make, cloc
     fleet(s)
     clock.advance(11)
     s.ping(worker="w2")
-    assert s.prune_slice(0)
+    assert s.prune_slice(1)
     s.dump()
     reloaded = make_scheduler(remove_delay=100, worker_disconnect_delay=10, state_path=path)
     reloaded.load()
     assert not any("w1" in t.stakeholders or "w1" in t.workers for t in reloaded.state.tasks())
     assert worker_names(reloaded) == {"w2"}
+
+
+def test_a_task_run_by_a_gone_worker_fails_before_the_round_pauses(
+    make_scheduler: Make, clock: Clock
+) -> None:
+    """Otherwise a count_pending from a worker sharing it would look its runner up
+    meanwhile and bring the gone worker back."""
+    s = make_scheduler(remove_delay=100, worker_disconnect_delay=10)
+    s.prune_step = 2
+    fleet(s)
+    clock.advance(11)
+    s.ping(worker="w2")
+    assert s.prune_slice(1)  # the round pauses with w1's tasks still to settle
+    assert status_of(s, "T_0") == "FAILED"
+    s.count_pending(worker="w2")
+    run_round(s)
+    assert {w.id for w in s.state.workers()} == {"w2"}
+
+
+def test_a_step_takes_at_most_prune_step_timers_even_for_tasks_already_gone(
+    make_scheduler: Make, clock: Clock
+) -> None:
+    s = make_scheduler(remove_delay=100, worker_disconnect_delay=10)
+    s.prune_step = 3
+    fleet(s, tasks=12)
+    state = s.state
+    for task in state.tasks():
+        for _ in range(4):  # stale and repeated timers, as rescheduling leaves them
+            state.reschedule(task)
+    clock.advance(11)
+    run_round(s)  # workers gone: every task is due for removal
+    clock.advance(101)
+    steps = []
+    while state.has_prune_work(clock()):
+        work, taken = state.take_prune_work(clock(), 3)
+        steps.append(taken)
+        state.remove_tasks([t.id for t in work if state.may_prune(t)])
+    assert steps and max(steps) <= 3
+    assert len(steps) > 12 // 3  # the stale timers took steps of their own
+    assert s.task_list() == {}
