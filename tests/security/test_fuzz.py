@@ -164,6 +164,16 @@ class Clock:
 
 
 class TestFuzz(LuigidCase):
+    #: over all examples: calls answered 200 and tasks the scheduler ended up holding. A
+    #: server that refused every call would keep every invariant; these must not stay 0.
+    answered: dict[str, int] = {"examples": 0, "ok": 0, "tasks": 0}
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        super().tearDownClass()
+        if cls.answered["examples"]:
+            assert cls.answered["ok"] > 0 and cls.answered["tasks"] > 0, cls.answered
+
     def get_app(self) -> Any:
         self.clock = Clock()
         patcher = mock.patch("time.time", self.clock)
@@ -211,9 +221,12 @@ class TestFuzz(LuigidCase):
             assert response.code < 500, (call[:2], response.code, response.body[:500])
             if response.code == 200:
                 assert "response" in json.loads(response.body)
+                self.answered["ok"] += 1
             else:
                 assert 400 <= response.code < 500
                 error_of(response)
+        self.answered["examples"] += 1
+        self.answered["tasks"] += self.scheduler.state.count()
         check_invariants(self.scheduler)
         with tempfile.TemporaryDirectory() as folder:
             save_and_reload(self.scheduler, folder)
