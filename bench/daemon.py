@@ -20,7 +20,7 @@ FLAGS = "--port {port} --address 127.0.0.1 --state-path {state} --logdir {logdir
 LUIGI_TEMPLATE = "{luigi_venv}/bin/luigid " + FLAGS
 OURS_TEMPLATE = "{python} -m luigid " + FLAGS
 READY_PROBE_WORKER = "bench-readiness-probe"
-#: The line our daemon logs at shutdown with its event-loop stall monitor's maximum (luigid.stalls).
+#: The line our daemon logs at shutdown with its event-loop stall monitor's maximum (luigid.runtime.stalls).
 STALL_LINE = re.compile(
     r"Longest event-loop stall since start: ([0-9.]+) ms(?: \(longest on CPU ([0-9.]+) ms)?"
 )

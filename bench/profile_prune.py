@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from profile_scheduler import build
 
-from luigid.scheduler import Scheduler
+from luigid.core.scheduler import Scheduler
 
 
 def run_round(sched: Scheduler, whole: bool) -> list[float]:
@@ -46,8 +46,10 @@ def main() -> None:
         worker.last_active -= 10 * sched.config.worker_disconnect_delay
     print(f"tasks                         {state.count()}")
     slices = run_round(sched, args.whole)
-    print(f"workers gone: slices          {len(slices)}, longest {max(slices) * 1000:.1f} ms, "
-          f"all {sum(slices):.2f} s; workers left {len(list(state.workers()))}")
+    print(
+        f"workers gone: slices          {len(slices)}, longest {max(slices) * 1000:.1f} ms, "
+        f"all {sum(slices):.2f} s; workers left {len(list(state.workers()))}"
+    )
     # jump the wall clock past remove_delay: every task is now due for removal (the slices
     # themselves are timed with perf_counter, which this leaves alone)
     real = time.time
@@ -57,8 +59,10 @@ def main() -> None:
         slices = run_round(sched, args.whole)
     finally:
         time.time = real
-    print(f"tasks removed: slices         {len(slices)}, longest {max(slices) * 1000:.1f} ms, "
-          f"all {sum(slices):.2f} s; tasks left {state.count()}")
+    print(
+        f"tasks removed: slices         {len(slices)}, longest {max(slices) * 1000:.1f} ms, "
+        f"all {sum(slices):.2f} s; tasks left {state.count()}"
+    )
 
 
 if __name__ == "__main__":

@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from luigid import gcpause
 from luigid.config import SchedulerConfig
-from luigid.rpc import Fragments, dumps
-from luigid.scheduler import Scheduler
+from luigid.core import gcpause
+from luigid.core.rpc import Fragments, dumps
+from luigid.core.scheduler import Scheduler
 
 PIPELINE = 14
 WORKERS = 8
@@ -43,14 +43,28 @@ def build(n_tasks: int, by_worker: bool = False) -> tuple[Scheduler, list[list[s
         for i, task_id in enumerate(ids):
             deps = [ids[i - 1]] if i else []
             if i == PIPELINE - 1:
-                deps = ids[1:PIPELINE - 1]  # the last step joins many
+                deps = ids[1 : PIPELINE - 1]  # the last step joins many
             resources = {"db": 1} if i % 5 == 0 else ({"gpu": 1} if i == 7 else {})
             sched.add_task(
-                task_id=task_id, status="PENDING", runnable=True, deps=deps, new_deps=[], expl=None,
-                resources=resources, priority=p % 10, family=f"Step{i}", module="pipelines",
-                params={"p": str(p), "i": str(i)}, param_visibilities={}, accepts_messages=False,
-                assistant=False, tracking_url=None, worker=worker, batchable=False,
-                retry_policy_dict={}, owners=[],
+                task_id=task_id,
+                status="PENDING",
+                runnable=True,
+                deps=deps,
+                new_deps=[],
+                expl=None,
+                resources=resources,
+                priority=p % 10,
+                family=f"Step{i}",
+                module="pipelines",
+                params={"p": str(p), "i": str(i)},
+                param_visibilities={},
+                accepts_messages=False,
+                assistant=False,
+                tracking_url=None,
+                worker=worker,
+                batchable=False,
+                retry_policy_dict={},
+                owners=[],
             )
         pipelines.append(ids)
     for w in range(WORKERS):
@@ -104,8 +118,12 @@ def main() -> None:
         "ping": (lambda: sched.ping(worker="worker-0"), 200),
         "get_work": (lambda: sched.get_work(worker="worker-1", host="h", current_tasks=[]), 50),
         "count_pending": (lambda: sched.count_pending(worker="worker-2"), 50),
-        "add_task(DONE)": (lambda: sched.add_task(task_id=pipelines[next(counter) % len(pipelines)][0],
-                                                  status="DONE", worker="worker-3"), 200),
+        "add_task(DONE)": (
+            lambda: sched.add_task(
+                task_id=pipelines[next(counter) % len(pipelines)][0], status="DONE", worker="worker-3"
+            ),
+            200,
+        ),
         "worker_list": (lambda: sched.worker_list(), 10),
         # streamed replies: as the server makes them (not decoded back, as in-process calls are)
         "dep_graph(14 nodes)": (lambda: served(sched.dep_graph_fragments(pipelines[5][-1])), 20),

@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from profile_scheduler import build
 
-from luigid import persistence
 from luigid.config import SchedulerConfig
-from luigid.scheduler import Scheduler
+from luigid.core.scheduler import Scheduler
+from luigid.storage import persistence
 
 
 def main() -> None:

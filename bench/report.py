@@ -232,6 +232,7 @@ def _target_rows(results: dict[str, Any]) -> tuple[int, list[tuple[str, str, boo
         return None if a is None or b is None else a and b
 
     tp = results["summary"].get("throughput", {}).get("tasks_per_s", {}).get("ratio")
+
     def longest_stall(key: str) -> float | None:
         """Over this size's rounds and the throughput rounds (None unless both were measured)."""
         found = [_row(scalars, key)["ours"], _row(results["summary"].get("throughput", {}), key)["ours"]]

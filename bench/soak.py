@@ -211,9 +211,7 @@ def to_json(result: SoakResult, opts: SoakOptions) -> dict[str, Any]:
         "errors": result.stats.errors,
         "first_errors": result.stats.first_errors,
         "rss": [[round(t - result.start, 2), v] for t, v in result.rss],
-        "state": [
-            [round(s.at - result.start, 2), s.tasks, s.workers] for s in result.stats.state
-        ],
+        "state": [[round(s.at - result.start, 2), s.tasks, s.workers] for s in result.stats.state],
         "counts": {name: getattr(result.stats, name) for name in LoadStats.COUNTERS},
     }
 

@@ -49,8 +49,7 @@ class SoakConnection:
             request = head + data
         else:
             request = (
-                f"GET /api/{method}?{data.decode()} HTTP/1.1\r\n"
-                f"Host: 127.0.0.1:{self.port}\r\n\r\n"
+                f"GET /api/{method}?{data.decode()} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n\r\n"
             ).encode()
         start = time.perf_counter()
         try:

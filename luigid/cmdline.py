@@ -42,8 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--background", action="store_true", help="detach and run as a daemon")
-    parser.add_argument("--pidfile", help="write the pid to this file (removed at exit); refuse to start "
-                        "while it names a running luigid")
+    parser.add_argument(
+        "--pidfile",
+        help="write the pid to this file (removed at exit); refuse to start while it names a running luigid",
+    )
     parser.add_argument("--logdir", help="log directory (default with --background: /var/log/luigi)")
     parser.add_argument("--state-path", help="state file (overrides [scheduler] state_path)")
     parser.add_argument("--address", help="interface to listen on (default: all)")
@@ -63,7 +65,7 @@ def resolve_state_path(config: LuigidConfig, explicit: bool) -> tuple[str | None
     """(usable path, problem). The built-in default falls back to a per-user file when the
     system folder is not writable, so ``luigid`` starts for a non-root user; a path the
     operator chose is never second-guessed."""
-    from luigid.persistence import check_writable
+    from luigid.storage.persistence import check_writable
 
     path = config.scheduler.state_path
     problem = check_writable(path)
@@ -155,9 +157,9 @@ def serve(
 ) -> int:
     from dataclasses import replace
 
-    from luigid.persistence import StateFileError
-    from luigid.scheduler import Scheduler
-    from luigid.server import StartupError, run
+    from luigid.core.scheduler import Scheduler
+    from luigid.runtime.server import StartupError, run
+    from luigid.storage.persistence import StateFileError
 
     config = replace(config, scheduler=replace(config.scheduler, state_path=state_path))
     try:

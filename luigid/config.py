@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
-from luigid.model import RetryPolicy
+from luigid.core.model import RetryPolicy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -278,9 +278,7 @@ def _lookup(sections: Mapping[str, Any], section: str, key: str) -> tuple[str, A
     return None
 
 
-def _get(
-    sections: Mapping[str, Any], section: str, key: str, default: T, parse: Callable[[Any], Any]
-) -> Any:
+def _get(sections: Mapping[str, Any], section: str, key: str, default: T, parse: Callable[[Any], Any]) -> Any:
     found = _lookup(sections, section, key)
     if found is None:
         return default
@@ -445,9 +443,7 @@ def _overlay(base: ConfigSections, top: ConfigSections) -> None:
     base.deferred.update(top.deferred)
 
 
-def config_files(
-    env: Mapping[str, str], cwd: str, system_dir: str = SYSTEM_DIR
-) -> list[tuple[str, str]]:
+def config_files(env: Mapping[str, str], cwd: str, system_dir: str = SYSTEM_DIR) -> list[tuple[str, str]]:
     """The existing files to read as ``(path, "cfg" | "toml")``, in luigi's order.
 
     LUIGI_CONFIG_PARSER picks the default files; LUIGI_CONFIG_PATH comes last and is parsed
@@ -503,7 +499,6 @@ _TYPE_PARSERS: dict[str, Callable[[Any], Any]] = {
     "str": _as_str,
     "str | None": _as_optional_str,
 }
-
 
 
 def _parsers_for(record: type, **special: Callable[[Any], Any]) -> dict[str, Callable[[Any], Any]]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from luigid.model import Task
-from luigid.scheduler import Scheduler
+from luigid.core.model import Task
+from luigid.core.scheduler import Scheduler
 
 
 def portrait(scheduler: Scheduler) -> dict[str, Any]:

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import requests
 
-from luigid import persistence
 from luigid.config import SchedulerConfig
-from luigid.scheduler import Scheduler
+from luigid.core.scheduler import Scheduler
+from luigid.storage import persistence
 from tests.processes import free_port
 from tests.processes import wait_for as shared_wait_for
 

@@ -592,7 +592,7 @@ def test_helpers_parse_with_defaults_and_dashes(dirs):
         (get_int, (), "expected an integer, got 'many'"),
         (get_float, (), "expected a number, got 'many'"),
         (get_bool, (), "expected true or false, got 'many'"),
-        (get_list, (), "expected a JSON list such as [\"a\", \"b\"], got 'many'"),
+        (get_list, (), 'expected a JSON list such as ["a", "b"], got \'many\''),
         (get_choice, (("few", "some"),), "expected one of few, some, got 'many'"),
     ],
 )

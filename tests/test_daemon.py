@@ -172,4 +172,3 @@ def test_bad_logging_config_is_reported_by_the_launcher(bg, tmp_path):
     result = bg.launch(config=f"[core]\nlogging_conf_file = {tmp_path / 'missing.conf'}\n")
     assert result.returncode == 2
     assert "logging_conf_file" in error_line(result.stderr)
-

@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from luigid import gcpause
+from luigid.core import gcpause
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import os
 import time
 from pathlib import Path
 
-from luigid import persistence, safe_pickle
 from luigid.config import SchedulerConfig
-from luigid.journal import Journal
-from luigid.model import Task
-from luigid.scheduler import Scheduler
+from luigid.core.model import Task
+from luigid.core.scheduler import Scheduler
+from luigid.storage import persistence, safe_pickle
+from luigid.storage.journal import Journal
 
 # ------------------------------------------------------------------------ the files
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import requests
 
-from luigid import persistence, safe_pickle
 from luigid.config import SchedulerConfig
-from luigid.model import RetryPolicy, Task
-from luigid.scheduler import Scheduler
+from luigid.core.model import RetryPolicy, Task
+from luigid.core.scheduler import Scheduler
+from luigid.storage import persistence, safe_pickle
 from tests.portrait import plain, portrait
 from tests.test_cmdline import (
     START_TIMEOUT,
@@ -326,7 +326,7 @@ def test_luigi_state_file_is_served_by_luigid(tmp_path, luigids):
     assert persistence.safe_pickle.loads(path.read_bytes())["format"] == "luigid-state"
 
 
-PIPELINE = '''
+PIPELINE = """
 import os
 import time
 
@@ -351,7 +351,7 @@ class Step(luigi.Task):
                 time.sleep(0.1)
         with self.output().open("w") as out:
             out.write("done")
-'''
+"""
 
 
 @pytest.mark.slow

@@ -12,11 +12,11 @@ from typing import Any
 
 from tornado.testing import AsyncHTTPTestCase
 
-from luigid import scheduler as scheduler_module
 from luigid.config import CorsConfig, LuigidConfig, SchedulerConfig
-from luigid.rpc import Fragments
-from luigid.scheduler import Scheduler
-from luigid.server import app
+from luigid.core import scheduler as scheduler_module
+from luigid.core.rpc import Fragments
+from luigid.core.scheduler import Scheduler
+from luigid.runtime.server import app
 
 
 def _scheduler(cors: CorsConfig | None = None) -> Scheduler:
@@ -324,7 +324,7 @@ class TestStreamedReplies(ServerCase):
 def test_a_long_prune_round_hands_the_loop_back_between_slices() -> None:
     """The periodic prune runs a round a slice at a time, letting other callbacks (requests)
     run in between, and ends with the round done."""
-    from luigid.server import Server
+    from luigid.runtime.server import Server
 
     sched = Scheduler(SchedulerConfig(worker_disconnect_delay=10, remove_delay=100))
     for i in range(50):
@@ -355,7 +355,7 @@ def test_a_long_prune_round_hands_the_loop_back_between_slices() -> None:
 def test_no_snapshot_starts_during_a_prune_round(tmp_path: Any) -> None:
     """A snapshot child alive while a round frees 100k tasks makes every freed page a copy;
     the snapshot due meanwhile waits for the round's end."""
-    from luigid.server import Server
+    from luigid.runtime.server import Server
 
     path = tmp_path / "state.pickle"
     sched = Scheduler(SchedulerConfig(worker_disconnect_delay=10, state_path=str(path)))

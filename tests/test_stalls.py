@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from luigid.stalls import RECENT_WINDOW, WARN_EVERY, StallMonitor
+from luigid.runtime.stalls import RECENT_WINDOW, WARN_EVERY, StallMonitor
 
 BLOCK = 0.3
 

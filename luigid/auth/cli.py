@@ -20,7 +20,7 @@ from typing import TextIO
 
 from luigid.auth.passwords import hash_password, new_token, token_digest
 from luigid.auth.users import User, Users, UsersFileError, check_name, read_users, write_users
-from luigid.rpc import ROLES
+from luigid.core.rpc import ROLES
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1

@@ -36,7 +36,7 @@ from luigid.auth.config import AuthConfig
 from luigid.auth.passwords import DUMMY_HASH, token_digest, verify_password
 from luigid.auth.users import User, UsersFile, UsersFileError
 from luigid.config import ConfigError, CorsConfig
-from luigid.rpc import ROLES
+from luigid.core.rpc import ROLES
 
 logger = logging.getLogger("luigi.server")
 
@@ -173,7 +173,7 @@ class Guard:
             logger.debug("Refused %s %s: %s", handler.request.method, handler.request.path, refusal.message)
         else:
             logger.info("Refused %s %s: %s", handler.request.method, handler.request.path, refusal.message)
-        from luigid.handlers import reason_phrase  # (handlers imports this module)
+        from luigid.web.handlers import reason_phrase  # (handlers imports this module)
 
         # the reason phrase carries the message too: luigi's client shows only that
         handler.set_status(refusal.status, reason_phrase(refusal.message))

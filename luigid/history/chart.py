@@ -10,8 +10,8 @@ import datetime
 from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
+from luigid.core.model import DONE
 from luigid.history.views import DurationPoint
-from luigid.model import DONE
 
 WIDTH = 900
 HEIGHT = 360

@@ -22,7 +22,7 @@ from luigid.history.recorder import DbTaskHistory
 
 logger = logging.getLogger("luigid.history")
 
-TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates", "history")
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "web", "templates", "history")
 
 
 class PageError(tornado.web.HTTPError):

@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
 
+from luigid.core.model import FAILED, RUNNING
 from luigid.history import schema
 from luigid.history.runs import ENDING_EVENTS
 from luigid.history.store import chunks
 from luigid.history.views import DurationPoint, EventView, FamilyView, RunView
-from luigid.model import FAILED, RUNNING
 
 #: events shown at most on one run's page (a luigi-written row can hold thousands)
 MAX_EVENTS_SHOWN = 1000

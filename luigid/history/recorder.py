@@ -16,12 +16,12 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from luigid.core.model import DONE, FAILED, PENDING, RUNNING, Task
 from luigid.history import views
 from luigid.history.config import HistoryConfig, parse_history_config
 from luigid.history.engine import open_engine
 from luigid.history.events import HistoryEvent, failure_message
 from luigid.history.throttled_log import ThrottledWarning
-from luigid.model import DONE, FAILED, PENDING, RUNNING, Task
 
 logger = logging.getLogger("luigid.history")
 

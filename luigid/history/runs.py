@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from luigid.model import DONE, FAILED
+from luigid.core.model import DONE, FAILED
 
 ENDING_EVENTS = frozenset((DONE, FAILED))
 

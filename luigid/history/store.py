@@ -14,10 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from luigid.core.model import FAILED, RUNNING
 from luigid.history import schema
 from luigid.history.events import HistoryEvent
 from luigid.history.runs import ENDING_EVENTS, RunState, RunTracker, starts_new_run
-from luigid.model import FAILED, RUNNING
 
 #: ids per IN (...) list, well under every database's bound-parameter limit
 IN_CHUNK = 500

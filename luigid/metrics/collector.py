@@ -20,7 +20,7 @@ StateProbe = Callable[[], Mapping[str, Any]]
 #: returns {'queue_depth': n, 'write_failures': n}
 HistoryProbe = Callable[[], Mapping[str, int]]
 #: returns {'longest_seconds': s, 'longest_on_cpu_seconds': s, 'recent_longest_seconds': s,
-#: 'over_threshold': n} (see luigid.stalls)
+#: 'over_threshold': n} (see luigid.runtime.stalls)
 StallProbe = Callable[[], Mapping[str, float]]
 
 

@@ -25,7 +25,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from luigid.config import config_error, get_bool, get_list
 from luigid.metrics.collector import HistoryProbe, MetricsCollector, StallProbe, StateProbe
-from luigid.stalls import WARN_ABOVE
+from luigid.runtime.stalls import WARN_ABOVE
 
 logger = logging.getLogger("luigid.metrics")
 

@@ -88,9 +88,7 @@ class Outcome:
             "final_counts": self.final_counts,
             # each start of a task run more than once, seconds since the workers started
             "duplicate_runs": {
-                t: [
-                    {**r, "at": round(r["at"] - self.started, 2)} for r in self.starts(t)
-                ]
+                t: [{**r, "at": round(r["at"] - self.started, 2)} for r in self.starts(t)]
                 for t in self.runs
                 if len(self.starts(t)) > 1
             },

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from luigid.core.model import DONE, FAILED, PENDING, RUNNING, RetryPolicy, Task
 from luigid.history import DbTaskHistory, schema
 from luigid.history.config import HistoryConfig
 from luigid.history.engine import open_engine
-from luigid.model import DONE, FAILED, PENDING, RUNNING, RetryPolicy, Task
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432

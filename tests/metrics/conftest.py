@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from luigid.config import SchedulerConfig
-from luigid.model import PENDING, Task
+from luigid.core.model import PENDING, Task
 
 
 @pytest.fixture

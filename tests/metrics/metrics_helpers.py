@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from luigid.model import DONE, Task
+from luigid.core.model import DONE, Task
 
 
 def parse_samples(body: bytes | str) -> dict[tuple[str, frozenset], float]:

@@ -10,8 +10,8 @@ import pytest
 from metrics_helpers import run_for
 
 from luigid.config import ConfigError, SchedulerConfig
+from luigid.core.model import DISABLED, FAILED
 from luigid.metrics.datadog_collector import DatadogCollector
-from luigid.model import DISABLED, FAILED
 
 
 class FakeAgent:

@@ -8,8 +8,8 @@ import pytest
 from metrics_helpers import parse_samples, run_for, sample
 
 from luigid.config import ConfigError, SchedulerConfig
+from luigid.core.model import DISABLED, FAILED
 from luigid.metrics.prometheus_collector import MAX_RPC_METHOD_LABELS, PrometheusCollector
-from luigid.model import DISABLED, FAILED
 
 
 def scrape(collector: PrometheusCollector) -> dict:

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from luigid.config import ConfigError, SchedulerConfig
-from luigid.model import FAILED, Task
+from luigid.core.model import FAILED, Task
 from luigid.notify import disabled_task_email, make_notifier
 from luigid.notify.mail import OutgoingMail
 from luigid.notify.outbox import Outbox

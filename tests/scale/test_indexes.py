@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from luigid.config import SchedulerConfig
-from luigid.model import DONE, FAILED, PENDING, STATUSES
-from luigid.scheduler import Scheduler
-from luigid.state import rank_key
+from luigid.core.model import DONE, FAILED, PENDING, STATUSES
+from luigid.core.scheduler import Scheduler
+from luigid.core.state import rank_key
 
 TASKS = [f"T{i}" for i in range(12)]
 WORKERS = ["w1", "w2", "w3"]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from luigid.config import SchedulerConfig
+from luigid.core.scheduler import Scheduler
 from luigid.metrics.collector import MetricsCollector
-from luigid.scheduler import Scheduler
 
 #: An arbitrary, recognisable epoch second for the fake clock to start at.
 START = 1_700_000_000.0
@@ -22,8 +22,16 @@ UPSTREAM_STATUSES = ("UPSTREAM_RUNNING", "UPSTREAM_MISSING_INPUT", "UPSTREAM_FAI
 
 #: every status a task_list caller may ask for, including SUSPENDED (never stored) and nonsense
 STATUSES_ASKED = (
-    "", "PENDING", "RUNNING", "DONE", "FAILED", "DISABLED", "UNKNOWN", "BATCH_RUNNING",
-    "SUSPENDED", "NO_SUCH",
+    "",
+    "PENDING",
+    "RUNNING",
+    "DONE",
+    "FAILED",
+    "DISABLED",
+    "UNKNOWN",
+    "BATCH_RUNNING",
+    "SUSPENDED",
+    "NO_SUCH",
 )
 
 

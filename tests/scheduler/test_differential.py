@@ -2,7 +2,7 @@
 
 Every reply must be identical once both are reduced to the JSON a worker would receive
 (with luigi's arbitrary ordering of ``deps`` sets sorted away). The scenarios together call
-every method in ``luigid.rpc.RPC_METHODS``; the last test checks that they do.
+every method in ``luigid.core.rpc.RPC_METHODS``; the last test checks that they do.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from luigid.rpc import RPC_METHODS
+from luigid.core.rpc import RPC_METHODS
 
 from .support import Twin
 
@@ -43,8 +43,18 @@ def linear_chain(make_twin: MakeTwin) -> None:
         t.views(expected)
         t.same("count_pending", worker="w1")
         t.clock.advance(5)
-        t.same("add_task", task_id=expected, worker="w1", status="DONE", expl="null", runnable=None,
-               family=expected.split("_")[0], module="m", params={"n": "1"}, new_deps=[])
+        t.same(
+            "add_task",
+            task_id=expected,
+            worker="w1",
+            status="DONE",
+            expl="null",
+            runnable=None,
+            family=expected.split("_")[0],
+            module="m",
+            params={"n": "1"},
+            new_deps=[],
+        )
     t.work(current_tasks=[])
     t.views("C_1", "B_1", "A_1")
     t.same("has_task_history")
@@ -101,8 +111,15 @@ def diamond_two_workers(make_twin: MakeTwin) -> None:
 
 
 def failures_and_disable(make_twin: MakeTwin) -> None:
-    t = make_twin(retry_delay=10, remove_delay=1000, worker_disconnect_delay=600, retry_count=2,
-                  disable_window=50, disable_persist=300, disable_hard_timeout=500)
+    t = make_twin(
+        retry_delay=10,
+        remove_delay=1000,
+        worker_disconnect_delay=600,
+        retry_count=2,
+        disable_window=50,
+        disable_persist=300,
+        disable_hard_timeout=500,
+    )
     t.add("F_1", deps=[])
     t.add("G_1", deps=["F_1"])
     t.add("H_1", deps=[], retry_policy_dict={"retry_count": 1})
@@ -301,8 +318,15 @@ def messages_and_pause(make_twin: MakeTwin) -> None:
     t.same("unpause")
     t.same("is_paused")
     t.work(current_tasks=["M_1"])
-    t.same("announce_scheduling_failure", worker="w1", task_name="M_3()", family="M", params={},
-           expl="no", owners=[])
+    t.same(
+        "announce_scheduling_failure",
+        worker="w1",
+        task_name="M_3()",
+        family="M",
+        params={},
+        expl="no",
+        owners=[],
+    )
     t.same("disable_worker", worker="w1")
     t.add("M_4")
     t.add("M_1", status="DONE", runnable=None)
@@ -377,16 +401,36 @@ def batch_emails(make_twin: MakeTwin) -> None:
     t = make_twin(batch_emails=True, retry_count=2, retry_delay=1, **{"remove_delay": 1000})
     t.same("add_task_batcher", worker="w1", task_family="E", batched_args=["day"])
     t.add("E_1", params={"day": "1", "kind": "k"}, owners=["a@example.com"])
-    t.same("announce_scheduling_failure", worker="w1", task_name="E(day=9)", family="E",
-           params={"day": "9", "kind": "k"}, expl="cannot schedule", owners=["b@example.com"])
-    t.same("announce_scheduling_failure", worker="w2", task_name="F()", family="F", params={},
-           expl="cannot", owners=[])
+    t.same(
+        "announce_scheduling_failure",
+        worker="w1",
+        task_name="E(day=9)",
+        family="E",
+        params={"day": "9", "kind": "k"},
+        expl="cannot schedule",
+        owners=["b@example.com"],
+    )
+    t.same(
+        "announce_scheduling_failure",
+        worker="w2",
+        task_name="F()",
+        family="F",
+        params={},
+        expl="cannot",
+        owners=[],
+    )
     for expl in ('{"trace": "json"}', "not json"):
         t.clock.advance(2)
         t.same("prune")
         t.work(current_tasks=[])
-        t.add("E_1", status="FAILED", runnable=None, expl=expl, params={"day": "1", "kind": "k"},
-              owners=["a@example.com"])
+        t.add(
+            "E_1",
+            status="FAILED",
+            runnable=None,
+            expl=expl,
+            params={"day": "1", "kind": "k"},
+            owners=["a@example.com"],
+        )
     t.views("E_1")
 
 
@@ -416,8 +460,13 @@ def graphs_scheduled_in_turn(make_twin: MakeTwin) -> None:
         t.same("add_worker", worker=worker, info=[["workers", 2 if n == 1 else 1]])
         for i in range(6):
             deps = [f"T_{n}_{i - 2}"] if i >= 2 else []
-            t.add(f"T_{n}_{i}", worker=worker, deps=deps, resources={"db": 1} if i % 3 == 0 else {},
-                  priority=i % 2)
+            t.add(
+                f"T_{n}_{i}",
+                worker=worker,
+                deps=deps,
+                resources={"db": 1} if i % 3 == 0 else {},
+                priority=i % 2,
+            )
     t.add("T_0_4", worker="w3", deps=["T_0_2"], resources={}, priority=0)  # a task two workers may run
     for turn in range(8):
         for worker in reversed(workers):
@@ -425,8 +474,16 @@ def graphs_scheduled_in_turn(make_twin: MakeTwin) -> None:
             reply = t.work(worker=worker, current_tasks=[])
             task_id = reply["task_id"]
             if task_id and (turn + int(worker[1:])) % 3:  # some stay RUNNING and hold resources
-                t.same("add_task", task_id=task_id, worker=worker, status="DONE", runnable=None,
-                       family="T", params={}, new_deps=[])
+                t.same(
+                    "add_task",
+                    task_id=task_id,
+                    worker=worker,
+                    status="DONE",
+                    runnable=None,
+                    family="T",
+                    params={},
+                    new_deps=[],
+                )
     t.views("T_0_4", "T_4_5")
 
 

@@ -149,11 +149,25 @@ class Replayer:
             if self.batches:
                 self.claims += 1
                 batch_task = f"T_batch{self.claims}"
-                self.call("add_task", task_id=batch_task, worker="w1", status="RUNNING",
-                          batch_id=self.batches[-1], family="T", params={"p": "*", "q": "x"})
+                self.call(
+                    "add_task",
+                    task_id=batch_task,
+                    worker="w1",
+                    status="RUNNING",
+                    batch_id=self.batches[-1],
+                    family="T",
+                    params={"p": "*", "q": "x"},
+                )
                 if op[1] != "RUNNING":
-                    self.call("add_task", task_id=batch_task, worker="w1", status=op[1], runnable=None,
-                              family="T", params={"p": "*", "q": "x"})
+                    self.call(
+                        "add_task",
+                        task_id=batch_task,
+                        worker="w1",
+                        status=op[1],
+                        runnable=None,
+                        family="T",
+                        params={"p": "*", "q": "x"},
+                    )
         elif kind == "decrease":
             self.call("decrease_running_task_resources", task_id=TASKS[op[1]], decrease_resources={"r": 1})
         elif kind == "ping":

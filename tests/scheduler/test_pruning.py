@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from luigid.scheduler import Scheduler
+from luigid.core.scheduler import Scheduler
 
 from .support import Clock, add, status_of, work, work_id
 
@@ -143,9 +143,7 @@ def fleet(s: Scheduler, tasks: int = 40) -> None:
 
 def picture(s: Scheduler) -> dict[str, tuple[str, list[str], list[str], float | None]]:
     """What prune decides for each task: status, runners, stakeholders, removal time."""
-    return {
-        t.id: (t.status, sorted(t.workers), sorted(t.stakeholders), t.remove) for t in s.state.tasks()
-    }
+    return {t.id: (t.status, sorted(t.workers), sorted(t.stakeholders), t.remove) for t in s.state.tasks()}
 
 
 def run_round(s: Scheduler) -> int:

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import luigid
-import luigid.scheduler
-from luigid.rpc import Fragments, dumps, members
-from luigid.scheduler import Scheduler
+import luigid.core.scheduler
+from luigid.core.rpc import Fragments, dumps, members
+from luigid.core.scheduler import Scheduler
 
 from .support import STATUSES_ASKED, Clock, add, work
 from .test_differential_random import CONFIG, Replayer, ops
@@ -65,7 +65,7 @@ def assert_views_fresh(s: Scheduler) -> None:
 
 @pytest.fixture(params=[1000, 2], ids=["one piece", "pieces of 2"])
 def piece_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(luigid.scheduler, "FRAGMENT_SIZE", request.param)
+    monkeypatch.setattr(luigid.core.scheduler, "FRAGMENT_SIZE", request.param)
     return int(request.param)
 
 
@@ -288,7 +288,7 @@ def test_a_change_shows_in_the_next_reply(
 def test_cached_replies_match_the_uncached_ones(make_scheduler: Make, clock: Clock) -> None:
     """The same bytes as when each task is serialised afresh, placeholders and all."""
     s = make_scheduler(retry_count=1)
-    add(s, "A_1", deps=["B_1", "C_1"], params={"x": "é \" \\ \u2028"}, resources={"r": 1})
+    add(s, "A_1", deps=["B_1", "C_1"], params={"x": 'é " \\ \u2028'}, resources={"r": 1})
     add(s, "C_1", status="FAILED")
     add(s, "D_1", status="DONE", deps=["A_1"])
     work(s, "w2")
@@ -353,26 +353,53 @@ def test_random_sequences_never_show_stale_json(
 #: Task attributes that task_list or graph replies show (directly, or through display_name).
 SHOWN = frozenset(
     {
-        "accepts_messages", "deps", "family", "param_visibilities", "params", "priority",
-        "progress_percentage", "public_params", "resources", "resources_running",
-        "scheduler_disable_time", "status", "status_message", "time", "time_running",
-        "tracking_url", "updated", "worker_running", "workers",
+        "accepts_messages",
+        "deps",
+        "family",
+        "param_visibilities",
+        "params",
+        "priority",
+        "progress_percentage",
+        "public_params",
+        "resources",
+        "resources_running",
+        "scheduler_disable_time",
+        "status",
+        "status_message",
+        "time",
+        "time_running",
+        "tracking_url",
+        "updated",
+        "worker_running",
+        "workers",
     }
 )
 #: Methods that change a dict, set or list in place.
 MUTATORS = frozenset(
     {
-        "add", "append", "clear", "difference_update", "discard", "extend", "insert",
-        "intersection_update", "pop", "popitem", "remove", "setdefault", "sort",
-        "symmetric_difference_update", "update",
+        "add",
+        "append",
+        "clear",
+        "difference_update",
+        "discard",
+        "extend",
+        "insert",
+        "intersection_update",
+        "pop",
+        "popitem",
+        "remove",
+        "setdefault",
+        "sort",
+        "symmetric_difference_update",
+        "update",
     }
 )
 #: Functions allowed to write shown fields without dropping the cache, and why.
 EXEMPT = {
-    ("model.py", "Task.__init__"): "a task being made has nothing cached",
-    ("model.py", "Task.set_params"): "its callers drop the cache (a set_params call counts as a write)",
-    ("persistence.py", "_TaskBuilder.__call__"): "a task being made from a state file",
-    ("persistence.py", "_worker_from"): "a Worker, not a Task",
+    ("core/model.py", "Task.__init__"): "a task being made has nothing cached",
+    ("core/model.py", "Task.set_params"): "its callers drop the cache (a set_params call counts as a write)",
+    ("storage/persistence.py", "_TaskBuilder.__call__"): "a task being made from a state file",
+    ("storage/persistence.py", "_worker_from"): "a Worker, not a Task",
     ("auth/guard.py", "Refusal.__init__"): "an exception's status, not a Task's",
 }
 
@@ -400,9 +427,7 @@ def _writes_and_drops(fn: ast.AST) -> tuple[list[tuple[int, str, str]], set[str]
     writes: list[tuple[int, str, str]] = []
     drops: set[str] = set()
     aliases: dict[str, str] = {}
-    nodes = sorted(
-        (n for n in ast.walk(fn) if hasattr(n, "lineno")), key=lambda n: (n.lineno, n.col_offset)
-    )
+    nodes = sorted((n for n in ast.walk(fn) if hasattr(n, "lineno")), key=lambda n: (n.lineno, n.col_offset))
 
     def holder(expr: ast.AST) -> str | None:
         """The object whose shown field ``expr`` is, if it is one."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from luigid.scheduler import Scheduler
+from luigid.core.scheduler import Scheduler
 
 from .support import add, status_of, work_id
 
@@ -116,8 +116,10 @@ def test_upstream_filter_only_applies_to_pending(upstream: Scheduler) -> None:
     assert {"ready", "done_dep", "dis_dep", "run_dep"} <= everything
     # a pending task whose deps are done has nothing wrong upstream
     assert "ready" not in set().union(
-        *(listed(upstream, "PENDING", u) for u in
-          ("UPSTREAM_RUNNING", "UPSTREAM_MISSING_INPUT", "UPSTREAM_FAILED", "UPSTREAM_DISABLED"))
+        *(
+            listed(upstream, "PENDING", u)
+            for u in ("UPSTREAM_RUNNING", "UPSTREAM_MISSING_INPUT", "UPSTREAM_FAILED", "UPSTREAM_DISABLED")
+        )
     )
 
 

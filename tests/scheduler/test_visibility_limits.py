@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from luigid.scheduler import Scheduler
+from luigid.core.scheduler import Scheduler
 
 from .support import Clock, add
 
@@ -34,8 +34,15 @@ def test_search_only_sees_public_params(sched: Scheduler) -> None:
 
 
 def test_fetch_error_shows_every_param(sched: Scheduler) -> None:
-    add(sched, "V_1", params=PARAMS, param_visibilities=VISIBILITY, module="mod", status="FAILED",
-        expl='"trace"')
+    add(
+        sched,
+        "V_1",
+        params=PARAMS,
+        param_visibilities=VISIBILITY,
+        module="mod",
+        status="FAILED",
+        expl='"trace"',
+    )
     assert sched.fetch_error(task_id="V_1") == {
         "taskId": "V_1",
         "error": '"trace"',

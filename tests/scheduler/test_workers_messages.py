@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from luigid.scheduler import Scheduler
+from luigid.core.scheduler import Scheduler
 
 from .support import add, status_of, work, work_id
 
@@ -55,9 +55,7 @@ def test_set_worker_processes_is_delivered_by_ping_once(sched: Scheduler) -> Non
     sched.set_worker_processes(worker="w1", n=4)
     entry = next(w for w in sched.worker_list() if w["name"] == "w1")
     assert entry["num_unread_rpc_messages"] == 1
-    assert sched.ping(worker="w1") == {
-        "rpc_messages": [{"name": "set_worker_processes", "kwargs": {"n": 4}}]
-    }
+    assert sched.ping(worker="w1") == {"rpc_messages": [{"name": "set_worker_processes", "kwargs": {"n": 4}}]}
     assert sched.ping(worker="w1") == {"rpc_messages": []}
 
 

@@ -11,13 +11,13 @@ from typing import Any
 
 from tornado.testing import AsyncHTTPTestCase
 
-from luigid import persistence
 from luigid.config import CorsConfig, LuigidConfig, SchedulerConfig
-from luigid.model import BATCH_RUNNING, RUNNING, STATUSES, UNKNOWN
-from luigid.rpc import Fragments
-from luigid.scheduler import Scheduler
-from luigid.server import app
-from luigid.validation import MAX_HEADER_SIZE
+from luigid.core.model import BATCH_RUNNING, RUNNING, STATUSES, UNKNOWN
+from luigid.core.rpc import Fragments
+from luigid.core.scheduler import Scheduler
+from luigid.runtime.server import app
+from luigid.storage import persistence
+from luigid.web.validation import MAX_HEADER_SIZE
 from tests.portrait import portrait
 
 #: Arguments luigi's methods read from **kwargs (their signatures do not name them).
@@ -51,7 +51,7 @@ class LuigidCase(AsyncHTTPTestCase):
         return app(self.scheduler)
 
     def get_httpserver_options(self) -> dict[str, Any]:
-        return {"max_header_size": MAX_HEADER_SIZE}  # as luigid.server.Server starts it
+        return {"max_header_size": MAX_HEADER_SIZE}  # as luigid.runtime.server.Server starts it
 
     def form(self, data: Any) -> bytes:
         return urllib.parse.urlencode({"data": json.dumps(data)}).encode()

@@ -269,6 +269,6 @@ class TestBadInput(LuigidCase):
     ],
 )
 def test_what_luigi_workers_send_is_accepted(method: str, data: dict[str, Any]) -> None:
-    from luigid.validation import check_arguments
+    from luigid.web.validation import check_arguments
 
     check_arguments(method, data)

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from luigid.config import ConfigError
-from luigid.validation import DEFAULT_MAX_REQUEST_BODY, MIN_MAX_REQUEST_BODY, request_limits_from
+from luigid.web.validation import DEFAULT_MAX_REQUEST_BODY, MIN_MAX_REQUEST_BODY, request_limits_from
 from tests.security.daemon import Daemon, launch, start_luigid
 
 LIMIT = MIN_MAX_REQUEST_BODY  # 1 MiB: the smallest an operator may set

@@ -15,9 +15,9 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from luigid.rpc import RPC_METHODS
-from luigid.server import app
-from luigid.validation import SENDABLE_STATUSES
+from luigid.core.rpc import RPC_METHODS
+from luigid.runtime.server import app
+from luigid.web.validation import SENDABLE_STATUSES
 from tests.security.support import (
     KWARGS_ARGUMENTS,
     LuigidCase,

@@ -81,7 +81,7 @@ def test_open_access_warning_not_given_when_auth_is_on(tmp_path: Any) -> None:
 
 def test_server_logs_the_warning_once_at_start(monkeypatch: pytest.MonkeyPatch, caplog: Any) -> None:
     """Started as for all interfaces (the socket itself is bound to loopback: tests stay local)."""
-    from luigid import server as server_module
+    from luigid.runtime import server as server_module
 
     def loopback(port: int, address: str | None, unix_socket: str | None) -> list[socket.socket]:
         assert address is None

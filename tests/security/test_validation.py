@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from luigid.scheduler import RPC_METHODS
-from luigid.validation import (
+from luigid.core.scheduler import RPC_METHODS
+from luigid.web.validation import (
     ARGUMENT_TYPES,
     EXTRA_ARGUMENT_TYPES,
     Invalid,

@@ -3,7 +3,7 @@
 The names match luigi's own ``luigi.scheduler.Task``/``Worker`` because collectors, history
 backends and state-file migration all address tasks by these attributes. Both classes use
 ``__slots__``: at 100k tasks the per-instance ``__dict__`` is a large share of memory.
-Nothing here knows about indexes; ``luigid.state`` keeps those consistent.
+Nothing here knows about indexes; ``luigid.core.state`` keeps those consistent.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ class Task:
         self.batchable = False
         self.batch_id: str | None = None
         self.owners: list[str] | None = None
-        # index bookkeeping, owned by luigid.state: order of entering the current status
+        # index bookkeeping, owned by luigid.core.state: order of entering the current status
         # (luigi's tie-break), deps not yet DONE, and the key under which the task sits in
         # the ready lists (None when it is not ready to run)
         self.seq = 0
@@ -266,7 +266,7 @@ class Worker:
         self.last_active = last_active or now
         self.last_get_work: float | None = None
         self.started = now
-        #: tasks this worker can run (kept by luigid.state, never mutated elsewhere)
+        #: tasks this worker can run (kept by luigid.core.state, never mutated elsewhere)
         self.tasks: set[Task] = set()
         self.info: dict[str, Any] = {}
         self.disabled = False

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from luigid.config import config_error, get_str
-from luigid.model import DISABLED, DONE, FAILED, PENDING, RUNNING, SUSPENDED, UNKNOWN
+from luigid.core.model import DISABLED, DONE, FAILED, PENDING, RUNNING, SUSPENDED, UNKNOWN
 
 #: Longest accepted id (task, worker, family, module, message, resource, batch). luigi's task
 #: ids are a family name plus a truncated parameter summary and a hash: a few hundred

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from sortedcontainers import SortedKeyList
 
 from luigid.config import SchedulerConfig
-from luigid.model import (
+from luigid.core.model import (
     BATCH_RUNNING,
     DISABLED,
     DONE,

@@ -5,8 +5,8 @@ state file is code. This unpickler resolves only a fixed list of names: plain bu
 ``collections.deque``, and the task/worker classes of luigid and of luigi 3.x. The task,
 worker and ordered-set classes are not resolved to live classes at all: they resolve to
 inert *record* classes that only remember the attributes the file gave them, so loading
-runs none of their code and works without importing luigi. ``luigid.persistence`` turns
-records into ``luigid.model`` objects afterwards.
+runs none of their code and works without importing luigi. ``luigid.storage.persistence`` turns
+records into ``luigid.core.model`` objects afterwards.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import io
 import pickle
 from typing import Any
 
-from luigid.model import RetryPolicy
+from luigid.core.model import RetryPolicy
 
 
 class RefusedGlobal(pickle.UnpicklingError):
@@ -82,9 +82,13 @@ def _visibility(value: Any = 0) -> int:
 
 #: (module, name) -> what the name stands for while loading. Nothing else resolves.
 ALLOWED: dict[tuple[str, str], Any] = {
+    # files written before the package was grouped by layer name the model at its old path
     ("luigid.model", "Task"): TaskRecord,
     ("luigid.model", "Worker"): WorkerRecord,
     ("luigid.model", "RetryPolicy"): RetryPolicy,
+    ("luigid.core.model", "Task"): TaskRecord,
+    ("luigid.core.model", "Worker"): WorkerRecord,
+    ("luigid.core.model", "RetryPolicy"): RetryPolicy,
     ("luigi.scheduler", "Task"): TaskRecord,
     ("luigi.scheduler", "Worker"): WorkerRecord,
     ("luigi.scheduler", "OrderedSet"): OrderedSetRecord,

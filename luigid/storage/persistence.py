@@ -8,14 +8,14 @@
   ``Worker`` objects), luigid's first unversioned ``(tasks, workers, batchers)`` tuple, and the
   ``(tasks, workers[, batchers])`` tuple luigi 3.x's own luigid writes (its classes are mapped
   onto ours without importing luigi).
-* **Loading** goes through ``luigid.safe_pickle``, which runs no code from the file. A file
+* **Loading** goes through ``luigid.storage.safe_pickle``, which runs no code from the file. A file
   that cannot be read is renamed to ``<path>.corrupt-<timestamp>`` (never overwritten), the
   reason is logged and the scheduler starts empty.
 * **Writing** goes to a temporary file in the same folder, is fsynced and renamed over the
   old file, so a crash at any moment leaves one complete snapshot on disk.
 * **Snapshots** while serving are written by a forked child (``Snapshotter``): the parent
   only pays for ``fork()``, the child pickles its frozen copy of memory and exits.
-* **The status journal** (``luigid.journal``) holds the status changes made after the
+* **The status journal** (``luigid.storage.journal``) holds the status changes made after the
   snapshot was taken; each snapshot records the journal generation it covers
   (``journal_generation``) and loading replays later DONE records on top of it.
 """
@@ -35,10 +35,11 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from luigid import gcpause, safe_pickle
-from luigid.journal import Journal
-from luigid.model import DONE, FAILED, PENDING, RUNNING, STATUSES, RetryPolicy, Task, Worker
-from luigid.state import Batcher, State
+from luigid.core import gcpause
+from luigid.core.model import DONE, FAILED, PENDING, RUNNING, STATUSES, RetryPolicy, Task, Worker
+from luigid.core.state import Batcher, State
+from luigid.storage import safe_pickle
+from luigid.storage.journal import Journal
 
 logger = logging.getLogger("luigi.server")
 
@@ -233,9 +234,9 @@ def _from_rows(document: dict[str, Any], policy: RetryPolicy) -> tuple[Tasks, Wo
     return tasks, workers, _batchers_from(document.get("batchers", {}))
 
 
-def _convert(raw_tasks: Any, raw_workers: Any, raw_batchers: Any, policy: RetryPolicy) -> tuple[
-    Tasks, Workers, Batchers
-]:
+def _convert(
+    raw_tasks: Any, raw_workers: Any, raw_batchers: Any, policy: RetryPolicy
+) -> tuple[Tasks, Workers, Batchers]:
     if not isinstance(raw_tasks, dict) or not isinstance(raw_workers, dict):
         raise DamagedStateFile("tasks and workers must be mappings")
     build = _TaskBuilder(policy)
@@ -288,7 +289,7 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-#: How each stored attribute becomes what ``luigid.model.Task`` holds.
+#: How each stored attribute becomes what ``luigid.core.model.Task`` holds.
 _TASK_COERCE: dict[str, Callable[[Any], Any]] = {
     "workers": _ordered_ids,
     "stakeholders": _as_set,

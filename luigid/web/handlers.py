@@ -3,7 +3,7 @@ CORS, and the parsing of ``data=<json>``; the others only say what their endpoin
 
 Bad input never reaches the scheduler: ``RpcHandler`` reads the body itself (so an
 oversized one is answered 413 with a JSON error), and checks JSON, arguments and their
-types (``luigid.validation``) first. Each handler's ``access()`` tells ``luigid.auth``
+types (``luigid.web.validation``) first. Each handler's ``access()`` tells ``luigid.auth``
 what a request needs when authentication is on.
 """
 
@@ -20,11 +20,11 @@ from typing import Any
 import tornado.httputil
 import tornado.web
 
-from luigid import gcpause
 from luigid.auth.guard import Access
 from luigid.config import CorsConfig
-from luigid.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec, dumps
-from luigid.validation import Invalid, RequestLimits, check_arguments, json_depth_exceeds
+from luigid.core import gcpause
+from luigid.core.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec, dumps
+from luigid.web.validation import Invalid, RequestLimits, check_arguments, json_depth_exceeds
 
 logger = logging.getLogger("luigi.server")
 
@@ -225,7 +225,10 @@ class RpcHandler(BaseHandler):
             return
         try:
             tornado.httputil.parse_body_arguments(
-                request.headers.get("Content-Type", ""), request.body, request.body_arguments, request.files,
+                request.headers.get("Content-Type", ""),
+                request.body,
+                request.body_arguments,
+                request.files,
                 request.headers,
             )
         except tornado.httputil.HTTPInputError as exc:

@@ -1,0 +1,332 @@
+"""The Tornado application (one routing table) and the server's life: start, serve, stop.
+
+Signal handlers only set flags; the shutdown itself (stop accepting, let in-flight requests
+finish, save state once) runs in the main coroutine, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+from tornado.ioloop import PeriodicCallback
+
+from luigid.auth import Guard, auth_config_from, open_access_warning, secure_routes
+from luigid.config import ConfigError, LuigidConfig
+from luigid.core import gcpause
+from luigid.core.scheduler import Scheduler
+from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
+from luigid.metrics import MetricsHandler
+from luigid.runtime.stalls import StallMonitor
+from luigid.storage.journal import Journal
+from luigid.storage.persistence import Snapshotter
+from luigid.web.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler, StaticHandler
+from luigid.web.validation import MAX_HEADER_SIZE, request_limits_from
+
+logger = logging.getLogger("luigi.server")
+
+STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "web", "static")
+PRUNE_INTERVAL_MS = 60_000
+#: the loop's own time between two slices of a long prune round (a slice is ~10-20 ms)
+PRUNE_PAUSE_SECONDS = 0.02
+#: Bodies up to this size are read (luigi workers send big add_task calls with many deps).
+MAX_BODY_SIZE = 100 * 1024 * 1024
+#: Requests slower than this are logged as warnings (everything else at debug level).
+SLOW_REQUEST_SECONDS = DEFAULT_SLOW_REQUEST_SECONDS
+SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+#: How long in-flight requests get to finish at shutdown.
+DRAIN_SECONDS = 5.0
+
+
+class StartupError(Exception):
+    """The server could not start (address in use, bad socket path); one line for the operator."""
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """One line per request: debug normally, a warning when slow or failed on our side."""
+    seconds = handler.request.request_time()
+    status = handler.get_status()
+    slow = handler.application.settings.get("slow_request_seconds", SLOW_REQUEST_SECONDS)
+    level = logging.WARNING if status >= 500 or seconds >= slow else logging.DEBUG
+    access = logging.getLogger("tornado.access")
+    if access.isEnabledFor(level):
+        access.log(level, "%d %s %.2fms", status, handler._request_summary(), seconds * 1000)
+
+
+class QuickGzip(tornado.web.GZipContentEncoding):
+    """gzip (for clients that accept it: browsers, requests) at level 3 instead of tornado's 6:
+    a 100k-task task_list or graph reply (~40 MB of JSON) compresses about twice as fast, to
+    ~15% more bytes (~3.4 MB), and compressing is most of what a browser waits for."""
+
+    GZIP_LEVEL = 3
+
+
+def app(scheduler: Scheduler, config: LuigidConfig | None = None) -> tornado.web.Application:
+    """The application: every route luigid serves, in one table. Raises ConfigError for a
+    bad [auth] or [server] section."""
+    config = config or scheduler.settings
+    common: dict[str, Any] = {"cors": config.cors}
+    collector = scheduler.metrics_collector
+    observe = getattr(collector, "observe_rpc", None)
+    limits = request_limits_from(config.sections)
+    routes: list[Any] = [
+        (r"/api/(.*)", RpcHandler, dict(common, scheduler=scheduler, observe=observe, limits=limits)),
+        (r"/", RootHandler, common),
+        (r"/static/(.*)", StaticHandler, {"path": STATIC_ROOT}),
+        (r"/metrics", MetricsHandler, {"collector": collector}),
+    ]
+    if scheduler.config.record_task_history:
+        from luigid.history import history_routes
+
+        routes += history_routes(scheduler.task_history)
+    # every route gets security headers, and with [auth] enabled, credentials and roles
+    guard = Guard(auth_config_from(config.sections), config.cors)
+    return tornado.web.Application(
+        secure_routes(routes, guard),
+        default_handler_class=secure_routes([("", NotFoundHandler)], guard)[0][1],
+        default_handler_args=common,
+        guard=guard,
+        transforms=[QuickGzip],
+        log_function=log_request,
+        in_flight=InFlight(),
+    )
+
+
+def _bind(api_port: int, address: str | None, unix_socket: str | None) -> list[socket.socket]:
+    try:
+        if unix_socket is not None:
+            return [tornado.netutil.bind_unix_socket(unix_socket)]
+        return tornado.netutil.bind_sockets(api_port, address=address)
+    except OSError as exc:
+        where = unix_socket if unix_socket is not None else f"{address or '*'}:{api_port}"
+        reason = exc.strerror or str(exc)
+        if exc.errno == 98 or "in use" in reason.lower():
+            reason = "address already in use (is another luigid running?)"
+        raise StartupError(f"cannot listen on {where}: {reason}") from exc
+
+
+class Server:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        api_port: int = 8082,
+        address: str | None = None,
+        unix_socket: str | None = None,
+        slow_request_seconds: float = SLOW_REQUEST_SECONDS,
+        on_forced_exit: Callable[[], None] | None = None,
+    ) -> None:
+        self.scheduler = scheduler
+        self.slow_request_seconds = slow_request_seconds
+        #: run just before a second signal ends the process right after the final save
+        self.on_forced_exit = on_forced_exit
+        self.saved = False
+        config = scheduler.config
+        self.snapshots = Snapshotter(
+            scheduler.state, config.state_path, config.state_snapshot_interval, journal=scheduler.journal
+        )
+        self.api_port = api_port
+        self.address = address
+        self.unix_socket = unix_socket
+        self.should_exit: asyncio.Event | None = None  # created inside the running loop
+        self._pruning: asyncio.Future[None] | None = None
+        self.force_exit = False
+        self.sockets: list[socket.socket] = []
+        self._http: tornado.httpserver.HTTPServer | None = None
+        self.stalls = StallMonitor()
+
+    def handle_signal(self, signum: int) -> None:
+        """Only set flags: the main coroutine does the work."""
+        if self.should_exit is not None and self.should_exit.is_set():
+            self._signal_again(signum)
+            return
+        logger.info("Received %s, shutting down", signal.Signals(signum).name)
+        if self.should_exit is not None:
+            self.should_exit.set()
+        # A second signal must work even while the loop is busy (saving, sending mail,
+        # joining threads at exit), so from now on the interpreter handles it directly.
+        loop = asyncio.get_running_loop()
+        for sig in SHUTDOWN_SIGNALS:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, lambda num, frame: self._signal_again(num))
+
+    def _signal_again(self, signum: int) -> None:
+        """Exit at once, but never before the final save has completed."""
+        self.force_exit = True
+        logger.info("Received %s again: exiting as soon as the state is saved", signal.Signals(signum).name)
+        if self.saved:
+            self.exit_now()
+
+    def _state_probe(self) -> dict[str, Any]:
+        state = self.scheduler.state
+        workers = list(state.workers())
+        disabled = sum(1 for w in workers if w.disabled)
+        return {
+            "tasks_by_status": state.counts_by_status(),
+            "workers_active": len(workers) - disabled,
+            "workers_disabled": disabled,
+        }
+
+    def _periodic_prune(self) -> None:
+        if not self._prune_running:
+            self._pruning = asyncio.ensure_future(self._prune())
+
+    @property
+    def _prune_running(self) -> bool:
+        return self._pruning is not None and not self._pruning.done()
+
+    def _snapshot_tick(self) -> None:
+        # a round may have been started, or left unfinished, by a read call's prune
+        self.snapshots.tick(hold=self._prune_running or self.scheduler.pruning)
+
+    async def _prune(self) -> None:
+        """A whole prune round, a slice at a time, handing the loop back in between.
+
+        The pause between slices is as long as a slice: a request needs several turns of
+        the loop, and with slices back to back each turn waited for one (a ping took
+        ~200 ms during a 100k-task removal round). A snapshot still being written is let
+        finish first, and none starts during the round (see ``_snapshot_tick``).
+        """
+        give_up = time.monotonic() + max(self.snapshots.interval, 1.0)  # a hung disk must not stop pruning
+        while self.snapshots.writing and time.monotonic() < give_up:
+            await asyncio.sleep(PRUNE_PAUSE_SECONDS)
+        try:
+            while self.scheduler.prune_slice():
+                await asyncio.sleep(PRUNE_PAUSE_SECONDS)
+        except Exception:
+            logger.exception("Pruning failed; the next round starts in %d s", PRUNE_INTERVAL_MS // 1000)
+            return
+        # Move what survived into the permanent generation: full GC passes then scan only
+        # recent objects instead of every task. Records hold no reference cycles, so
+        # refcounting still frees them when they are pruned.
+        gc.freeze()
+
+    def startup(self) -> None:
+        collector = self.scheduler.metrics_collector
+        collector.set_state_probe(self._state_probe)
+        collector.set_stall_probe(self.stalls.reading)
+        history = self.scheduler.task_history
+        if hasattr(history, "queue_depth"):
+            collector.set_history_probe(
+                lambda: {"queue_depth": history.queue_depth, "write_failures": history.write_failures}
+            )
+        try:
+            application = app(self.scheduler)
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from None
+        self.sockets = _bind(self.api_port, self.address, self.unix_socket)
+        self.application = application
+        self.application.settings["slow_request_seconds"] = self.slow_request_seconds
+        warning = open_access_warning(application.settings["guard"], self.address, self.unix_socket)
+        if warning is not None:
+            logger.warning("%s", warning)
+        self._http = tornado.httpserver.HTTPServer(
+            self.application,
+            max_body_size=MAX_BODY_SIZE,
+            max_buffer_size=MAX_BODY_SIZE,
+            xheaders=True,
+            max_header_size=MAX_HEADER_SIZE,
+        )
+        self._http.add_sockets(self.sockets)
+
+    @property
+    def bound(self) -> list[Any]:
+        return [s.getsockname() for s in self.sockets]
+
+    async def serve(self, ready: Any = None) -> None:
+        loop = asyncio.get_running_loop()
+        self.should_exit = asyncio.Event()
+        for sig in SHUTDOWN_SIGNALS:
+            loop.add_signal_handler(sig, self.handle_signal, sig)
+        self.startup()
+        self.stalls.start()
+        pruner = PeriodicCallback(self._periodic_prune, PRUNE_INTERVAL_MS)
+        pruner.start()
+        snapshots = PeriodicCallback(self._snapshot_tick, self.snapshots.tick_ms)
+        if self.snapshots.enabled:
+            snapshots.start()
+        logger.info("Scheduler starting up on %s", self.bound)
+        if ready is not None:
+            ready(self)
+        try:
+            await self.should_exit.wait()
+        finally:
+            pruner.stop()
+            if self._pruning is not None:
+                self._pruning.cancel()  # the final save settles what a round left half done
+            snapshots.stop()
+            await self.shutdown()
+            for sig in SHUTDOWN_SIGNALS:
+                loop.remove_signal_handler(sig)
+
+    async def shutdown(self) -> None:
+        logger.info("Scheduler instance shutting down")
+        if self._http is not None:
+            self._http.stop()  # stop accepting
+            deadline = time.monotonic() + DRAIN_SECONDS
+            while (
+                self.application.settings["in_flight"].count
+                and time.monotonic() < deadline
+                and not self.force_exit
+            ):
+                await asyncio.sleep(0.02)
+            await self._http.close_all_connections()
+        if self.stalls.running:  # what follows (the final save) blocks on purpose: not a stall
+            self.stalls.stop()
+            logger.info("%s", self.stalls.summary())
+        self.snapshots.stop()  # an unfinished periodic snapshot is older than the final save
+        self.scheduler.dump()
+        self.saved = True
+        if self.force_exit:
+            self.exit_now()
+        self.scheduler.close()
+        self._remove_socket_file()
+
+    def _remove_socket_file(self) -> None:
+        if self.unix_socket is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.unix_socket)
+
+    def exit_now(self) -> None:
+        """End the process at once (second signal, state already saved)."""
+        self._remove_socket_file()
+        if self.on_forced_exit is not None:
+            self.on_forced_exit()
+        logging.shutdown()
+        os._exit(0)
+
+
+def run(
+    api_port: int = 8082,
+    address: str | None = None,
+    unix_socket: str | None = None,
+    scheduler: Scheduler | None = None,
+    ready: Any = None,
+    **options: Any,
+) -> Server:
+    """Load state, serve until a signal, save state once. Raises ``StartupError``.
+    ``options`` go to ``Server`` (slow_request_seconds, on_forced_exit)."""
+    if scheduler is None:
+        scheduler = Scheduler()
+    if scheduler.journal is None and scheduler.config.state_snapshot_interval > 0:
+        # a snapshot can be older than the last DONE reports: journal them (see luigid.storage.journal)
+        scheduler.journal = Journal(scheduler.config.state_path)
+    # collect start-up garbage while the heap is small; loading makes no cycles (and runs
+    # with the collector paused), so a full pass afterwards would only walk every task
+    gc.collect()
+    scheduler.load()
+    gc.freeze()  # see Server._periodic_prune; also keeps snapshot forks copy-on-write friendly
+    gcpause.freeze_after_slow_collections()
+    server = Server(scheduler, api_port=api_port, address=address, unix_socket=unix_socket, **options)
+    asyncio.run(server.serve(ready=ready))
+    return server

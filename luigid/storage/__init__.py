@@ -1,0 +1,1 @@
+"""Where state goes: the state file format, atomic writes, forked snapshots and the status journal."""
