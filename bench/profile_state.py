@@ -22,7 +22,8 @@ from profile_scheduler import build
 
 from luigid.config import SchedulerConfig
 from luigid.core.scheduler import Scheduler
-from luigid.storage import persistence
+from luigid.storage import codec, statefile
+from luigid.storage.snapshots import Snapshotter
 
 
 def main() -> None:
@@ -36,7 +37,7 @@ def main() -> None:
     state = sched.state
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "state.pickle")
-        snapshots = persistence.Snapshotter(state, path, 1.0, fork=True)
+        snapshots = Snapshotter(state, path, 1.0, fork=True)
         pauses, writes = [], []
         for _ in range(args.snapshots):
             started = time.perf_counter()
@@ -51,15 +52,15 @@ def main() -> None:
                 raise SystemExit(f"snapshot failed: {snapshots.last_error}")
         cpu = time.process_time
         started = cpu()
-        persistence.encode(state)
+        codec.encode(state)
         encode_s = cpu() - started
         started = cpu()
-        persistence.save_state(state, path)
+        statefile.save_state(state, path)
         save_s = cpu() - started
         size = os.path.getsize(path)
         fresh = Scheduler(SchedulerConfig(state_path=path))
         started = cpu()
-        persistence.load_into(fresh.state, path)
+        statefile.load_into(fresh.state, path)
         load_s = cpu() - started
     print(f"tasks                         {state.count()}")
     print(f"snapshot fork pause (ms)      {', '.join(f'{p:.1f}' for p in pauses)}")

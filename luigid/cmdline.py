@@ -65,7 +65,7 @@ def resolve_state_path(config: LuigidConfig, explicit: bool) -> tuple[str | None
     """(usable path, problem). The built-in default falls back to a per-user file when the
     system folder is not writable, so ``luigid`` starts for a non-root user; a path the
     operator chose is never second-guessed."""
-    from luigid.storage.persistence import check_writable
+    from luigid.storage.statefile import check_writable
 
     path = config.scheduler.state_path
     problem = check_writable(path)
@@ -159,7 +159,7 @@ def serve(
 
     from luigid.core.scheduler import Scheduler
     from luigid.runtime.server import StartupError, run
-    from luigid.storage.persistence import StateFileError
+    from luigid.storage.statefile import StateFileError
 
     config = replace(config, scheduler=replace(config.scheduler, state_path=state_path))
     try:

@@ -21,7 +21,7 @@ import requests
 
 from luigid.config import SchedulerConfig
 from luigid.core.scheduler import Scheduler
-from luigid.storage import persistence
+from luigid.storage import codec
 from tests.processes import free_port
 from tests.processes import wait_for as shared_wait_for
 
@@ -173,7 +173,7 @@ def error_line(text: str) -> str:
 
 def saved_task_ids(path: Path) -> set[str]:
     """Task ids in the state file (read only: a running server's snapshot is not disturbed)."""
-    tasks, _, _ = persistence.decode(path.read_bytes(), SchedulerConfig().retry_policy())
+    tasks, _, _ = codec.decode(path.read_bytes(), SchedulerConfig().retry_policy())
     return set(tasks)
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from luigid.config import SchedulerConfig
 from luigid.core.model import Task
 from luigid.core.scheduler import Scheduler
-from luigid.storage import persistence, safe_pickle
+from luigid.storage import safe_pickle
 from luigid.storage.journal import Journal
+from luigid.storage.snapshots import Snapshotter
 
 # ------------------------------------------------------------------------ the files
 
@@ -121,7 +122,7 @@ def test_scheduler_without_a_journal_writes_no_journal_files(tmp_path):
 def test_done_after_the_snapshot_survives_a_reload_without_final_save(tmp_path):
     path = tmp_path / "state.pickle"
     live = running_dag(path)
-    snapshots = persistence.Snapshotter(live.state, str(path), 1.0, fork=False, journal=live.journal)
+    snapshots = Snapshotter(live.state, str(path), 1.0, fork=False, journal=live.journal)
     snapshots.take()  # every task still PENDING or RUNNING in the file
     for task_id in ("A_1", "B_1", "C_1"):
         live.add_task(worker="w1", task_id=task_id, status="DONE")
@@ -179,7 +180,7 @@ def test_only_the_last_journaled_status_counts(tmp_path):
 def test_snapshot_stores_its_generation_and_drops_covered_journals(tmp_path):
     path = tmp_path / "state.pickle"
     live = running_dag(path)
-    snapshots = persistence.Snapshotter(live.state, str(path), 1.0, fork=True, journal=live.journal)
+    snapshots = Snapshotter(live.state, str(path), 1.0, fork=True, journal=live.journal)
     snapshots.take()
     deadline = time.monotonic() + 30
     while snapshots._child is not None and time.monotonic() < deadline:

@@ -20,7 +20,7 @@ import requests
 from luigid.config import SchedulerConfig
 from luigid.core.model import RetryPolicy, Task
 from luigid.core.scheduler import Scheduler
-from luigid.storage import persistence, safe_pickle
+from luigid.storage import codec, safe_pickle, statefile
 from tests.portrait import plain, portrait
 from tests.test_cmdline import (
     START_TIMEOUT,
@@ -67,7 +67,7 @@ def busy_scheduler(path: Path) -> Scheduler:
 
 def reload(path: Path, **config: Any) -> Scheduler:
     fresh = Scheduler(SchedulerConfig(state_path=str(path), **config))
-    assert persistence.load_into(fresh.state, str(path))
+    assert statefile.load_into(fresh.state, str(path))
     return fresh
 
 
@@ -93,7 +93,7 @@ def test_file_carries_format_and_version(tmp_path):
     busy_scheduler(path).dump()
     document = safe_pickle.loads(path.read_bytes())
     assert document["format"] == "luigid-state"
-    assert document["version"] == persistence.VERSION
+    assert document["version"] == codec.VERSION
 
 
 def test_first_unversioned_luigid_file_still_loads(tmp_path):
@@ -119,10 +119,10 @@ def test_file_stores_rows_of_plain_values(tmp_path):
     path = tmp_path / "state.pickle"
     busy_scheduler(path).dump()
     document = safe_pickle.loads(path.read_bytes())
-    assert document["task_fields"] == persistence.TASK_FIELDS
-    assert not set(persistence.TASK_FIELDS) & Task.DERIVED
-    assert all(type(row) is tuple and len(row) == len(persistence.TASK_FIELDS) for row in document["tasks"])
-    ids = {row[persistence.TASK_FIELDS.index("id")] for row in document["tasks"]}
+    assert document["task_fields"] == codec.TASK_FIELDS
+    assert not set(codec.TASK_FIELDS) & Task.DERIVED
+    assert all(type(row) is tuple and len(row) == len(codec.TASK_FIELDS) for row in document["tasks"])
+    ids = {row[codec.TASK_FIELDS.index("id")] for row in document["tasks"]}
     assert ids == {"A_1", "B_1", "C_1", "D_1"}
 
 
@@ -154,7 +154,7 @@ def test_malformed_rows_are_quarantined(tmp_path, damage, allow_error_logs):
     path = tmp_path / "state.pickle"
     busy_scheduler(path).dump()
     document = safe_pickle.loads(path.read_bytes())
-    fields = persistence.TASK_FIELDS
+    fields = codec.TASK_FIELDS
     row = list(document["tasks"][0])
     if damage == "short row":
         document["tasks"][0] = tuple(row[:-1])
@@ -172,7 +172,7 @@ def test_malformed_rows_are_quarantined(tmp_path, damage, allow_error_logs):
     payload = pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL)
     path.write_bytes(payload)
     scheduler = Scheduler(SchedulerConfig(state_path=str(path)))
-    assert persistence.load_into(scheduler.state, str(path)) is False
+    assert statefile.load_into(scheduler.state, str(path)) is False
     assert scheduler.state.count() == 0
     (aside,) = tmp_path.glob("state.pickle.corrupt-*")
     assert aside.read_bytes() == payload
@@ -192,7 +192,7 @@ def test_message_responses_stay_with_their_task_after_a_reload(tmp_path):
 
 def test_newer_format_is_refused_and_left_alone(tmp_path):
     path = tmp_path / "state.pickle"
-    payload = pickle.dumps({"format": "luigid-state", "version": persistence.VERSION + 1, "tasks": {}})
+    payload = pickle.dumps({"format": "luigid-state", "version": codec.VERSION + 1, "tasks": {}})
     path.write_bytes(payload)
     result = run_luigid(tmp_path, "--port", str(free_port()), "--state-path", str(path))
     assert result.returncode == 3
@@ -292,9 +292,9 @@ def test_luigi_state_file_loads_where_luigi_cannot_be_imported(tmp_path):
     write_with_luigi(tmp_path, path)
     script = (
         "import sys; sys.modules['luigi'] = None\n"  # any import of luigi now fails
-        "from luigid import persistence\n"
+        "from luigid.storage import codec\n"
         "from luigid.config import SchedulerConfig\n"
-        "tasks, workers, batchers = persistence.decode(open(sys.argv[1], 'rb').read(), "
+        "tasks, workers, batchers = codec.decode(open(sys.argv[1], 'rb').read(), "
         "SchedulerConfig().retry_policy())\n"
         "print(sorted(tasks), sorted(workers), sorted(batchers))\n"
     )
@@ -323,7 +323,7 @@ def test_luigi_state_file_is_served_by_luigid(tmp_path, luigids):
     server.call("add_task", worker="w1", task_id="C_1", family="C", status="FAILED")
     assert server.call("graph")["C_1"]["status"] == "DISABLED"
     assert server.stop() == 0
-    assert persistence.safe_pickle.loads(path.read_bytes())["format"] == "luigid-state"
+    assert safe_pickle.loads(path.read_bytes())["format"] == "luigid-state"
 
 
 PIPELINE = """
@@ -437,7 +437,7 @@ def test_malicious_pickle_is_refused_in_process(tmp_path, variant, allow_error_l
     payload = malicious_payloads(marker)[variant]
     path.write_bytes(payload)
     scheduler = Scheduler(SchedulerConfig(state_path=str(path)))
-    assert persistence.load_into(scheduler.state, str(path)) is False
+    assert statefile.load_into(scheduler.state, str(path)) is False
     assert not marker.exists()
     assert scheduler.state.count() == 0
     (aside,) = tmp_path.glob("state.pickle.corrupt-*")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from luigid.auth.passwords import PASSWORD_SCHEME, TOKEN_SCHEME, parse_password_hash, parse_token_hash
 from luigid.core.rpc import ROLES
+from luigid.storage.files import write_atomically
 
 NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,128}")
 
@@ -101,8 +102,6 @@ def read_users(path: str) -> Users:
 
 def write_users(path: str, users: Users) -> None:
     """Replace the file atomically, readable by its owner only."""
-    from luigid.storage.persistence import write_atomically
-
     write_atomically(path, (HEADER + "".join(users.lines())).encode("utf-8"))
     os.chmod(path, 0o600)
 

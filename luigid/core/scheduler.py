@@ -257,23 +257,23 @@ class Scheduler:
     # ---------------------------------------------------------- persistence
 
     def load(self) -> None:
-        """Load the state file at ``state_path`` (see ``luigid.storage.persistence``)."""
-        from luigid.storage import persistence
+        """Load the state file at ``state_path`` (see ``luigid.storage.statefile``)."""
+        from luigid.storage import statefile
 
         # Changes the journal replay makes are not journaled again: written now, they would
         # land in a newer generation with the replay's own times, and a second crash before
         # the next snapshot would replay those instead of the originals (still on disk).
         journal, self.journal = self.journal, None
         try:
-            persistence.load_into(self._state, self.config.state_path, journal)
+            statefile.load_into(self._state, self.config.state_path, journal)
         finally:
             self.journal = journal
 
     def dump(self) -> None:
         """Write the state file atomically, then flush batched e-mail."""
-        from luigid.storage import persistence
+        from luigid.storage import statefile
 
-        persistence.save_state(self._state, self.config.state_path, self.journal)
+        statefile.save_state(self._state, self.config.state_path, self.journal)
         if self.batch_notifier is not None:
             self.batch_notifier.send_email()
 

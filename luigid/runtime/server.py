@@ -30,7 +30,7 @@ from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
 from luigid.metrics import MetricsHandler
 from luigid.runtime.stalls import StallMonitor
 from luigid.storage.journal import Journal
-from luigid.storage.persistence import Snapshotter
+from luigid.storage.snapshots import Snapshotter
 from luigid.web.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler, StaticHandler
 from luigid.web.validation import MAX_HEADER_SIZE, request_limits_from
 

@@ -5,7 +5,7 @@ state file is code. This unpickler resolves only a fixed list of names: plain bu
 ``collections.deque``, and the task/worker classes of luigid and of luigi 3.x. The task,
 worker and ordered-set classes are not resolved to live classes at all: they resolve to
 inert *record* classes that only remember the attributes the file gave them, so loading
-runs none of their code and works without importing luigi. ``luigid.storage.persistence`` turns
+runs none of their code and works without importing luigi. ``luigid.storage.codec`` turns
 records into ``luigid.core.model`` objects afterwards.
 """
 

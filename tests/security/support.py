@@ -16,7 +16,7 @@ from luigid.core.model import BATCH_RUNNING, RUNNING, STATUSES, UNKNOWN
 from luigid.core.rpc import Fragments
 from luigid.core.scheduler import Scheduler
 from luigid.runtime.server import app
-from luigid.storage import persistence
+from luigid.storage import statefile
 from luigid.web.validation import MAX_HEADER_SIZE
 from tests.portrait import portrait
 
@@ -106,9 +106,9 @@ def check_invariants(sched: Scheduler) -> None:
 def save_and_reload(sched: Scheduler, folder: str) -> Scheduler:
     """Save the state, load it into a fresh scheduler, and check they hold the same."""
     path = os.path.join(folder, "state.pickle")
-    persistence.save_state(sched.state, path)
+    statefile.save_state(sched.state, path)
     again = make_scheduler(state_path=path)
-    assert persistence.load_into(again.state, path)
+    assert statefile.load_into(again.state, path)
     assert portrait(again) == portrait(sched)
     check_invariants(again)
     return again
