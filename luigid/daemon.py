@@ -16,6 +16,8 @@ import sys
 import traceback
 from collections.abc import Callable
 
+from luigid.storage.files import temporary_path
+
 DEFAULT_LOGDIR = "/var/log/luigi"
 #: folders luigid creates for its pidfile and logs: owner writes, everyone may read
 FOLDER_MODE = 0o755
@@ -70,7 +72,7 @@ def claim_pidfile(path: str) -> None:
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, mode=FOLDER_MODE, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    tmp = temporary_path(path, os.getpid())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PIDFILE_MODE)
     try:
         os.fchmod(fd, PIDFILE_MODE)  # whatever the umask says
