@@ -1,0 +1,218 @@
+"""``/api/<method>``: luigi's RPC over HTTP.
+
+Bad input never reaches the scheduler: the body is read here (so an oversized one is
+answered 413 with a JSON error), and JSON, arguments and their types
+(``luigid.web.validation``) are checked before the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import tornado.httputil
+import tornado.web
+
+from luigid.config import CorsConfig
+from luigid.core import gcpause
+from luigid.core.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec, dumps
+from luigid.web.access import Access
+from luigid.web.base import BaseHandler
+from luigid.web.errors import JSON_TYPE, ApiError
+from luigid.web.validation import Invalid, RequestLimits, check_arguments, json_depth_exceeds
+
+#: An oversized body up to this many times the limit is read and dropped, so that the client,
+#: still sending, gets to read the 413; anything bigger is answered at once and cut off.
+DISCARD_FACTOR = 8
+
+
+@tornado.web.stream_request_body
+class RpcHandler(BaseHandler):
+    """Validates the call against the method's signature, then runs it.
+
+    The body is streamed in, so its size is checked against ``[server] max_request_body``
+    before it is held in memory.
+    """
+
+    def compute_etag(self) -> None:
+        # replies change with every call, and hashing a big one costs (docs/architecture.md)
+        return None
+
+    def initialize(
+        self,
+        cors: CorsConfig | None = None,
+        scheduler: Any = None,
+        observe: Callable[[str, float, int], None] | None = None,
+        limits: RequestLimits | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().initialize(cors=cors)
+        self.scheduler = scheduler
+        self.observe = observe
+        self.limits = limits or RequestLimits()
+        self._chunks: list[bytes] = []
+        self._received = 0
+        self._too_large = False
+
+    def access(self) -> Access:
+        method = self.path_args[0] if self.path_args else ""
+        spec = RPC_METHODS.get(method)
+        if spec is None:
+            return Access("viewer", False, method[:100])
+        return Access(spec.role, spec.mutating, method)
+
+    # -- the body --
+
+    def _too_large_error(self, size: int | None) -> ApiError:
+        limit = self.limits.max_request_body
+        size_text = f"of {size} bytes " if size is not None else ""
+        message = f"request body {size_text}is larger than the limit of {limit} bytes"
+        message += " ([server] max_request_body)"
+        return ApiError(413, message)
+
+    def precheck(self) -> None:
+        limit = self.limits.max_request_body
+        length = self.request.headers.get("Content-Length", "")
+        declared = int(length) if length.isdigit() else None
+        connection = self.request.connection
+        if connection is not None and hasattr(connection, "set_max_body_size"):
+            # tornado's own limit would cut the connection without a reply: stay above it
+            most = max(limit, declared) if declared is not None else limit * DISCARD_FACTOR
+            connection.set_max_body_size(most)
+        if declared is not None and declared > limit:
+            self._too_large = True
+            expecting = self.request.headers.get("Expect", "").lower() == "100-continue"
+            if expecting or declared > limit * DISCARD_FACTOR:
+                raise self._too_large_error(declared)
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        self._received += len(chunk)
+        if self._received > self.limits.max_request_body:
+            self._too_large = True
+            self._chunks = []
+        elif not self._too_large:
+            self._chunks.append(chunk)
+
+    def _read_body(self) -> None:
+        if self._too_large:
+            raise self._too_large_error(self._received)
+        request = self.request
+        request.body = b"".join(self._chunks)
+        self._chunks = []
+        if not request.body:
+            return
+        try:
+            tornado.httputil.parse_body_arguments(
+                request.headers.get("Content-Type", ""),
+                request.body,
+                request.body_arguments,
+                request.files,
+                request.headers,
+            )
+        except tornado.httputil.HTTPInputError as exc:
+            raise ApiError(400, f"could not read the request body: {exc}") from None
+        for name, values in request.body_arguments.items():
+            request.arguments.setdefault(name, []).extend(values)
+
+    # -- the arguments --
+
+    def json_argument(self, name: str = "data") -> Any:
+        try:
+            raw = self.get_argument(name, default="{}")
+        except tornado.web.HTTPError as exc:
+            raise ApiError(400, f"could not read '{name}': {exc.log_message or 'bad encoding'}") from exc
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise ApiError(400, f"'{name}' is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise ApiError(400, f"'{name}' is nested too deeply") from None
+        if json_depth_exceeds(value):
+            raise ApiError(400, f"'{name}' is nested too deeply")
+        return value
+
+    def _bind(self, spec: RpcSpec, arguments: Any) -> dict[str, Any]:
+        if not isinstance(arguments, dict):
+            raise ApiError(400, f"{spec.name}: 'data' must be a JSON object, got {type(arguments).__name__}")
+        missing = spec.required - arguments.keys()
+        if missing:
+            raise ApiError(400, f"{spec.name}: missing argument(s): {', '.join(sorted(missing))}")
+        if not spec.accepts_extra:
+            unknown = arguments.keys() - spec.known
+            if unknown:
+                raise ApiError(400, f"{spec.name}: unknown argument(s): {', '.join(sorted(unknown))}")
+        try:
+            check_arguments(spec.name, arguments)
+        except Invalid as exc:
+            raise ApiError(400, f"{spec.name}: {exc}") from None
+        return arguments
+
+    # -- the call --
+
+    def _invoke(self, spec: RpcSpec, arguments: dict[str, Any]) -> Any:
+        """Run the scheduler's method (for a streamed reply, the one making its pieces)."""
+        name = f"{spec.name}_fragments" if spec.streamed else spec.name
+        return getattr(self.scheduler, name)(**arguments)
+
+    async def _call(self, method: str) -> None:
+        started = time.perf_counter()
+        spec = RPC_METHODS.get(method)
+        try:
+            if spec is None:
+                raise ApiError(404, f"unknown method: {method[:200]!r}")
+            self._read_body()
+            arguments = self._bind(spec, self.json_argument())
+            try:
+                result = self._invoke(spec, arguments)
+            except RpcError as exc:
+                raise ApiError(400, f"{spec.name}: {exc}") from exc
+            if isinstance(result, Fragments):
+                await self._stream_response(result)
+            else:
+                self.set_header("Content-Type", JSON_TYPE)
+                self.finish(dumps({"response": result}))
+        finally:
+            if self.observe is not None and spec is not None:
+                self.observe(method, time.perf_counter() - started, self.get_status())
+
+    async def _stream_response(self, fragments: Fragments) -> None:
+        """Send ``{"response": {...}}`` piece by piece, letting other requests run between
+        pieces: a 100k-task reply never holds the event loop for more than a piece's worth.
+        Each piece is flushed as it comes (chunked), so compressing it (gzip, for browsers)
+        is spread out too, the client reads while the next piece is made, and no copy of
+        the whole reply is ever joined; a client that hangs up stops the rest being made."""
+        self.set_header("Content-Type", JSON_TYPE)
+        self.write(b'{"response": {')
+        first = True
+        with gcpause.paused():
+            for piece in fragments:
+                if self._client_gone:
+                    return
+                if piece:
+                    # the object's members, without its braces
+                    body = piece if isinstance(piece, bytes) else dumps(piece)[1:-1]
+                    if body:
+                        if not first:
+                            self.write(b",")
+                        self.write(body)
+                        first = False
+                        self.flush()  # not awaited: the stream sends it while the next piece is made
+                await asyncio.sleep(0)
+        self.finish(b"}}")
+
+    _client_gone = False
+
+    def on_connection_close(self) -> None:
+        self._client_gone = True
+        super().on_connection_close()
+
+    async def get(self, method: str) -> None:
+        await self._call(method)
+
+    async def post(self, method: str) -> None:
+        await self._call(method)
