@@ -10,12 +10,15 @@ import unittest.mock
 import urllib.parse
 from typing import Any
 
+import tornado.web
 from tornado.testing import AsyncHTTPTestCase
 
 from luigid.config import CorsConfig, LuigidConfig, SchedulerConfig
 from luigid.core import scheduler as scheduler_module
 from luigid.core.rpc import Fragments
 from luigid.core.scheduler import Scheduler
+from luigid.history.config import HistoryConfig
+from luigid.metrics import NoMetricsCollector
 from luigid.runtime.server import app
 
 
@@ -382,3 +385,79 @@ def test_no_snapshot_starts_during_a_prune_round(tmp_path: Any) -> None:
 
     seen = asyncio.run(scenario())
     assert len(seen) > 3 and not any(seen[:-1]) and seen[-1]
+
+
+class HeldHistory:
+    """A task history whose reads wait until released, as a slow database would."""
+
+    config = HistoryConfig()
+
+    def __init__(self) -> None:
+        self.reading = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def recent_runs(self) -> list[Any]:
+        return []
+
+    async def read(self, fn: Any, *args: Any) -> Any:
+        self.reading.set()
+        await self.release.wait()
+        return fn(*args)
+
+
+class CountingCollector(NoMetricsCollector):
+    """Notes the requests in flight while /metrics is being rendered."""
+
+    in_flight: Any = None
+    seen: int | None = None
+
+    def generate_latest(self) -> str:
+        self.seen = self.in_flight.count
+        return "ok 1\n"
+
+
+class TestEveryRouteCountsInTheShutdownDrain(AsyncHTTPTestCase):
+    """Shutdown lets the requests in flight finish: history pages, /metrics and static files
+    are counted like API calls (they once bypassed the count)."""
+
+    def get_app(self):
+        self.history = HeldHistory()
+        self.collector = CountingCollector()
+        config = LuigidConfig(
+            scheduler=SchedulerConfig(state_path="/nonexistent/state.pickle", record_task_history=True)
+        )
+        scheduler = Scheduler(config, task_history_impl=self.history, metrics_collector=self.collector)
+        self.application = app(scheduler)
+        self.in_flight = self.collector.in_flight = self.application.settings["in_flight"]
+        return self.application
+
+    def test_a_history_page_waiting_on_the_database_is_in_flight(self):
+        async def scenario() -> None:
+            page = asyncio.ensure_future(self.http_client.fetch(self.get_url("/history"), raise_error=False))
+            await asyncio.wait_for(self.history.reading.wait(), 10)
+            assert self.in_flight.count == 1
+            self.history.release.set()
+            assert (await page).code == 200
+            assert self.in_flight.count == 0
+
+        self.io_loop.run_sync(scenario, timeout=30)
+
+    def test_metrics_are_in_flight_while_rendered(self):
+        response = self.fetch("/metrics")
+        assert response.code == 200 and response.body == b"ok 1\n"
+        assert self.collector.seen == 1
+        assert self.in_flight.count == 0
+
+    def test_a_static_file_is_in_flight_while_served(self):
+        seen: list[int] = []
+        original = tornado.web.StaticFileHandler.validate_absolute_path
+
+        def noting(handler: Any, root: str, absolute_path: str) -> Any:
+            seen.append(self.in_flight.count)
+            return original(handler, root, absolute_path)
+
+        with unittest.mock.patch.object(tornado.web.StaticFileHandler, "validate_absolute_path", noting):
+            response = self.fetch("/static/visualiser/index.html")
+        assert response.code == 200
+        assert seen == [1]
+        assert self.in_flight.count == 0

@@ -7,7 +7,7 @@ Off by default: existing setups keep working. ``[auth] enabled = true`` plus a u
 from __future__ import annotations
 
 from luigid.auth.config import AuthConfig, auth_config_from
-from luigid.auth.guard import Access, Guard, secure_routes
+from luigid.auth.guard import Guard
 
 #: Addresses meaning "every interface".
 _ALL_INTERFACES = (None, "", "0.0.0.0", "::", "[::]", "*")
@@ -24,4 +24,4 @@ def open_access_warning(guard: Guard, address: str | None, unix_socket: str | No
     )
 
 
-__all__ = ["Access", "AuthConfig", "Guard", "auth_config_from", "open_access_warning", "secure_routes"]
+__all__ = ["AuthConfig", "Guard", "auth_config_from", "open_access_warning"]

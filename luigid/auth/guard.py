@@ -1,16 +1,10 @@
-"""Who may make a request, and the headers every response carries.
+"""Who may make a request: ``Guard``, the access check every request passes when
+``[auth] enabled``.
 
-``secure_routes`` gives every handler of the application the same two things, so no route
-can forget them:
-
-- security headers on every response (CSP without inline script, frame-ancestors 'none',
-  nosniff), whether or not authentication is on;
-- with ``[auth] enabled``: credentials (HTTP Basic as luigi workers send them, or a bearer
-  token), a role check, POST-only for calls that change state, and a cross-site check
-  for those calls when they come from a browser.
-
-A handler says what a request needs through an ``access()`` method returning ``Access``
-(or None for an open request); without one, reading needs the viewer role.
+The base handler (``luigid.web.base``) asks ``Guard.admit`` with what a request needs
+(``Access``); the guard answers with the user's identity or raises ``Refusal``: credentials
+(HTTP Basic as luigi workers send them, or a bearer token), a role check, POST-only for calls
+that change state, and a cross-site check for those calls when they come from a browser.
 """
 
 from __future__ import annotations
@@ -20,16 +14,14 @@ import binascii
 import collections
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import tornado.web
+import tornado.httputil
 from tornado.ioloop import IOLoop
 
 from luigid.auth.config import AuthConfig
@@ -37,36 +29,14 @@ from luigid.auth.passwords import DUMMY_HASH, token_digest, verify_password
 from luigid.auth.users import User, UsersFile, UsersFileError
 from luigid.config import ConfigError, CorsConfig
 from luigid.core.rpc import ROLES
+from luigid.web.access import SAFE_METHODS, Access, Refusal
 
 logger = logging.getLogger("luigi.server")
 
-#: Scripts only from luigid itself (the UI has no inline script); the history pages keep
-#: an inline <style>, so inline styles are allowed; no framing, no plugins, no <base>.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: How often (at most) the users file is checked for changes.
 USERS_FILE_CHECK_SECONDS = 1.0
 #: Successful password checks remembered (per process, keyed with a random secret).
 VERIFIED_CACHE_SIZE = 4096
-
-
-@dataclass(frozen=True)
-class Access:
-    """What a request needs: the least role, and whether it changes state."""
-
-    role: str
-    mutating: bool
-    #: what is being asked for, for messages ("mark_as_done", "GET /history")
-    what: str
 
 
 @dataclass(frozen=True)
@@ -75,27 +45,8 @@ class Identity:
     role: str
 
 
-class Refusal(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
 def role_allows(held: str, needed: str) -> bool:
     return ROLES.index(held) >= ROLES.index(needed)
-
-
-def access_of(handler: tornado.web.RequestHandler) -> Access | None:
-    if handler.request.method == "OPTIONS":
-        return None  # CORS preflights never carry credentials
-    declared = getattr(handler, "access", None)
-    if declared is not None:
-        access: Access | None = declared()
-        return access
-    method = handler.request.method or "GET"
-    return Access("viewer", method not in SAFE_METHODS, f"{method} {handler.request.path}")
 
 
 class Guard:
@@ -127,28 +78,18 @@ class Guard:
     def enabled(self) -> bool:
         return self.config.enabled
 
-    # ------------------------------------------------------------------ headers
-
-    def set_headers(self, handler: tornado.web.RequestHandler) -> None:
-        for name, value in SECURITY_HEADERS.items():
-            handler.set_header(name, value)
-
     # -------------------------------------------------------------- admission
 
-    async def admit(self, handler: tornado.web.RequestHandler) -> None:
-        """Let the request through, or answer it (401/403/405) and finish it."""
-        access = access_of(handler)
-        if access is None:
-            return
+    async def admit(self, request: tornado.httputil.HTTPServerRequest, access: Access) -> Identity:
+        """The user the request proves, allowed ``access``; else raises ``Refusal`` (401/403/405)."""
         try:
-            identity = await self._check(handler, access)
+            return await self._check(request, access)
         except Refusal as refusal:
-            self._refuse(handler, refusal)
-            return
-        handler.current_user = identity
+            level = logging.DEBUG if refusal.status == 401 else logging.INFO
+            logger.log(level, "Refused %s %s: %s", request.method, request.path, refusal.message)
+            raise
 
-    async def _check(self, handler: tornado.web.RequestHandler, access: Access) -> Identity:
-        request = handler.request
+    async def _check(self, request: tornado.httputil.HTTPServerRequest, access: Access) -> Identity:
         if access.mutating and request.method in SAFE_METHODS:
             raise Refusal(405, f"{access.what} changes scheduler state: send it as POST", {"Allow": "POST"})
         identity = await self.identify(request.headers.get("Authorization"))
@@ -167,21 +108,6 @@ class Guard:
             if problem is not None:
                 raise Refusal(403, f"{access.what} refused: {problem}")
         return identity
-
-    def _refuse(self, handler: tornado.web.RequestHandler, refusal: Refusal) -> None:
-        if refusal.status == 401:
-            logger.debug("Refused %s %s: %s", handler.request.method, handler.request.path, refusal.message)
-        else:
-            logger.info("Refused %s %s: %s", handler.request.method, handler.request.path, refusal.message)
-        from luigid.web.handlers import reason_phrase  # (handlers imports this module)
-
-        # the reason phrase carries the message too: luigi's client shows only that
-        handler.set_status(refusal.status, reason_phrase(refusal.message))
-        for name, value in refusal.headers.items():
-            handler.set_header(name, value)
-        handler.set_header("Content-Type", "application/json; charset=UTF-8")
-        handler.set_header("Cache-Control", "no-store")
-        handler.finish(json.dumps({"error": refusal.message}))
 
     # ---------------------------------------------------------- credentials
 
@@ -273,7 +199,7 @@ class Guard:
         if not headers.get("X-Requested-With"):
             return "a browser request that changes state must carry an X-Requested-With header"
         if origin is not None:
-            if not (self._same_host(origin, request) or self._cors_allows(origin)):
+            if not (self._same_host(origin, request) or self.cors.allows(origin)):
                 return f"cross-site request from origin {origin[:200]!r}"
         elif site == "cross-site":
             return "cross-site request"
@@ -293,65 +219,9 @@ class Guard:
             hosts.add(forwarded.split(",")[0].strip().lower())
         return netloc in hosts
 
-    def _cors_allows(self, origin: str) -> bool:
-        cors = self.cors
-        if not cors.enabled:
-            return False
-        if origin == "null":
-            return cors.allow_null_origin
-        return cors.allow_any_origin or origin in cors.allowed_origins
-
 
 def _any_matches(password: str, hashes: list[str]) -> bool:
     matched = False
     for stored in hashes:
         matched |= verify_password(password, stored)
     return matched
-
-
-# ---------------------------------------------------------------------- routes
-
-
-def guarded(cls: type[tornado.web.RequestHandler], guard: Guard) -> type[tornado.web.RequestHandler]:
-    """``cls`` with the guard's headers on every response and its check before the handler runs."""
-
-    def set_default_headers(self: tornado.web.RequestHandler) -> None:
-        cls.set_default_headers(self)
-        guard.set_headers(self)
-
-    def prepare(self: tornado.web.RequestHandler) -> Awaitable[None] | None:
-        first = cls.prepare(self)
-        if not guard.enabled:
-            return first
-        return _then_admit(self, first, guard)
-
-    return type(
-        cls.__name__,
-        (cls,),
-        {
-            "set_default_headers": set_default_headers,
-            "prepare": prepare,
-            "__module__": cls.__module__,
-            "__doc__": cls.__doc__,
-        },
-    )
-
-
-async def _then_admit(
-    handler: tornado.web.RequestHandler, first: Awaitable[None] | None, guard: Guard
-) -> None:
-    if first is not None:
-        await first
-    if not handler._finished:
-        await guard.admit(handler)
-
-
-def secure_routes(routes: list[Any], guard: Guard) -> list[Any]:
-    """The same routing table with every handler class guarded."""
-    out = []
-    for route in routes:
-        if isinstance(route, tuple) and len(route) >= 2 and isinstance(route[1], type):
-            out.append((route[0], guarded(route[1], guard), *route[2:]))
-        else:
-            out.append(route)
-    return out

@@ -80,6 +80,14 @@ class CorsConfig:
     exposed_headers: str = ""
     allow_credentials: bool = False
 
+    def allows(self, origin: str) -> bool:
+        """Whether a page from ``origin`` may use luigid (luigi's rules; "*" is never an origin)."""
+        if not self.enabled:
+            return False
+        if origin == "null":
+            return self.allow_null_origin
+        return self.allow_any_origin or (origin in self.allowed_origins and origin != "*")
+
 
 @dataclass(frozen=True)
 class LuigidConfig:

@@ -14,27 +14,29 @@ from typing import Any
 
 import tornado.escape
 import tornado.template
-import tornado.web
 
 from luigid.history.chart import duration_chart, format_seconds
 from luigid.history.engine import describe_db_error
 from luigid.history.recorder import DbTaskHistory
+from luigid.web.base import BaseHandler
+from luigid.web.errors import ClientError
 
 logger = logging.getLogger("luigid.history")
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "web", "templates", "history")
 
 
-class PageError(tornado.web.HTTPError):
-    """An HTTP error whose message is shown to the user as is."""
+class PageError(ClientError):
+    """An HTTP error whose message is shown to the user as is (and logged by tornado)."""
 
     def __init__(self, status_code: int, message: str) -> None:
         super().__init__(status_code, "%s", message)
         self.message = message
 
 
-class HistoryPage(tornado.web.RequestHandler):
-    def initialize(self, history: DbTaskHistory) -> None:
+class HistoryPage(BaseHandler):
+    def initialize(self, history: DbTaskHistory, **kwargs: Any) -> None:
+        super().initialize(**kwargs)
         self.history = history
 
     def get_template_path(self) -> str:
@@ -70,14 +72,15 @@ class HistoryPage(tornado.web.RequestHandler):
                 raise PageError(503, "the task history database is unavailable; try again later") from None
             raise
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = exc.message if isinstance(exc, PageError) else self._reason
+    def error_message(self, status_code: int, exc: BaseException | None) -> str:
+        # only what a page says about itself; tornado's own texts stay behind the reason phrase
+        return exc.message if isinstance(exc, PageError) else self._reason
+
+    def write_error_body(self, status_code: int, message: str) -> None:
         if "text/html" in self.request.headers.get("Accept", ""):
             self.render("error.html", status=status_code, message=message)
         else:
-            self.set_header("Content-Type", "application/json; charset=UTF-8")
-            self.finish(json.dumps({"error": message}))
+            super().write_error_body(status_code, message)
 
     def require(self, value: str, what: str) -> str:
         if not value:

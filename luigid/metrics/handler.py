@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import tornado.web
-
 from luigid.metrics.collector import MetricsCollector
+from luigid.web.base import BaseHandler
 
 logger = logging.getLogger("luigid.metrics")
 
 
-class MetricsHandler(tornado.web.RequestHandler):
-    def initialize(self, collector: MetricsCollector) -> None:
+class MetricsHandler(BaseHandler):
+    def initialize(self, collector: MetricsCollector, **kwargs: Any) -> None:
+        super().initialize(**kwargs)
         self.collector = collector
 
     def get(self, *args: Any) -> None:
@@ -35,3 +35,6 @@ class MetricsHandler(tornado.web.RequestHandler):
             return
         if body:
             self.write(body)
+
+    def write_error_body(self, status_code: int, message: str) -> None:
+        self.write_tornado_error_page(status_code)  # as before it had the common base

@@ -1,4 +1,4 @@
-"""The Tornado application (one routing table) and the server's life: start, serve, stop.
+"""The server's life: start, serve, stop (the routes are ``luigid.web.app``).
 
 Signal handlers only set flags; the shutdown itself (stop accepting, let in-flight requests
 finish, save state once) runs in the main coroutine, once.
@@ -19,24 +19,21 @@ from typing import Any
 
 import tornado.httpserver
 import tornado.netutil
-import tornado.web
 from tornado.ioloop import PeriodicCallback
 
-from luigid.auth import Guard, auth_config_from, open_access_warning, secure_routes
-from luigid.config import ConfigError, LuigidConfig
+from luigid.auth import open_access_warning
+from luigid.config import ConfigError
 from luigid.core import gcpause
 from luigid.core.scheduler import Scheduler
 from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
-from luigid.metrics import MetricsHandler
 from luigid.runtime.stalls import StallMonitor
 from luigid.storage.journal import Journal
 from luigid.storage.snapshots import Snapshotter
-from luigid.web.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler, StaticHandler
-from luigid.web.validation import MAX_HEADER_SIZE, request_limits_from
+from luigid.web.app import app
+from luigid.web.validation import MAX_HEADER_SIZE
 
 logger = logging.getLogger("luigi.server")
 
-STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "web", "static")
 PRUNE_INTERVAL_MS = 60_000
 #: the loop's own time between two slices of a long prune round (a slice is ~10-20 ms)
 PRUNE_PAUSE_SECONDS = 0.02
@@ -51,56 +48,6 @@ DRAIN_SECONDS = 5.0
 
 class StartupError(Exception):
     """The server could not start (address in use, bad socket path); one line for the operator."""
-
-
-def log_request(handler: tornado.web.RequestHandler) -> None:
-    """One line per request: debug normally, a warning when slow or failed on our side."""
-    seconds = handler.request.request_time()
-    status = handler.get_status()
-    slow = handler.application.settings.get("slow_request_seconds", SLOW_REQUEST_SECONDS)
-    level = logging.WARNING if status >= 500 or seconds >= slow else logging.DEBUG
-    access = logging.getLogger("tornado.access")
-    if access.isEnabledFor(level):
-        access.log(level, "%d %s %.2fms", status, handler._request_summary(), seconds * 1000)
-
-
-class QuickGzip(tornado.web.GZipContentEncoding):
-    """gzip (for clients that accept it: browsers, requests) at level 3 instead of tornado's 6:
-    a 100k-task task_list or graph reply (~40 MB of JSON) compresses about twice as fast, to
-    ~15% more bytes (~3.4 MB), and compressing is most of what a browser waits for."""
-
-    GZIP_LEVEL = 3
-
-
-def app(scheduler: Scheduler, config: LuigidConfig | None = None) -> tornado.web.Application:
-    """The application: every route luigid serves, in one table. Raises ConfigError for a
-    bad [auth] or [server] section."""
-    config = config or scheduler.settings
-    common: dict[str, Any] = {"cors": config.cors}
-    collector = scheduler.metrics_collector
-    observe = getattr(collector, "observe_rpc", None)
-    limits = request_limits_from(config.sections)
-    routes: list[Any] = [
-        (r"/api/(.*)", RpcHandler, dict(common, scheduler=scheduler, observe=observe, limits=limits)),
-        (r"/", RootHandler, common),
-        (r"/static/(.*)", StaticHandler, {"path": STATIC_ROOT}),
-        (r"/metrics", MetricsHandler, {"collector": collector}),
-    ]
-    if scheduler.config.record_task_history:
-        from luigid.history import history_routes
-
-        routes += history_routes(scheduler.task_history)
-    # every route gets security headers, and with [auth] enabled, credentials and roles
-    guard = Guard(auth_config_from(config.sections), config.cors)
-    return tornado.web.Application(
-        secure_routes(routes, guard),
-        default_handler_class=secure_routes([("", NotFoundHandler)], guard)[0][1],
-        default_handler_args=common,
-        guard=guard,
-        transforms=[QuickGzip],
-        log_function=log_request,
-        in_flight=InFlight(),
-    )
 
 
 def _bind(api_port: int, address: str | None, unix_socket: str | None) -> list[socket.socket]:

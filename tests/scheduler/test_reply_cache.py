@@ -400,7 +400,7 @@ EXEMPT = {
     ("core/model.py", "Task.set_params"): "its callers drop the cache (a set_params call counts as a write)",
     ("storage/codec.py", "_TaskBuilder.__call__"): "a task being made from a state file",
     ("storage/codec.py", "_worker_from"): "a Worker, not a Task",
-    ("auth/guard.py", "Refusal.__init__"): "an exception's status, not a Task's",
+    ("web/access.py", "Refusal.__init__"): "an exception's status, not a Task's",
 }
 
 

@@ -1,18 +1,14 @@
-"""Request handlers. ``BaseHandler`` owns what every endpoint shares: JSON error bodies,
-CORS, and the parsing of ``data=<json>``; the others only say what their endpoint does.
+"""``/api/<method>``: luigi's RPC over HTTP.
 
-Bad input never reaches the scheduler: ``RpcHandler`` reads the body itself (so an
-oversized one is answered 413 with a JSON error), and checks JSON, arguments and their
-types (``luigid.web.validation``) first. Each handler's ``access()`` tells ``luigid.auth``
-what a request needs when authentication is on.
+Bad input never reaches the scheduler: the body is read here (so an oversized one is
+answered 413 with a JSON error), and JSON, arguments and their types
+(``luigid.web.validation``) are checked before the call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,141 +16,29 @@ from typing import Any
 import tornado.httputil
 import tornado.web
 
-from luigid.auth.guard import Access
 from luigid.config import CorsConfig
 from luigid.core import gcpause
 from luigid.core.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec, dumps
+from luigid.web.access import Access
+from luigid.web.base import BaseHandler
+from luigid.web.errors import JSON_TYPE, ApiError
 from luigid.web.validation import Invalid, RequestLimits, check_arguments, json_depth_exceeds
 
-logger = logging.getLogger("luigi.server")
-
-JSON_TYPE = "application/json; charset=UTF-8"
-
-
-#: Longest error message sent back (they may quote what the client sent).
-MAX_ERROR_LENGTH = 2000
-#: Characters allowed in an HTTP reason phrase (and no "<": tornado refuses it).
-_UNSAFE_REASON = re.compile(r"[^\x20-\x3b\x3d-\x7e]+")
 #: An oversized body up to this many times the limit is read and dropped, so that the client,
 #: still sending, gets to read the 413; anything bigger is answered at once and cut off.
 DISCARD_FACTOR = 8
 
 
-def reason_phrase(message: str) -> str:
-    """The error as an HTTP reason phrase: luigi's client shows it in its RPCError."""
-    return _UNSAFE_REASON.sub(" ", message)[:200].strip() or "Bad Request"
-
-
-class ApiError(tornado.web.HTTPError):
-    """An error the client caused; its message goes back to the client as ``{"error": ...}``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        if len(message) > MAX_ERROR_LENGTH:
-            message = message[: MAX_ERROR_LENGTH - 3] + "..."
-        super().__init__(status, reason=reason_phrase(message))
-        self.message = message
-
-
-class InFlight:
-    """Requests started and not yet finished, so shutdown can let them complete."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-
-class BaseHandler(tornado.web.RequestHandler):
-    cors: CorsConfig
-
-    def initialize(self, cors: CorsConfig | None = None, **kwargs: Any) -> None:
-        self.cors = cors or CorsConfig()
-
-    # -- errors: always a JSON body with a message, never a traceback page --
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, ApiError):
-            message = exc.message
-        elif isinstance(exc, tornado.web.HTTPError) and exc.log_message and status_code < 500:
-            message = exc.log_message % exc.args if exc.args else exc.log_message
-        else:
-            message = self._reason
-        self.set_header("Content-Type", JSON_TYPE)
-        self.finish(json.dumps({"error": message}))
-
-    def write_json(self, payload: Any) -> None:
-        self.set_header("Content-Type", JSON_TYPE)
-        self.finish(dumps(payload))
-
-    # -- CORS, following luigi's [cors] section --
-
-    def _allowed_origin(self) -> str | None:
-        origin = self.request.headers.get("Origin")
-        if not self.cors.enabled or not origin:
-            return None
-        if origin == "null":
-            return "null" if self.cors.allow_null_origin else None
-        if self.cors.allow_any_origin:
-            return "*"
-        if origin in self.cors.allowed_origins and origin not in ("*", "null"):
-            return origin
-        return None
-
-    _counted = False
-
-    def on_finish(self) -> None:
-        if self._counted:
-            self.application.settings["in_flight"].count -= 1
-
-    def prepare(self) -> None:
-        self._counted = True
-        self.application.settings["in_flight"].count += 1
-        allowed = self._allowed_origin()
-        if allowed is not None:
-            self.set_header("Access-Control-Allow-Origin", allowed)
-            if allowed not in ("*", "null"):
-                self.set_header("Vary", "Origin")
-
-    def options(self, *args: Any) -> None:
-        if self._allowed_origin() is not None:
-            cors = self.cors
-            self.set_header("Access-Control-Max-Age", str(cors.max_age))
-            self.set_header("Access-Control-Allow-Methods", cors.allowed_methods)
-            self.set_header("Access-Control-Allow-Headers", cors.allowed_headers)
-            if cors.allow_credentials:
-                self.set_header("Access-Control-Allow-Credentials", "true")
-            if cors.exposed_headers:
-                self.set_header("Access-Control-Expose-Headers", cors.exposed_headers)
-        self.set_status(204)
-        self.finish()
-
-    # -- arguments --
-
-    def json_argument(self, name: str = "data") -> Any:
-        try:
-            raw = self.get_argument(name, default="{}")
-        except tornado.web.HTTPError as exc:
-            raise ApiError(400, f"could not read '{name}': {exc.log_message or 'bad encoding'}") from exc
-        try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            raise ApiError(400, f"'{name}' is not valid JSON: {exc}") from exc
-        except RecursionError:
-            raise ApiError(400, f"'{name}' is nested too deeply") from None
-        if json_depth_exceeds(value):
-            raise ApiError(400, f"'{name}' is nested too deeply")
-        return value
-
-
 @tornado.web.stream_request_body
 class RpcHandler(BaseHandler):
-    """``/api/<method>``: validates the call against the method's signature, then runs it.
+    """Validates the call against the method's signature, then runs it.
 
     The body is streamed in, so its size is checked against ``[server] max_request_body``
     before it is held in memory.
     """
 
     def compute_etag(self) -> None:
-        # replies change with every call; hashing a 50 MB graph reply would cost ~100 ms
+        # replies change with every call, and hashing a big one costs (docs/architecture.md)
         return None
 
     def initialize(
@@ -189,8 +73,7 @@ class RpcHandler(BaseHandler):
         message += " ([server] max_request_body)"
         return ApiError(413, message)
 
-    def prepare(self) -> None:
-        super().prepare()
+    def precheck(self) -> None:
         limit = self.limits.max_request_body
         length = self.request.headers.get("Content-Length", "")
         declared = int(length) if length.isdigit() else None
@@ -236,7 +119,22 @@ class RpcHandler(BaseHandler):
         for name, values in request.body_arguments.items():
             request.arguments.setdefault(name, []).extend(values)
 
-    # -- the call --
+    # -- the arguments --
+
+    def json_argument(self, name: str = "data") -> Any:
+        try:
+            raw = self.get_argument(name, default="{}")
+        except tornado.web.HTTPError as exc:
+            raise ApiError(400, f"could not read '{name}': {exc.log_message or 'bad encoding'}") from exc
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise ApiError(400, f"'{name}' is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise ApiError(400, f"'{name}' is nested too deeply") from None
+        if json_depth_exceeds(value):
+            raise ApiError(400, f"'{name}' is nested too deeply")
+        return value
 
     def _bind(self, spec: RpcSpec, arguments: Any) -> dict[str, Any]:
         if not isinstance(arguments, dict):
@@ -254,6 +152,13 @@ class RpcHandler(BaseHandler):
             raise ApiError(400, f"{spec.name}: {exc}") from None
         return arguments
 
+    # -- the call --
+
+    def _invoke(self, spec: RpcSpec, arguments: dict[str, Any]) -> Any:
+        """Run the scheduler's method (for a streamed reply, the one making its pieces)."""
+        name = f"{spec.name}_fragments" if spec.streamed else spec.name
+        return getattr(self.scheduler, name)(**arguments)
+
     async def _call(self, method: str) -> None:
         started = time.perf_counter()
         spec = RPC_METHODS.get(method)
@@ -262,15 +167,15 @@ class RpcHandler(BaseHandler):
                 raise ApiError(404, f"unknown method: {method[:200]!r}")
             self._read_body()
             arguments = self._bind(spec, self.json_argument())
-            name = f"{spec.name}_fragments" if spec.streamed else spec.name
             try:
-                result = getattr(self.scheduler, name)(**arguments)
+                result = self._invoke(spec, arguments)
             except RpcError as exc:
                 raise ApiError(400, f"{spec.name}: {exc}") from exc
             if isinstance(result, Fragments):
                 await self._stream_response(result)
             else:
-                self.write_json({"response": result})
+                self.set_header("Content-Type", JSON_TYPE)
+                self.finish(dumps({"response": result}))
         finally:
             if self.observe is not None and spec is not None:
                 self.observe(method, time.perf_counter() - started, self.get_status())
@@ -311,35 +216,3 @@ class RpcHandler(BaseHandler):
 
     async def post(self, method: str) -> None:
         await self._call(method)
-
-
-class RootHandler(BaseHandler):
-    """``/``: the UI lives under a relative path (so a URL prefix works); HEAD is a health check."""
-
-    def get(self) -> None:
-        self.redirect("static/visualiser/index.html")
-
-    def head(self) -> None:
-        self.set_status(204)
-        self.finish()
-
-    def access(self) -> Access | None:
-        # HEAD / is the health check load balancers and supervisors use: always open
-        return None if self.request.method == "HEAD" else Access("viewer", False, "GET /")
-
-
-class StaticHandler(tornado.web.StaticFileHandler):
-    """The UI's files. Browsers revalidate them on every load (cheap: ETag/304), so an
-    upgraded luigid is never shown with a stale mix of old and new scripts."""
-
-    def get_cache_time(self, path: str, modified: Any, mime_type: str) -> int:
-        return 0
-
-    def set_extra_headers(self, path: str) -> None:
-        self.set_header("Cache-Control", "no-cache")
-
-
-class NotFoundHandler(BaseHandler):
-    def prepare(self) -> None:
-        super().prepare()
-        raise ApiError(404, f"no such path: {self.request.path}")

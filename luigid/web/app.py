@@ -1,0 +1,71 @@
+"""The Tornado application: every route luigid serves, in one table.
+
+Every handler in it derives from ``luigid.web.base.BaseHandler``, so every request gets the
+security headers, the access check (``luigid.auth.Guard``, in the settings as ``guard``) and a
+place in the shutdown drain (``in_flight``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import tornado.web
+
+from luigid.auth import Guard, auth_config_from
+from luigid.config import LuigidConfig
+from luigid.core.scheduler import Scheduler
+from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
+from luigid.metrics import MetricsHandler
+from luigid.web.api import RpcHandler
+from luigid.web.base import InFlight
+from luigid.web.ui import STATIC_ROOT, NotFoundHandler, RootHandler, StaticHandler
+from luigid.web.validation import request_limits_from
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """One line per request: debug normally, a warning when slow or failed on our side."""
+    seconds = handler.request.request_time()
+    status = handler.get_status()
+    slow = handler.application.settings.get("slow_request_seconds", DEFAULT_SLOW_REQUEST_SECONDS)
+    level = logging.WARNING if status >= 500 or seconds >= slow else logging.DEBUG
+    access = logging.getLogger("tornado.access")
+    if access.isEnabledFor(level):
+        access.log(level, "%d %s %.2fms", status, handler._request_summary(), seconds * 1000)
+
+
+class QuickGzip(tornado.web.GZipContentEncoding):
+    """gzip (for clients that accept it: browsers, requests) at level 3 instead of tornado's 6:
+    big task_list and graph replies compress much faster for a few more bytes, and compressing
+    is most of what a browser waits for (figures in docs/architecture.md, "Big replies")."""
+
+    GZIP_LEVEL = 3
+
+
+def app(scheduler: Scheduler, config: LuigidConfig | None = None) -> tornado.web.Application:
+    """The application. Raises ConfigError for a bad [auth] or [server] section."""
+    config = config or scheduler.settings
+    # the routes luigi's UI calls cross-origin take part in CORS; the others are same-origin only
+    cors: dict[str, Any] = {"cors": config.cors}
+    collector = scheduler.metrics_collector
+    observe = getattr(collector, "observe_rpc", None)
+    limits = request_limits_from(config.sections)
+    routes: list[Any] = [
+        (r"/api/(.*)", RpcHandler, dict(cors, scheduler=scheduler, observe=observe, limits=limits)),
+        (r"/", RootHandler, cors),
+        (r"/static/(.*)", StaticHandler, {"path": STATIC_ROOT}),
+        (r"/metrics", MetricsHandler, {"collector": collector}),
+    ]
+    if scheduler.config.record_task_history:
+        from luigid.history import history_routes  # the history package loads only when it is on
+
+        routes += history_routes(scheduler.task_history)
+    return tornado.web.Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        default_handler_args=cors,
+        guard=Guard(auth_config_from(config.sections), config.cors),
+        transforms=[QuickGzip],
+        log_function=log_request,
+        in_flight=InFlight(),
+    )
