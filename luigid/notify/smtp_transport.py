@@ -36,6 +36,8 @@ def deliver_smtp(settings: SmtpSettings, mails: Sequence[OutgoingMail]) -> None:
             connection: smtplib.SMTP = smtplib.SMTP_SSL(context=_tls_context(settings), **options)
         else:
             connection = smtplib.SMTP(**options)
+    except ssl.SSLCertVerificationError as exc:
+        raise DeliveryError(_rejected(where, exc)) from exc
     except (OSError, smtplib.SMTPException) as exc:
         raise DeliveryError(f"cannot connect to SMTP server {where}: {_describe(exc)}") from exc
 
@@ -55,10 +57,30 @@ def deliver_smtp(settings: SmtpSettings, mails: Sequence[OutgoingMail]) -> None:
                     refused.append(f"{', '.join(exc.recipients)} refused")
                 except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
                     refused.append(_describe(exc))
+    except ssl.SSLCertVerificationError as exc:  # on STARTTLS
+        raise DeliveryError(_rejected(where, exc)) from exc
     except (OSError, smtplib.SMTPException) as exc:
         raise DeliveryError(f"SMTP server {where} failed: {_describe(exc)}") from exc
     if refused:
         raise DeliveryError(f"{len(refused)} of {len(mails)} emails not accepted by {where}: {refused[0]}")
+
+
+#: OpenSSL's verify codes for a certificate that names another host (X509_V_ERR_*_MISMATCH)
+_NAME_MISMATCH = frozenset({62, 64})
+#: ... and for one whose issuer is not trusted here (self-signed, private or missing CA)
+_UNTRUSTED = frozenset({2, 18, 19, 20, 21})
+
+
+def _rejected(where: str, exc: ssl.SSLCertVerificationError) -> str:
+    """One line an operator can act on: why the certificate failed and the way out."""
+    why = " ".join(str(exc.verify_message or exc.reason or exc).split()).rstrip(".")
+    if exc.verify_code in _NAME_MISMATCH:
+        fix = "set [smtp] host to a name on its certificate, or set [smtp] tls_verify = false"
+    elif exc.verify_code in _UNTRUSTED:
+        fix = "point SSL_CERT_FILE at a CA bundle holding its issuer, or set [smtp] tls_verify = false"
+    else:
+        fix = "set [smtp] tls_verify = false to send anyway"
+    return f"certificate of SMTP server {where} rejected: {why} ({fix})"
 
 
 def _describe(exc: BaseException) -> str:
