@@ -23,15 +23,11 @@ from typing import Any
 from luigid.config import SchedulerConfig
 from luigid.core.model import Task, Worker
 from luigid.core.state import Batcher, State
+from luigid.storage.codec import DamagedStateFile, StateFileError, decode_with_generation
+from luigid.storage.files import write_atomically
 from luigid.storage.journal import Journal
 from luigid.storage.luigi_pickle import Instance, LinkedOrderedSet, dumps
-from luigid.storage.persistence import (
-    DamagedStateFile,
-    StateFileError,
-    decode_with_generation,
-    replay_journal,
-    write_atomically,
-)
+from luigid.storage.statefile import replay_journal
 
 #: Where luigi 3.x defines the scheduler's records.
 LUIGI_MODULE = "luigi.scheduler"

@@ -28,7 +28,7 @@ import pytest
 from luigid.config import SchedulerConfig
 from luigid.core.model import DONE, PENDING, RetryPolicy, Task, Worker
 from luigid.core.state import State
-from luigid.storage import persistence
+from luigid.storage import codec, statefile
 from luigid.storage.journal import Journal
 from luigid.storage.luigi_export import encode_for_luigi
 from luigid.storage.luigi_pickle import Instance, dumps
@@ -187,7 +187,7 @@ def test_summary_line_counts_tasks_and_workers(exported: Exported) -> None:
 
 
 def test_every_attribute_luigi_sets_is_there_with_our_values(exported: Exported) -> None:
-    ours, our_workers, _ = persistence.decode(exported.state_path.read_bytes(), RetryPolicy(0, 0, 0))
+    ours, our_workers, _ = codec.decode(exported.state_path.read_bytes(), RetryPolicy(0, 0, 0))
     state = load_with_luigi(exported.out)._state
     theirs, their_workers = state._tasks, state._active_workers
     assert set(theirs) == set(ours)
@@ -321,7 +321,7 @@ def test_status_journal_after_the_snapshot_is_exported(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     state = _small_state(path)
     journal = Journal(str(path))
-    persistence.save_state(state, str(path), journal)
+    statefile.save_state(state, str(path), journal)
     journal.record("A(x=1)", DONE, time.time())
     journal.close()
     out = tmp_path / "out.pickle"
@@ -346,7 +346,7 @@ def test_a_version_1_file_is_exported(tmp_path: Path) -> None:
         )
 
     document = {
-        "format": persistence.FORMAT,
+        "format": codec.FORMAT,
         "version": 1,
         "tasks": {k: record("luigid.model", "Task", t, Task.__slots__) for k, t in tasks.items()},
         "workers": {k: record("luigid.model", "Worker", w, Worker.__slots__) for k, w in workers.items()},
@@ -363,10 +363,10 @@ def test_a_version_1_file_is_exported(tmp_path: Path) -> None:
 def test_the_export_reads_back_into_luigid(tmp_path: Path) -> None:
     """luigid reads luigi's files too, so the exported file also works going forward again."""
     tasks, workers, batchers = _small_state(tmp_path / "s").snapshot()
-    again, again_workers, again_batchers = persistence.decode(
+    again, again_workers, again_batchers = codec.decode(
         encode_for_luigi(tasks, workers, batchers), RetryPolicy(9, 9, 9)
     )
-    for name in persistence.TASK_FIELDS:
+    for name in codec.TASK_FIELDS:
         assert [getattr(again[k], name) for k in tasks] == [getattr(t, name) for t in tasks.values()], name
     assert set(again_workers) == {"w1"} and again_batchers == batchers
 
@@ -390,7 +390,7 @@ def test_missing_state_file(tmp_path: Path) -> None:
 
 def test_refuses_to_overwrite_the_input(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
-    persistence.save_state(_small_state(path), str(path))
+    statefile.save_state(_small_state(path), str(path))
     before = path.read_bytes()
     link = tmp_path / "link.pickle"
     link.symlink_to(path)
@@ -415,7 +415,7 @@ def test_damaged_state_file_is_reported_and_left_alone(tmp_path: Path) -> None:
 
 def test_output_folder_missing(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
-    persistence.save_state(_small_state(path), str(path))
+    statefile.save_state(_small_state(path), str(path))
     done = export("export", "--luigi", str(tmp_path / "no" / "out"), "--state-path", str(path))
     assert done.returncode == 1
     assert done.stderr.startswith(f"luigid state: cannot write {tmp_path / 'no' / 'out'}: ")
@@ -424,7 +424,7 @@ def test_output_folder_missing(tmp_path: Path) -> None:
 
 def test_state_path_comes_from_the_config(tmp_path: Path) -> None:
     path = tmp_path / "configured.pickle"
-    persistence.save_state(_small_state(path), str(path))
+    statefile.save_state(_small_state(path), str(path))
     config = tmp_path / "luigi.cfg"
     config.write_text(f"[scheduler]\nstate_path = {path}\n")
     done = export("export", "--luigi", str(tmp_path / "out"), cwd=tmp_path, env=clean_env(config))
