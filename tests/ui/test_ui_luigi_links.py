@@ -282,3 +282,78 @@ def test_pending_box_counts_as_luigi_does(page: Any, server: Any, open_at: Any) 
     page.wait_for_function(f"document.querySelectorAll('{ROWS}').length === {len(plain)}")
     assert set(row_ids(page)) == plain
     assert page.text_content("#task-summary") == f"1\u2013{len(plain)} of {len(plain)} tasks"
+
+
+# ------------------------------------------------------------------ many tasks
+
+BULK = 1100  # pending tasks: more than the page's 1,000-task lists
+
+
+@pytest.fixture(scope="module")
+def big(ui: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Many plain pending tasks, three failed ones and three pending tasks behind them."""
+    srv = ui.start_luigid(tmp_path_factory.mktemp("luigi-links-big"), ui.BASE_CONFIG)
+    try:
+        worker = "bulk-worker"
+        for n in range(BULK):
+            srv.call("add_task", worker=worker, task_id=f"Bulk_{n}", family="Bulk", params={"n": str(n)})
+        for k in range(3):
+            srv.call("add_task", worker=worker, task_id=f"Bad_{k}", family="Bad", params={"k": str(k)})
+            srv.call("add_task", worker=worker, task_id=f"Bad_{k}", status="FAILED", family="Bad")
+            srv.call(
+                "add_task",
+                worker=worker,
+                task_id=f"After_{k}",
+                family="After",
+                params={"k": str(k)},
+                deps=[f"Bad_{k}"],
+            )
+    except BaseException:
+        srv.stop()
+        raise
+    yield srv
+    srv.stop()
+
+
+def test_pending_box_past_the_page_limit_counts_as_luigi_does(page: Any, ui: ModuleType, big: Any) -> None:
+    # Too many pending tasks to sort out the upstream ones: like luigi's box (which then gets
+    # a count, not tasks, from the server) Pending shows every pending task, and says so.
+    ui.open_ui(page, big)
+    ui.settle(page)
+    counts = shown_counts(page)
+    assert counts["PENDING"] == f"{BULK + 3:,}"
+    assert counts["FAILED"] == "3" and counts["UPSTREAM_FAILED"] == "?"
+    assert "upstream failed" in page.get_attribute(".count-box[data-status=PENDING] .count-number", "title")
+
+    # Narrowed by a search, the server sorts them out again.
+    ui.open_ui(page, big, "search=k%3D")
+    ui.settle(page)
+    counts = shown_counts(page)
+    assert (counts["PENDING"], counts["UPSTREAM_FAILED"], counts["FAILED"]) == ("0", "3", "3")
+
+
+def test_several_boxes_past_the_page_limit(page: Any, ui: ModuleType, big: Any) -> None:
+    # Too many to list: the family narrows each box on the server.
+    ui.open_ui(page, big, "status=PENDING,FAILED&family=Bad")
+    ui.settle(page)
+    assert sorted(row_ids(page)) == ["Bad_0", "Bad_1", "Bad_2"]
+    ui.open_ui(page, big, "tab=tasks&" + statuses_param("UPSTREAM_FAILED", "DONE") + "&family=After")
+    ui.settle(page)
+    assert sorted(row_ids(page)) == ["After_0", "After_1", "After_2"]
+    badges = page.eval_on_selector_all(f"{ROWS} .badge", "bs => bs.map(b => b.textContent)")
+    assert badges == ["Upstream failed"] * 3
+
+    # A search across two boxes, paged through on the page's side.
+    # 'bulk n=1' matches n=1, 10-19, 100-199 and 1000-1099.
+    expected = 1 + 10 + 100 + (BULK - 1000)
+    ui.open_ui(page, big, "status=PENDING,FAILED&search=bulk%20n%3D1&length=50")
+    ui.settle(page)
+    assert page.text_content("#task-summary") == f"1\u201350 of {expected} tasks"
+    pages = -(-expected // 50)
+    for n in range(2, pages + 1):
+        page.click(".pager button:has-text('Next')")
+        page.wait_for_function(
+            "([n, of]) => document.querySelector('.pager .page-info').textContent === `Page ${n} of ${of}`",
+            arg=[n, pages],
+        )
+    assert len(row_ids(page)) == expected - 50 * (pages - 1)
