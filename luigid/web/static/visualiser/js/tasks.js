@@ -8,23 +8,15 @@ import {externalLink, h} from './dom.js';
 import {
   formatNumber, formatResources, formatTime, formatTimeParts, heldResources, progressValue, statusClass, statusLabel,
 } from './format.js';
-import {updateState} from './state.js';
+import {normaliseStatuses, STATUS_BOXES, statusSet, updateState} from './state.js';
 
 /** Most tasks the page asks the server for in one list. */
 export const TABLE_CAP = 1000;
-/** Rows rendered per page of the table. */
+/** Rows per page of the table, unless the link asks for another size (`length`, as luigi's does). */
 export const PAGE_SIZE = 100;
+const PAGE_SIZES = [10, 25, 50, 100];
 
-const FILTERS = [
-  {key: 'PENDING', status: 'PENDING', upstream: ''},
-  {key: 'RUNNING', status: 'RUNNING', upstream: ''},
-  {key: 'BATCH_RUNNING', status: 'BATCH_RUNNING', upstream: ''},
-  {key: 'DONE', status: 'DONE', upstream: ''},
-  {key: 'FAILED', status: 'FAILED', upstream: ''},
-  {key: 'UPSTREAM_FAILED', status: 'PENDING', upstream: 'UPSTREAM_FAILED'},
-  {key: 'DISABLED', status: 'DISABLED', upstream: ''},
-  {key: 'UPSTREAM_DISABLED', status: 'PENDING', upstream: 'UPSTREAM_DISABLED'},
-];
+const UPSTREAM_BOXES = ['UPSTREAM_FAILED', 'UPSTREAM_DISABLED'];
 
 const COLUMNS = [
   {key: 'name', label: 'Task', sortable: true},
@@ -41,33 +33,113 @@ const COLUMNS = [
 
 const SORT_KEYS = {
   name: (t) => String(t.display_name || t.id).toLowerCase(),
-  status: (t) => String(t.status),
+  status: (t) => String(t.box),
   started: (t) => (typeof t.start_time === 'number' ? t.start_time : 0),
   updated: (t) => (typeof t.last_updated === 'number' ? t.last_updated : 0),
   priority: (t) => (typeof t.priority === 'number' ? t.priority : 0),
   progress: (t) => progressValue(t.progress_percentage) ?? -1,
 };
 
-function filterFor(key) {
-  return FILTERS.find((f) => f.key === key) || null;
+/** task_list arguments for a status box ('' is every task). */
+function boxArgs(key) {
+  return UPSTREAM_BOXES.includes(key)
+    ? {status: 'PENDING', upstream_status: key}
+    : {status: key, upstream_status: ''};
 }
 
 function searchArgs(search) {
   return search && search.trim() ? {search: search.trim()} : {};
 }
 
-/** A status count: a number, or null when the server cannot tell cheaply. */
-async function countFor(filter, search) {
-  const reply = await rpc('task_list', {
-    status: filter.status,
-    upstream_status: filter.upstream,
-    // Upstream status needs the pending tasks themselves; for plain statuses a limit
-    // of one makes the server answer with just the count.
-    max_shown_tasks: filter.upstream ? TABLE_CAP : 1,
-    ...searchArgs(search),
-  });
-  if (isCountReply(reply)) return reply.num_tasks < 0 ? null : reply.num_tasks;
-  return Object.keys(reply || {}).length;
+/** Rows per page for a state: its `length` when usable (-1: all loaded rows), else PAGE_SIZE. */
+function pageSize(state) {
+  const n = parseInt(state.length, 10);
+  if (n === -1) return TABLE_CAP;
+  return n >= 1 ? Math.min(n, TABLE_CAP) : PAGE_SIZE;
+}
+
+/**
+ * One task_list call: {tasks, count}, or {tasks: null, count} when the server answers with
+ * a count (null: one it cannot tell cheaply). Without `maxShown` the scheduler's own
+ * max_shown_tasks applies.
+ */
+async function fetchTasks(args, search, maxShown) {
+  const limit = maxShown ? {max_shown_tasks: maxShown} : {};
+  const reply = await rpc('task_list', {...args, ...limit, ...searchArgs(search)});
+  if (isCountReply(reply)) return {tasks: null, count: reply.num_tasks < 0 ? null : reply.num_tasks};
+  const tasks = taskArray(reply);
+  return {tasks, count: tasks.length};
+}
+
+function sum(counts) {
+  return counts.some((c) => c === null) ? null : counts.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * The number for every box. As on luigi's page each task counts in one box only: Pending
+ * leaves out the pending tasks that are upstream failed or upstream disabled. Those the
+ * server can only find by looking at each pending task, so their lists are fetched (up to
+ * TABLE_CAP); past that Pending shows every pending task, as luigi's box then does.
+ * `upstreamOf` maps the upstream tasks found to their box.
+ */
+async function loadCounts(search) {
+  const keys = ['', ...STATUS_BOXES];
+  const replies = await Promise.all(keys.map((key) =>
+    // For plain statuses a limit of one makes the server answer with just the count.
+    fetchTasks(boxArgs(key), search, UPSTREAM_BOXES.includes(key) ? TABLE_CAP : 1)));
+  const counts = new Map(keys.map((key, i) => [key, replies[i].count]));
+  const upstreamOf = new Map();
+  let upstreamListed = true;
+  for (const key of UPSTREAM_BOXES) {
+    const {tasks} = replies[keys.indexOf(key)];
+    if (tasks === null) upstreamListed = false;
+    for (const t of tasks || []) upstreamOf.set(t.id, key);
+  }
+  const upstream = sum(UPSTREAM_BOXES.map((key) => counts.get(key)));
+  const pending = counts.get('PENDING');
+  const pendingSorted = upstream !== null && pending !== null;
+  if (pendingSorted) counts.set('PENDING', Math.max(0, pending - upstream));
+  return {counts, upstreamOf: upstreamListed ? upstreamOf : null, pendingSorted};
+}
+
+/**
+ * The tasks of one box, each carrying the box as `box`, or {tasks: null, count} when there
+ * are too many. `upstreamOf` (null: not known for this search) lets Pending leave out the
+ * upstream tasks without asking for them again.
+ */
+async function listBox(key, search, maxShown, upstreamOf) {
+  if (key !== 'PENDING') {
+    const got = await fetchTasks(boxArgs(key), search, maxShown);
+    for (const t of got.tasks || []) t.box = key;
+    return got;
+  }
+  let upstream = upstreamOf;
+  if (upstream === null) {
+    upstream = new Map();
+    for (const box of UPSTREAM_BOXES) {
+      const got = await fetchTasks(boxArgs(box), search, TABLE_CAP);
+      if (got.tasks === null) return {tasks: null, count: null};
+      for (const t of got.tasks) upstream.set(t.id, box);
+    }
+  }
+  const got = await fetchTasks(boxArgs('PENDING'), search, maxShown);
+  if (got.tasks === null) return {tasks: null, count: got.count === null ? null : Math.max(0, got.count - upstream.size)};
+  const tasks = got.tasks.filter((t) => !upstream.has(t.id));
+  for (const t of tasks) t.box = 'PENDING';
+  return {tasks, count: tasks.length};
+}
+
+/** The tasks of a set of boxes (none: every task, labelled by box where `upstreamOf` knows it). */
+async function listBoxes(boxes, search, maxShown, upstreamOf) {
+  if (!boxes.length) {
+    const got = await fetchTasks(boxArgs(''), search, maxShown);
+    for (const t of got.tasks || []) t.box = (upstreamOf && upstreamOf.get(t.id)) || t.status;
+    return got;
+  }
+  const parts = await Promise.all(boxes.map((key) => listBox(key, search, maxShown, upstreamOf)));
+  if (parts.some((p) => p.tasks === null)) return {tasks: null, count: sum(parts.map((p) => p.count))};
+  const tasks = parts.flatMap((p) => p.tasks);
+  return {tasks, count: tasks.length};
 }
 
 export class TasksView {
@@ -81,12 +153,17 @@ export class TasksView {
     this.countButtons = new Map();
     const all = this.countButton('', 'All tasks');
     this.countsBar.appendChild(all);
-    for (const f of FILTERS) this.countsBar.appendChild(this.countButton(f.key, statusLabel(f.key)));
+    for (const key of STATUS_BOXES) this.countsBar.appendChild(this.countButton(key, statusLabel(key)));
 
     this.search = h('input', {type: 'search', id: 'task-search', placeholder: 'Search tasks (name and parameters)',
       'aria-label': 'Search tasks', autocomplete: 'off'});
     this.search.addEventListener('input', () => this.onSearchInput());
     this.summary = h('span', {class: 'summary', id: 'task-summary'});
+    this.pageSize = h('select', {id: 'page-size', 'aria-label': 'Rows per page'});
+    this.pageSize.addEventListener('change', () => {
+      const n = this.pageSize.value;
+      updateState({length: n === String(PAGE_SIZE) ? '' : n, page: '1'});
+    });
     this.notice = h('div', {class: 'view-notice', id: 'task-notice'});
     this.familyList = h('ul', {class: 'family-list', id: 'family-list'});
     this.thead = h('thead');
@@ -99,7 +176,8 @@ export class TasksView {
       h('div', {class: 'tasks-layout'},
         h('aside', {class: 'families'}, h('h2', null, 'Families'), this.familyList),
         h('div', {class: 'tasks-main'},
-          h('div', {class: 'toolbar'}, this.search, this.summary),
+          h('div', {class: 'toolbar'}, this.search, this.summary,
+            h('label', {class: 'page-size'}, 'Rows ', this.pageSize)),
           this.notice,
           h('div', {class: 'table-wrap'}, this.table),
           this.pager)));
@@ -109,9 +187,12 @@ export class TasksView {
     const button = h('button', {type: 'button', class: `count-box status-${key ? statusClass(key) : 'all'}`,
       dataset: {status: key}, 'aria-pressed': 'false'},
     h('span', {class: 'count-number'}, '…'), h('span', {class: 'count-label'}, label));
+    // As on luigi's page each box switches on and off by itself, so several can be on;
+    // "All tasks" switches every box off.
     button.addEventListener('click', () => {
-      const current = this.state ? this.state.status : '';
-      updateState({status: current === key ? '' : key, page: '1'});
+      const on = this.state ? statusSet(this.state) : [];
+      const next = !key ? [] : on.includes(key) ? on.filter((k) => k !== key) : [...on, key];
+      updateState({status: normaliseStatuses(next), page: '1'});
     });
     this.countButtons.set(key, button);
     return button;
@@ -134,15 +215,15 @@ export class TasksView {
     if (document.activeElement !== this.search && this.search.value !== state.search) {
       this.search.value = state.search;
     }
+    const boxes = statusSet(state);
     for (const [key, button] of this.countButtons) {
-      button.setAttribute('aria-pressed', String(key === state.status));
+      button.setAttribute('aria-pressed', String(key ? boxes.includes(key) : !boxes.length));
     }
+    this.showPageSize(state);
 
-    const filters = [{key: '', status: '', upstream: ''}, ...FILTERS];
-    const counts = await Promise.all(filters.map((f) => countFor(f, state.search)));
+    const counts = await loadCounts(state.search);
     if (gen !== this.gen) return null;
-    const index = filters.findIndex((f) => f.key === state.status);
-    const listing = await this.fetchListing(state, counts[index < 0 ? 0 : index]);
+    const listing = await this.fetchListing(state, boxes, counts);
     if (gen !== this.gen) return null;
     return () => {
       this.renderCounts(counts);
@@ -150,41 +231,48 @@ export class TasksView {
     };
   }
 
-  /**
-   * The tasks of the current status filter and search, or just their number when there
-   * are too many. `known` is the count already fetched for this filter (null: unknown).
-   * Within TABLE_CAP the request carries no limit of its own, so the scheduler's
-   * configured max_shown_tasks still applies.
-   */
-  async fetchListing(state, known) {
-    const filter = filterFor(state.status) || {status: '', upstream: ''};
-    const args = {status: filter.status, upstream_status: filter.upstream};
-    let reply;
-    let narrowedByFamily = false;
-    if (known !== null && known <= TABLE_CAP) {
-      reply = known === 0 ? {} : await rpc('task_list', {...args, ...searchArgs(state.search)});
-    } else {
-      reply = {num_tasks: known === null ? -1 : known};
-    }
-    if (isCountReply(reply) && state.family) {
-      // Too many for the page: let the server narrow to the family too. Display names
-      // start with 'Family(' so that is a search term the server can match.
-      reply = await rpc('task_list', {...args, max_shown_tasks: TABLE_CAP,
-        search: `${state.search} ${state.family}(`.trim()});
-      narrowedByFamily = true;
-    }
-    if (isCountReply(reply)) return {over: true, count: reply.num_tasks, tasks: [], narrowedByFamily};
-    return {over: false, count: null, tasks: taskArray(reply), narrowedByFamily};
+  /** The page-size menu: luigi's sizes and ours, plus whatever size the link asked for. */
+  showPageSize(state) {
+    const size = pageSize(state);
+    const sizes = new Set([...PAGE_SIZES, size]);
+    const options = [...sizes].sort((a, b) => a - b).map((n) =>
+      h('option', {value: n === TABLE_CAP ? '-1' : String(n)}, n === TABLE_CAP ? 'All' : String(n)));
+    if (!sizes.has(TABLE_CAP)) options.push(h('option', {value: '-1'}, 'All'));
+    this.pageSize.replaceChildren(...options);
+    this.pageSize.value = size === TABLE_CAP ? '-1' : String(size);
   }
 
-  renderCounts(counts) {
-    const keys = ['', ...FILTERS.map((f) => f.key)];
-    keys.forEach((key, i) => {
-      const number = this.countButtons.get(key).querySelector('.count-number');
-      const value = counts[i];
+  /**
+   * The tasks of the boxes switched on (none: every task) and the search, or just their
+   * number when there are too many. Within TABLE_CAP the requests carry no limit of their
+   * own, so the scheduler's configured max_shown_tasks still applies.
+   */
+  async fetchListing(state, boxes, {counts, upstreamOf}) {
+    const known = boxes.length ? sum(boxes.map((key) => counts.get(key))) : counts.get('');
+    let got = {tasks: null, count: known};
+    let narrowedByFamily = false;
+    if (known === 0) got = {tasks: [], count: 0};
+    else if (known !== null && known <= TABLE_CAP) got = await listBoxes(boxes, state.search, undefined, upstreamOf);
+    if (got.tasks === null && state.family) {
+      // Too many for the page: let the server narrow to the family too. Display names
+      // start with 'Family(' so that is a search term the server can match.
+      got = await listBoxes(boxes, `${state.search} ${state.family}(`.trim(), TABLE_CAP, null);
+      narrowedByFamily = true;
+    }
+    if (got.tasks === null) return {over: true, count: got.count === null ? -1 : got.count, tasks: [], narrowedByFamily};
+    return {over: false, count: null, tasks: got.tasks, narrowedByFamily};
+  }
+
+  renderCounts({counts, pendingSorted}) {
+    for (const [key, button] of this.countButtons) {
+      const number = button.querySelector('.count-number');
+      const value = counts.get(key);
       number.textContent = value === null ? '?' : formatNumber(value);
-      number.title = value === null ? `More than ${formatNumber(TABLE_CAP)} pending tasks: search to narrow` : '';
-    });
+      number.title = value === null ? `More than ${formatNumber(TABLE_CAP)} pending tasks: search to narrow`
+        : key === 'PENDING' && !pendingSorted
+          ? 'Includes the pending tasks that are upstream failed or upstream disabled: too many pending tasks to tell them apart'
+          : '';
+    }
   }
 
   renderListing(state, listing) {
@@ -247,9 +335,10 @@ export class TasksView {
       return desc ? -c : c;
     });
 
-    const pages = Math.max(1, Math.ceil(sorted.length / PAGE_SIZE));
+    const size = pageSize(state);
+    const pages = Math.max(1, Math.ceil(sorted.length / size));
     const page = Math.min(pages, Math.max(1, parseInt(state.page, 10) || 1));
-    const rows = sorted.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE);
+    const rows = sorted.slice((page - 1) * size, page * size);
 
     this.thead.replaceChildren(h('tr', null, COLUMNS.map((col) => {
       if (!col.sortable) return h('th', {scope: 'col'}, col.label);
@@ -260,21 +349,21 @@ export class TasksView {
       return h('th', {scope: 'col', 'aria-sort': active ? (desc ? 'descending' : 'ascending') : 'none'}, b);
     })));
 
-    const upstreamLabel = state.status.startsWith('UPSTREAM_') ? state.status : null;
-    this.tbody.replaceChildren(...rows.map((t) => this.row(t, upstreamLabel)));
+    this.tbody.replaceChildren(...rows.map((t) => this.row(t)));
     if (!rows.length) {
       this.tbody.append(h('tr', {class: 'empty'}, h('td', {colspan: COLUMNS.length}, 'No tasks to show.')));
     }
 
-    const first = sorted.length ? (page - 1) * PAGE_SIZE + 1 : 0;
-    this.summary.textContent = `${formatNumber(first)}–${formatNumber((page - 1) * PAGE_SIZE + rows.length)} of ${formatNumber(sorted.length)} tasks`;
+    const first = sorted.length ? (page - 1) * size + 1 : 0;
+    this.summary.textContent = `${formatNumber(first)}–${formatNumber((page - 1) * size + rows.length)} of ${formatNumber(sorted.length)} tasks`;
     this.renderPager(page, pages);
   }
 
-  row(t, upstreamLabel) {
+  row(t) {
     const params = t.params && typeof t.params === 'object' ? Object.entries(t.params) : [];
     const pct = progressValue(t.progress_percentage);
-    const shownStatus = upstreamLabel || t.status;
+    // The box that counts the task: upstream failed/disabled rather than plain pending.
+    const shownStatus = t.box || t.status;
     const tr = h('tr', {class: `task-row status-${statusClass(shownStatus)}`},
       h('td', {class: 'cell-name', title: t.display_name || t.id},
         h('div', {class: 'task-family'}, t.name || t.id),
