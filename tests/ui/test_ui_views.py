@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 # What pipeline.py leaves behind while its LongRunning task runs.
 EXPECTED_COUNTS = {
     "": 16,
-    "PENDING": 2,  # Waiting x2: pending tasks behind a failed or disabled one count in those boxes, as in luigi
+    "PENDING": 2,  # Waiting x2; Report, Summary and Root count only in the upstream boxes, as in luigi
     "RUNNING": 1,
     "BATCH_RUNNING": 0,
     "DONE": 6,
