@@ -25,10 +25,10 @@ from tornado.ioloop import PeriodicCallback
 from luigid.auth import Guard, auth_config_from, open_access_warning, secure_routes
 from luigid.config import ConfigError, LuigidConfig
 from luigid.core import gcpause
-from luigid.core.scheduler import Scheduler
 from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
 from luigid.metrics import MetricsHandler
 from luigid.runtime.stalls import StallMonitor
+from luigid.scheduler import Scheduler
 from luigid.storage.journal import Journal
 from luigid.storage.persistence import Snapshotter
 from luigid.web.handlers import InFlight, NotFoundHandler, RootHandler, RpcHandler, StaticHandler

@@ -262,9 +262,8 @@ class RpcHandler(BaseHandler):
                 raise ApiError(404, f"unknown method: {method[:200]!r}")
             self._read_body()
             arguments = self._bind(spec, self.json_argument())
-            name = f"{spec.name}_fragments" if spec.streamed else spec.name
             try:
-                result = getattr(self.scheduler, name)(**arguments)
+                result = spec.invoke(self.scheduler, arguments)
             except RpcError as exc:
                 raise ApiError(400, f"{spec.name}: {exc}") from exc
             if isinstance(result, Fragments):

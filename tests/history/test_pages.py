@@ -17,9 +17,9 @@ import tornado.netutil
 import tornado.web
 
 from luigid.config import SchedulerConfig
-from luigid.core.scheduler import Scheduler
 from luigid.history import DbTaskHistory, history_routes
 from luigid.runtime.server import log_request
+from luigid.scheduler import Scheduler
 from tests.history.conftest import make_task, run_once
 
 HTML = {"Accept": "text/html"}
