@@ -91,9 +91,6 @@ class Indexes:
         for dep in added:
             self.rdeps.setdefault(dep, set()).add(task.id)
 
-    def add_stake(self, worker_id: str, task_id: str) -> None:
-        self.stakes.setdefault(worker_id, set()).add(task_id)
-
     # --------------------------------------------------------------- readiness
 
     def count_unmet(self, deps: Iterable[str]) -> int:

@@ -104,7 +104,8 @@ class TaskIntake:
         ):
             return
 
-        # what replies show of the task, written at once below (which drops its cached JSON)
+        # what replies show of the task, written at once below (which drops its cached JSON);
+        # a field is left out when it already holds that very object, so that writing changes nothing
         shown: dict[str, Any] = {}
         # placeholders (created for priority or as deps) learn who they are now
         if not task.family:
@@ -112,7 +113,9 @@ class TaskIntake:
         if not task.module:
             task.module = module
         if not task.param_visibilities:
-            shown["param_visibilities"] = visibilities("visibility", param_visibilities or NOTHING)
+            shared = visibilities("visibility", param_visibilities or NOTHING)
+            if shared is not task.param_visibilities:
+                shown["param_visibilities"] = shared
 
         if batch_id is not None:
             task.batch_id = batch_id
@@ -124,15 +127,17 @@ class TaskIntake:
                     shown["resources_running"] = dict(members[0].resources_running)
             shown["time_running"] = time.time()
 
-        if accepts_messages is not None:
+        if accepts_messages is not None and accepts_messages is not task.accepts_messages:
             shown["accepts_messages"] = accepts_messages
 
         if tracking_url is not None or task.status != RUNNING:
-            shown["tracking_url"] = tracking_url
+            if tracking_url is not task.tracking_url:
+                shown["tracking_url"] = tracking_url
             if task.batch_id is not None:
                 for member in state.batch_running_tasks(task.batch_id):
                     member.set(tracking_url=tracking_url)
-        task.set(**shown)
+        if shown:
+            task.set(**shown)
         if not task.params:  # after the visibilities, which decide the public params
             task.set_params(params)
 

@@ -158,8 +158,8 @@ class Task:
         self.set_params(params)
         self.accepts_messages = accepts_messages
         self.retry_policy = retry_policy
-        # failure times; an empty tuple until the first failure (an empty deque costs ~600 B,
-        # and most tasks never fail)
+        # failure times; an empty tuple until the first failure (an empty deque is far bigger,
+        # and most tasks never fail: docs/performance.md, "Figures behind the code")
         self.failures: deque[float] | tuple[()] = ()
         self.first_failure_time: float | None = None
         self.tracking_url = tracking_url

@@ -2,9 +2,9 @@
 gone workers fail, due timers and unstaked tasks are looked at), done a slice at a time.
 
 After a fleet of workers stops, a round touches every task; done at once it held the
-event loop for over a second at 100k tasks (docs/performance.md, "Prune"). Between slices
-the state is consistent and RPCs run as usual. A round within the budget (every unit
-test's) ends in one call.
+event loop longer than any other call (docs/performance.md, "Figures behind the code").
+Between slices the state is consistent and RPCs run as usual. A round within the budget
+(every unit test's) ends in one call.
 """
 
 from __future__ import annotations

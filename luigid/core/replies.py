@@ -173,9 +173,9 @@ class Replies:
                     yield b",", members({task_id: node})
                     continue
                 encoded: Encoded = task.encoded or self.encode(task)
-                if own_deps and encoded.edges is None:
-                    encoded = self._encode_deps(task, encoded)
-                head, display, re_enable, messages, edges, deps = encoded  # unpacked: cheaper than 6 lookups
+                head, display, re_enable, messages, edges, deps = encoded  # cheaper than 6 lookups
+                if own_deps and edges is None:
+                    head, display, re_enable, messages, edges, deps = self._encode_deps(task, encoded)
                 if not own_deps:
                     found: Iterable[str] = state.dependents(task_id) if inverse else task.deps
                     if not include_done:

@@ -19,7 +19,7 @@ logger = logging.getLogger("luigi.server")
 class Records(Protocol):
     """What the rules need of the state (``luigid.core.state.State``)."""
 
-    def move(self, task: Task, new_status: str) -> None: ...
+    def move(self, task: Task, new_status: str, updated: float) -> None: ...
 
     def batch_running_tasks(self, batch_id: str) -> list[Task]: ...
 
@@ -66,8 +66,7 @@ class StatusRules:
             task.set(scheduler_disable_time=None)
 
         if new_status != task.status:
-            self._records.move(task, new_status)
-            task.set(updated=time.time())
+            self._records.move(task, new_status, time.time())
             self.events.status_changed(task)
 
         if new_status == FAILED:

@@ -18,7 +18,7 @@ from typing import Any
 from luigid.config import SchedulerConfig
 from luigid.core import restore
 from luigid.core.departures import Departures
-from luigid.core.indexes import Indexes, RankKey, WorkerLoad
+from luigid.core.indexes import Indexes, WorkerLoad
 from luigid.core.model import BATCH_RUNNING, DONE, PENDING, RUNNING, STATUSES, Task, Worker
 from luigid.core.ports import NoEvents, StatusEvents
 from luigid.core.rules import StatusRules
@@ -46,6 +46,14 @@ class State:
         self.queue = PruneQueue(self._config)
         self.departures = Departures(self.indexes, self.queue, self.drop_runner)
         self.rules = StatusRules(self, self.queue, self._config, self.events)
+        # Bound straight to the part that answers, as get_work and add_task call them on every
+        # task they touch: ids of the tasks listing a task as a dep; the ready tasks in hand-out
+        # order (of one worker's, or all, strictly after a rank key); a worker's load; and
+        # moving a task to a status under luigi's rules.
+        self.dependents: Callable[[str], set[str]] = self.indexes.dependents
+        self.ready_tasks: Callable[..., Iterator[Task]] = self.indexes.ready_tasks
+        self.load_of: Callable[[str], WorkerLoad] = self.indexes.load
+        self.set_status: Callable[[Task, str], None] = self.rules.set_status
 
     @property
     def config(self) -> SchedulerConfig:
@@ -93,26 +101,16 @@ class State:
     def batch_running_tasks(self, batch_id: str) -> list[Task]:
         return [t for t in self._by_status[BATCH_RUNNING].values() if t.batch_id == batch_id]
 
-    def dependents(self, task_id: str) -> set[str]:
-        """Ids of the tasks that list ``task_id`` among their deps."""
-        return self.indexes.dependents(task_id)
-
-    def ready_tasks(self, worker_id: str | None = None, after: RankKey | None = None) -> Iterator[Task]:
-        """Ready tasks in hand-out order (of one worker's, or all), strictly after ``after``."""
-        return self.indexes.ready_tasks(worker_id, after)
-
-    def load_of(self, worker_id: str) -> WorkerLoad:
-        return self.indexes.load(worker_id)
-
     # ------------------------------------------------- writes to indexed fields
 
-    def move(self, task: Task, new_status: str) -> None:
-        """Change the status and every index over it (luigi's rules decide when: ``rules``)."""
+    def move(self, task: Task, new_status: str, updated: float) -> None:
+        """Change the status (and the time of the change) and every index over the status;
+        luigi's rules decide when (``luigid.core.rules``)."""
         old_status = task.status
         indexes = self.indexes
         indexes.detach(task)
         del self._by_status[old_status][task.id]
-        task.set(status=new_status)
+        task.set(status=new_status, updated=updated)
         task.seq = next(self._seq)
         self._by_status[new_status][task.id] = task
         indexes.attach(task)
@@ -151,6 +149,8 @@ class State:
             self.indexes.ready_add(task)
 
     def set_resources(self, task: Task, resources: dict[str, int]) -> None:
+        if resources is task.resources:
+            return  # the very same object (the shared empty map, usually): nothing changes
         if task.status == PENDING and bool(task.resources) != bool(resources):
             self.indexes.detach(task)
             task.set(resources=resources)
@@ -160,7 +160,7 @@ class State:
 
     def add_stakeholder(self, task: Task, worker_id: str) -> None:
         task.stakeholders.add(worker_id)
-        self.indexes.add_stake(worker_id, task.id)
+        self.indexes.stakes.setdefault(worker_id, set()).add(task.id)  # inline: add_task's hottest write
 
     def add_runner(self, task: Task, worker: Worker) -> None:
         worker.tasks.add(task)
@@ -207,10 +207,6 @@ class State:
             self.queue.unmarked.discard(task_id)
 
     # ----------------------------------------------------------- status rules
-
-    def set_status(self, task: Task, new_status: str) -> None:
-        """Move a task to ``new_status`` under luigi's rules (``luigid.core.rules``)."""
-        self.rules.set_status(task, new_status)
 
     def re_enable(self, task: Task, to_failed: bool = False) -> None:
         self.rules.re_enable(task, to_failed)
