@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from profile_scheduler import build
 
-from luigid.core.scheduler import Scheduler
+from luigid.scheduler import Scheduler
 
 
 def run_round(sched: Scheduler, whole: bool) -> list[float]:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from profile_scheduler import build
 
 from luigid.config import SchedulerConfig
-from luigid.core.scheduler import Scheduler
+from luigid.scheduler import Scheduler
 from luigid.storage import codec, statefile
 from luigid.storage.snapshots import Snapshotter
 

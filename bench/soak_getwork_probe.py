@@ -42,7 +42,7 @@ def ms_per_get_work(scheduler: Any, n_workers: int, with_resources: bool) -> flo
 def main() -> None:
     from luigi.scheduler import Scheduler as LuigiScheduler
 
-    from luigid.core.scheduler import Scheduler
+    from luigid.scheduler import Scheduler
 
     for n_workers, with_resources in CASES:
         ours = ms_per_get_work(Scheduler(), n_workers, with_resources)

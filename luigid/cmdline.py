@@ -161,8 +161,8 @@ def serve(
 ) -> int:
     from dataclasses import replace
 
-    from luigid.core.scheduler import Scheduler
     from luigid.runtime.server import StartupError, run
+    from luigid.scheduler import Scheduler
     from luigid.storage.statefile import StateFileError
 
     config = replace(config, scheduler=replace(config.scheduler, state_path=state_path))

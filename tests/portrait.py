@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from luigid.core.model import Task
-from luigid.core.scheduler import Scheduler
+from luigid.scheduler import Scheduler
 
 
 def portrait(scheduler: Scheduler) -> dict[str, Any]:

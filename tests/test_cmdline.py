@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from luigid.config import SchedulerConfig
-from luigid.core.scheduler import Scheduler
+from luigid.scheduler import Scheduler
 from luigid.storage import codec
 from tests.processes import free_port
 from tests.processes import wait_for as shared_wait_for

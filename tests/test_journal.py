@@ -11,7 +11,7 @@ from pathlib import Path
 
 from luigid.config import SchedulerConfig
 from luigid.core.model import Task
-from luigid.core.scheduler import Scheduler
+from luigid.scheduler import Scheduler
 from luigid.storage import safe_pickle
 from luigid.storage.journal import Journal
 from luigid.storage.snapshots import Snapshotter

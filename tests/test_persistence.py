@@ -19,7 +19,7 @@ import requests
 
 from luigid.config import SchedulerConfig
 from luigid.core.model import RetryPolicy, Task
-from luigid.core.scheduler import Scheduler
+from luigid.scheduler import Scheduler
 from luigid.storage import codec, safe_pickle, statefile
 from tests.portrait import plain, portrait
 from tests.test_cmdline import (

@@ -14,12 +14,12 @@ import tornado.web
 from tornado.testing import AsyncHTTPTestCase
 
 from luigid.config import CorsConfig, LuigidConfig, SchedulerConfig
-from luigid.core import scheduler as scheduler_module
+from luigid.core import replies as replies_module
 from luigid.core.rpc import Fragments
-from luigid.core.scheduler import Scheduler
 from luigid.history.config import HistoryConfig
 from luigid.metrics import NoMetricsCollector
 from luigid.runtime.server import app
+from luigid.scheduler import Scheduler
 
 
 def _scheduler(cors: CorsConfig | None = None) -> Scheduler:
@@ -234,15 +234,15 @@ class TestStreamedReplies(ServerCase):
 
     def test_a_client_that_hangs_up_stops_the_reply_being_made(self):
         self._chain(30_000)
-        pieces = unittest.mock.patch.object(scheduler_module, "FRAGMENT_SIZE", 100)  # 300 of them
+        pieces = unittest.mock.patch.object(replies_module, "FRAGMENT_SIZE", 100)  # 300 of them
         pieces.start()
         self.addCleanup(pieces.stop)
         made: list[Any] = []
-        original = self.scheduler.graph_fragments
+        original = self.scheduler.replies.graph
 
-        def counted(**kwargs: Any) -> Fragments:
+        def counted() -> Fragments:
             def pieces_made() -> Any:
-                for piece in original(**kwargs):
+                for piece in original():
                     made.append(piece)
                     yield piece
 
@@ -258,7 +258,7 @@ class TestStreamedReplies(ServerCase):
             while in_flight.count:
                 await asyncio.sleep(0.01)
 
-        with unittest.mock.patch.object(self.scheduler, "graph_fragments", counted):
+        with unittest.mock.patch.object(self.scheduler.replies, "graph", counted):
             self.io_loop.run_sync(hang_up, timeout=60)
         # of 300 pieces, about 6 are made here before a write finds the client gone; a third
         # leaves room for bigger socket buffers and still fails a server that makes them all
@@ -281,7 +281,7 @@ class TestStreamedReplies(ServerCase):
         (The client must be another process, as real workers are: a client thread in this
         process would be starved by the GIL, and one on this loop by the loop itself.)"""
         self._chain(30_000)
-        pieces = unittest.mock.patch.object(scheduler_module, "FRAGMENT_SIZE", 100)
+        pieces = unittest.mock.patch.object(replies_module, "FRAGMENT_SIZE", 100)
         pieces.start()
         self.addCleanup(pieces.stop)
         finished: list[str] = []

@@ -1,7 +1,8 @@
 """Keeping the cyclic garbage collector from holding the event loop.
 
-A full collection walks every tracked object that is not frozen (at 100k tasks that took over
-300 ms) and finds nothing to free: scheduler records hold no reference cycles. Hence:
+A full collection walks every tracked object that is not frozen (hundreds of milliseconds at
+scale: docs/performance.md, "Figures behind the code") and finds nothing to free: scheduler
+records hold no reference cycles. Hence:
 
 - ``paused()`` around bulk work. Building a 100k-task reply allocates hundreds of thousands of
   small dicts, and every few hundred allocations the collector would walk the young generation,

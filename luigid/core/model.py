@@ -158,8 +158,8 @@ class Task:
         self.set_params(params)
         self.accepts_messages = accepts_messages
         self.retry_policy = retry_policy
-        # failure times; an empty tuple until the first failure (an empty deque costs ~600 B,
-        # and most tasks never fail)
+        # failure times; an empty tuple until the first failure (an empty deque is far bigger,
+        # and most tasks never fail: docs/performance.md, "Figures behind the code")
         self.failures: deque[float] | tuple[()] = ()
         self.first_failure_time: float | None = None
         self.tracking_url = tracking_url
@@ -177,15 +177,29 @@ class Task:
         self.seq = 0
         self.unmet = 0
         self.ready_key: tuple[Any, ...] | None = None
-        # this task's JSON for task_list and graph replies, made and owned by the scheduler;
-        # whatever changes a field those replies show resets it to None
-        self.encoded: tuple[Any, ...] | None = None
+        # this task's JSON for task_list and graph replies (``luigid.core.replies.Encoded``),
+        # made by the replies; ``set`` and ``set_params`` drop it with every change they make
+        self.encoded: Any = None  # an Encoded, or None
 
     def __repr__(self) -> str:
         return f"Task({self.id!r}, {self.status})"
 
+    def set(self, **fields: Any) -> None:
+        """Write fields that task_list and graph replies show (status, workers, priority,
+        tracking_url...). After ``__init__`` they are written only here, or by ``set_params``,
+        so the task's cached reply JSON is dropped with every change by construction. Values
+        are replaced, not changed in place (the one exception, luigi's in-place decrease of
+        running resources, passes the changed dict back through here). The indexed fields
+        (status, deps, priority, resources, workers) are written by ``luigid.core.state``,
+        which keeps its indexes around the write. A plain method, not a ``__setattr__``
+        override: reads and the other writes stay as cheap as any slot's."""
+        for name, value in fields.items():
+            setattr(self, name, value)
+        self.encoded = None
+
     def set_params(self, params: dict[str, Any] | None) -> None:
         self.display = None
+        self.encoded = None
         self.params = dict(params) if params else NOTHING
         vis = self.param_visibilities
         if not any(v != VISIBILITY_PUBLIC for v in vis.values()):

@@ -24,9 +24,9 @@ from tornado.ioloop import PeriodicCallback
 from luigid.auth import open_access_warning
 from luigid.config import ConfigError
 from luigid.core import gcpause
-from luigid.core.scheduler import Scheduler
 from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
 from luigid.runtime.stalls import StallMonitor
+from luigid.scheduler import Scheduler
 from luigid.storage.journal import Journal
 from luigid.storage.snapshots import Snapshotter
 from luigid.web.app import app

@@ -107,13 +107,10 @@ def replay_journal(state: State, journal: Journal, after: int) -> int:
         elif status == RUNNING and worker and task.status in (PENDING, FAILED):
             state.get_worker(worker)  # known, so it is pruned (and its task failed) if it never returns
             state.set_status(task, RUNNING)
-            task.worker_running = worker
-            task.resources_running = dict(task.resources)
-            task.time_running = when
+            task.set(worker_running=worker, resources_running=dict(task.resources), time_running=when)
         else:
             continue
-        task.updated = when
-        task.encoded = None
+        task.set(updated=when)
         replayed += 1
     if latest:
         logger.info("Status journal: %d changes after the snapshot, %d tasks restored", len(latest), replayed)

@@ -154,11 +154,6 @@ class RpcHandler(BaseHandler):
 
     # -- the call --
 
-    def _invoke(self, spec: RpcSpec, arguments: dict[str, Any]) -> Any:
-        """Run the scheduler's method (for a streamed reply, the one making its pieces)."""
-        name = f"{spec.name}_fragments" if spec.streamed else spec.name
-        return getattr(self.scheduler, name)(**arguments)
-
     async def _call(self, method: str) -> None:
         started = time.perf_counter()
         spec = RPC_METHODS.get(method)
@@ -168,7 +163,7 @@ class RpcHandler(BaseHandler):
             self._read_body()
             arguments = self._bind(spec, self.json_argument())
             try:
-                result = self._invoke(spec, arguments)
+                result = spec.invoke(self.scheduler, arguments)
             except RpcError as exc:
                 raise ApiError(400, f"{spec.name}: {exc}") from exc
             if isinstance(result, Fragments):

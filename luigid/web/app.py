@@ -14,9 +14,9 @@ import tornado.web
 
 from luigid.auth import Guard, auth_config_from
 from luigid.config import LuigidConfig
-from luigid.core.scheduler import Scheduler
 from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
 from luigid.metrics import MetricsHandler
+from luigid.scheduler import Scheduler
 from luigid.web.api import RpcHandler
 from luigid.web.base import InFlight
 from luigid.web.ui import STATIC_ROOT, NotFoundHandler, RootHandler, StaticHandler

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from luigid.config import SchedulerConfig
-from luigid.core.scheduler import Scheduler
+from luigid.scheduler import Scheduler
 from tests.history.conftest import make_task, read_tables, run_once
 
 DEADLINE = 60.0

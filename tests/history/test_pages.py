@@ -17,8 +17,8 @@ import tornado.netutil
 import tornado.web
 
 from luigid.config import SchedulerConfig
-from luigid.core.scheduler import Scheduler
 from luigid.history import DbTaskHistory, history_routes
+from luigid.scheduler import Scheduler
 from luigid.web.app import log_request
 from tests.history.conftest import make_task, run_once
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime
 
 from luigid.config import SchedulerConfig
-from luigid.core.scheduler import Scheduler
 from luigid.history import DbTaskHistory
 from luigid.history.events import MAX_MESSAGE_CHARS
+from luigid.scheduler import Scheduler
 from tests.history.conftest import make_task, read_tables, run_once
 
 

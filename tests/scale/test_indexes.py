@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from luigid.config import SchedulerConfig
+from luigid.core.indexes import rank_key
 from luigid.core.model import DONE, FAILED, PENDING, STATUSES
-from luigid.core.scheduler import Scheduler
-from luigid.core.state import rank_key
+from luigid.scheduler import Scheduler
 
 TASKS = [f"T{i}" for i in range(12)]
 WORKERS = ["w1", "w2", "w3"]
@@ -108,7 +108,7 @@ def check_indexes(sched: Scheduler) -> None:
     for task in tasks.values():
         for dep in task.deps:
             assert task.id in state.dependents(dep)
-    for dep_id, users in state._rdeps.items():
+    for dep_id, users in state.indexes.rdeps.items():
         assert users and all(dep_id in tasks[u].deps for u in users)
 
     # readiness
@@ -141,11 +141,11 @@ def check_indexes(sched: Scheduler) -> None:
     # worker task sets mirror task.workers; stakes mirror stakeholders
     for worker in state.workers():
         assert {t.id for t in worker.tasks} == {t.id for t in tasks.values() if worker.id in t.workers}
-    for worker_id, staked in state._stakes.items():
+    for worker_id, staked in state.indexes.stakes.items():
         assert staked == {t.id for t in tasks.values() if worker_id in t.stakeholders}
 
     # a task names only known workers, or ones prune removed and is still working through
-    known = {w.id for w in state.workers()} | {d.worker_id for d in state._departures}
+    known = {w.id for w in state.workers()} | {d.worker_id for d in state.departures}
     for task in tasks.values():
         assert set(task.workers) | task.stakeholders <= known
 

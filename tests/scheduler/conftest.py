@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from luigid.config import SchedulerConfig
-from luigid.core.scheduler import Scheduler
+from luigid.scheduler import Scheduler
 
 from .support import START, Clock, Twin
 

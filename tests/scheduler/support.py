@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from luigid.config import SchedulerConfig
-from luigid.core.scheduler import Scheduler
 from luigid.metrics.collector import MetricsCollector
+from luigid.scheduler import Scheduler
 
 #: An arbitrary, recognisable epoch second for the fake clock to start at.
 START = 1_700_000_000.0

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from luigid.core.scheduler import Scheduler
+from luigid.scheduler import Scheduler
 
 from .support import Clock, add, status_of, work
 

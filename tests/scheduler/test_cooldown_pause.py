@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from luigid.core.scheduler import Scheduler
+from luigid.scheduler import Scheduler
 
 from .support import Clock, add, status_of, work_id
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from luigid.core.scheduler import Scheduler
+from luigid.scheduler import Scheduler
 
 from .support import Clock, add, status_of, work_id
 

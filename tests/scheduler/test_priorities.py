@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from luigid.core.scheduler import Scheduler
+from luigid.scheduler import Scheduler
 
 from .support import Clock, add, work_id
 

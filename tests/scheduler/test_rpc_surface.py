@@ -9,7 +9,7 @@ import pytest
 
 from luigid.config import SchedulerConfig
 from luigid.core.rpc import RPC_METHODS
-from luigid.core.scheduler import Scheduler
+from luigid.scheduler import Scheduler
 
 LUIGI_METHODS = {
     "add_task",

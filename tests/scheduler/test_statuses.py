@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from luigid.core.scheduler import Scheduler
+from luigid.scheduler import Scheduler
 
 from .support import add, status_of, work_id
 

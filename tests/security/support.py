@@ -13,9 +13,10 @@ from tornado.testing import AsyncHTTPTestCase
 
 from luigid.config import CorsConfig, LuigidConfig, SchedulerConfig
 from luigid.core.model import BATCH_RUNNING, RUNNING, STATUSES, UNKNOWN
+from luigid.core.replies import in_pieces
 from luigid.core.rpc import Fragments
-from luigid.core.scheduler import Scheduler
 from luigid.runtime.server import app
+from luigid.scheduler import Scheduler
 from luigid.storage import statefile
 from luigid.web.validation import MAX_HEADER_SIZE
 from tests.portrait import portrait
@@ -95,7 +96,7 @@ def check_invariants(sched: Scheduler) -> None:
         if missing and task.family:  # a task with no family yet is itself shown as a placeholder
             # a dep the scheduler has no record of is shown as an UNKNOWN placeholder
             # as dep_graph shows it, without its prune
-            graph = Fragments(sched._in_pieces(sched._walk_graph([task.id]))).collect()
+            graph = Fragments(in_pieces(sched.replies.walk_graph([task.id]))).collect()
             for dep in missing:
                 assert dep in graph, (task.id, dep)
                 assert graph[dep]["status"] == UNKNOWN

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from luigid.core.scheduler import RPC_METHODS
+from luigid.scheduler import RPC_METHODS
 from luigid.web.validation import (
     ARGUMENT_TYPES,
     EXTRA_ARGUMENT_TYPES,

@@ -1,0 +1,60 @@
+"""Rebuilding every index from loaded task records, in bulk.
+
+It runs once per start on every task, so it works in bulk rather than through the
+per-task writes of ``luigid.core.state``: the ready lists are sorted once at the end
+instead of taking each task in turn (see docs/performance.md, "Loading").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from luigid.core.indexes import Indexes, add_to_sets, rank_key
+from luigid.core.model import DONE, FAILED, PENDING, RUNNING, Task, Worker
+from luigid.core.timers import PruneQueue
+
+
+def rebuild(
+    tasks: dict[str, Task],
+    workers: dict[str, Worker],
+    by_status: dict[str, dict[str, Task]],
+    seq: Iterator[int],
+    indexes: Indexes,
+    queue: PruneQueue,
+) -> None:
+    """Fill the (empty) status index, indexes and prune queue from the records; the
+    workers' task sets are made again from the tasks' runners."""
+    rdeps, stakes, unmarked = indexes.rdeps, indexes.stakes, queue.unmarked
+    for worker in workers.values():
+        worker.tasks = set()
+    for task in tasks.values():
+        task_id = task.id
+        task.seq = next(seq)
+        task.ready_key = None
+        by_status[task.status][task_id] = task
+        add_to_sets(rdeps, task.deps, task_id)
+        add_to_sets(stakes, task.stakeholders, task_id)
+        for worker_id in task.workers:
+            runner = workers.get(worker_id)
+            if runner is not None:
+                runner.tasks.add(task)
+        if not task.stakeholders and task.remove is None and task.status != RUNNING:
+            unmarked.add(task_id)
+        if task.remove is not None or task.retry is not None or task.scheduler_disable_time is not None:
+            queue.schedule(task)
+    done = by_status[DONE]
+    ready: list[Task] = []
+    ready_of: dict[str, list[Task]] = {}
+    for task in tasks.values():
+        deps = task.deps
+        # a dep is unmet unless it is a known DONE task (set difference against a dict is C code)
+        task.unmet = len(deps.difference(done)) if deps else 0
+        status = task.status
+        if status in (PENDING, FAILED):
+            indexes.account(task, +1)
+            if status == PENDING and task.unmet == 0:
+                task.ready_key = rank_key(task)
+                ready.append(task)
+                for worker_id in task.workers:
+                    ready_of.setdefault(worker_id, []).append(task)
+    indexes.rebuild(ready, ready_of)
