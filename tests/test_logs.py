@@ -3,16 +3,8 @@ on a real ``luigid`` process."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from tests.test_cmdline import error_line, free_port, luigid_factory, run_luigid
-
-
-@pytest.fixture
-def luigids(tmp_path: Path):
-    yield from luigid_factory(tmp_path)
+from tests.support import free_port
+from tests.support.cli import error_line, run_luigid
 
 
 def test_logdir_in_foreground_logs_to_file_not_stderr(luigids, tmp_path):

@@ -18,7 +18,7 @@ from luigid.auth.passwords import hash_password, hash_token, new_token, parse_to
 from luigid.auth.users import User, Users, write_users
 from luigid.config import ConfigError, CorsConfig
 from luigid.core.rpc import RPC_METHODS
-from tests.security.support import LuigidCase, error_of
+from tests.web.support import LuigidCase, error_of
 
 PASSWORDS = {"ada": "admin-pass-1", "wes": "worker-pass-1", "vic": "viewer-pass-1"}
 ROLES = {"ada": "admin", "wes": "worker", "vic": "viewer"}

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 import requests
 
-from tests.security.daemon import Daemon, start_luigid
-from tests.security.test_auth import PASSWORDS, make_users_file
+from tests.auth.test_auth import PASSWORDS, make_users_file
+from tests.support import Luigid
 
 HERE = Path(__file__).parent
 WORKER_CONFIG = "[core]\nrpc_retry_attempts = 1\nrpc_retry_wait = 0\nautoload_range = false\n"
 
 
 @pytest.fixture(scope="module")
-def luigid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+def luigid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Luigid]:
     folder = tmp_path_factory.mktemp("auth-luigid")
     users_file, _ = make_users_file(str(folder))
     config = f"""
@@ -39,7 +39,7 @@ db_connection = sqlite:///{folder}/history.db
 [resources]
 db = 1
 """
-    daemon = start_luigid(folder / "daemon", config)
+    daemon = Luigid(folder / "daemon", config).start()
     yield daemon
     daemon.stop()
 
@@ -59,7 +59,7 @@ def run_pipeline(url: str, folder: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def statuses(daemon: Daemon) -> dict[str, str]:
+def statuses(daemon: Luigid) -> dict[str, str]:
     reply = requests.post(
         daemon.base + "api/task_list", data={"data": "{}"}, auth=("vic", PASSWORDS["vic"]), timeout=10
     )
@@ -67,7 +67,7 @@ def statuses(daemon: Daemon) -> dict[str, str]:
     return {task_id: task["status"] for task_id, task in reply.json()["response"].items()}
 
 
-def test_worker_with_credentials_in_the_url_runs_the_pipeline(luigid: Daemon, tmp_path: Path) -> None:
+def test_worker_with_credentials_in_the_url_runs_the_pipeline(luigid: Luigid, tmp_path: Path) -> None:
     done = run_pipeline(luigid.url("wes", PASSWORDS["wes"]), tmp_path / "run")
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(p.name for p in (tmp_path / "run").glob("*.txt")) == [
@@ -80,14 +80,14 @@ def test_worker_with_credentials_in_the_url_runs_the_pipeline(luigid: Daemon, tm
     assert len(statuses(luigid)) == 4
 
 
-def test_wrong_password_fails_with_401(luigid: Daemon, tmp_path: Path) -> None:
+def test_wrong_password_fails_with_401(luigid: Luigid, tmp_path: Path) -> None:
     done = run_pipeline(luigid.url("wes", "not-the-password"), tmp_path / "run")
     assert done.returncode != 0
     assert "401" in done.stderr
     assert not list((tmp_path / "run").glob("*.txt"))
 
 
-def test_viewer_credentials_cannot_schedule(luigid: Daemon, tmp_path: Path) -> None:
+def test_viewer_credentials_cannot_schedule(luigid: Luigid, tmp_path: Path) -> None:
     done = run_pipeline(luigid.url("vic", PASSWORDS["vic"]), tmp_path / "run")
     assert done.returncode != 0
     assert "403" in done.stderr
@@ -95,7 +95,7 @@ def test_viewer_credentials_cannot_schedule(luigid: Daemon, tmp_path: Path) -> N
     assert not list((tmp_path / "run").glob("*.txt"))
 
 
-def test_luigi_client_shows_what_was_wrong(luigid: Daemon, luigi_fast_retries: Any) -> None:
+def test_luigi_client_shows_what_was_wrong(luigid: Luigid, luigi_fast_retries: Any) -> None:
     from luigi.rpc import RemoteScheduler, RPCError
 
     client = RemoteScheduler(luigid.url("wes", PASSWORDS["wes"]))
@@ -110,7 +110,7 @@ def test_luigi_client_shows_what_was_wrong(luigid: Daemon, luigi_fast_retries: A
     assert "'task_id' is 100000 characters long" in str(raised.value.sub_exception)
 
 
-def test_history_pages_need_a_viewer(luigid: Daemon) -> None:
+def test_history_pages_need_a_viewer(luigid: Luigid) -> None:
     for path in ("history", "tasklist"):
         assert requests.get(luigid.base + path, timeout=10).status_code == 401
         page = requests.get(luigid.base + path, auth=("vic", PASSWORDS["vic"]), timeout=10)
@@ -119,14 +119,14 @@ def test_history_pages_need_a_viewer(luigid: Daemon) -> None:
         assert page.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_metrics_need_a_viewer(luigid: Daemon) -> None:
+def test_metrics_need_a_viewer(luigid: Luigid) -> None:
     assert requests.get(luigid.base + "metrics", timeout=10).status_code == 401
     assert (
         requests.get(luigid.base + "metrics", auth=("vic", PASSWORDS["vic"]), timeout=10).status_code == 200
     )
 
 
-def test_no_open_access_warning_with_auth_on(luigid: Daemon) -> None:
+def test_no_open_access_warning_with_auth_on(luigid: Luigid) -> None:
     assert "Authentication is off" not in luigid.log
 
 
@@ -142,10 +142,8 @@ def test_no_open_access_warning_with_auth_on(luigid: Daemon) -> None:
     ],
 )
 def test_bad_auth_config_stops_luigid_with_one_line(tmp_path: Path, config: str, problem: str) -> None:
-    from tests.security.daemon import launch
-
-    proc = launch(tmp_path, config, "--port", "0")
-    assert proc.wait(timeout=30) != 0
+    daemon = Luigid(tmp_path, config, port=0).start(wait=False)
+    assert daemon.wait(timeout=30) != 0
     output = (tmp_path / "luigid.log").read_text()
     assert problem in output
     assert "Traceback" not in output

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.processes import watch_page
-from tests.security.daemon import Daemon, start_luigid, wait_for
-from tests.security.test_auth import PASSWORDS, make_users_file
+from tests.auth.test_auth import PASSWORDS, make_users_file
+from tests.support import Luigid, wait_for
+from tests.support.browser import watch_page
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,7 @@ XSS = "<img src=x onerror=alert(1)>"
 INDEX = "static/visualiser/index.html"
 
 
-def as_worker(daemon: Daemon, method: str, **args: Any) -> Any:
+def as_worker(daemon: Luigid, method: str, **args: Any) -> Any:
     reply = requests.post(
         daemon.base + f"api/{method}",
         data={"data": json.dumps(args)},
@@ -33,7 +33,7 @@ def as_worker(daemon: Daemon, method: str, **args: Any) -> Any:
     return reply.json()["response"]
 
 
-def status_of(daemon: Daemon, task_id: str) -> str:
+def status_of(daemon: Luigid, task_id: str) -> str:
     reply = requests.post(
         daemon.base + "api/task_list", data={"data": "{}"}, auth=("vic", PASSWORDS["vic"]), timeout=10
     )
@@ -41,13 +41,13 @@ def status_of(daemon: Daemon, task_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def luigid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+def luigid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Luigid]:
     folder = tmp_path_factory.mktemp("ui-auth")
     users_file, _ = make_users_file(str(folder))
-    daemon = start_luigid(
+    daemon = Luigid(
         folder / "daemon",
         f"[auth]\nenabled = true\nusers_file = {users_file}\n[scheduler]\nretry_delay = 3600\n",
-    )
+    ).start()
     try:
         as_worker(daemon, "add_worker", worker="w", info=[["host", XSS], ["workers", 1]])
         for name in ("Broken_1", "Broken_2"):
@@ -86,7 +86,7 @@ class Probe:
         self.csp: list[str] = []
 
 
-def open_page(browser: Any, daemon: Daemon, who: str | None, probe: Probe, fragment: str = "") -> Any:
+def open_page(browser: Any, daemon: Luigid, who: str | None, probe: Probe, fragment: str = "") -> Any:
     credentials = {"username": who, "password": PASSWORDS[who]} if who else None
     context = browser.new_context(viewport={"width": 1400, "height": 900}, http_credentials=credentials)
     page = context.new_page()
@@ -111,13 +111,13 @@ def row(page: Any, task_id: str) -> Any:
     return page.locator(f"#task-table tr.task-row[data-task-id='{task_id}']")
 
 
-def load(page: Any, daemon: Daemon, fragment: str = "") -> Any:
+def load(page: Any, daemon: Luigid, fragment: str = "") -> Any:
     response = page.goto(daemon.base + INDEX + (f"#{fragment}" if fragment else ""))
     page.wait_for_selector("body[data-loaded=true]")
     return response
 
 
-def test_without_credentials_nothing_is_shown(browser: Any, luigid: Daemon, probe: Probe) -> None:
+def test_without_credentials_nothing_is_shown(browser: Any, luigid: Luigid, probe: Probe) -> None:
     from playwright.sync_api import Error as PlaywrightError
 
     page = open_page(browser, luigid, None, probe)
@@ -129,7 +129,7 @@ def test_without_credentials_nothing_is_shown(browser: Any, luigid: Daemon, prob
     page.context.close()
 
 
-def test_viewer_sees_but_cannot_act(browser: Any, luigid: Daemon, probe: Probe) -> None:
+def test_viewer_sees_but_cannot_act(browser: Any, luigid: Luigid, probe: Probe) -> None:
     page = open_page(browser, luigid, "vic", probe)
     response = load(page, luigid, "status=FAILED")
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
@@ -148,7 +148,7 @@ def test_viewer_sees_but_cannot_act(browser: Any, luigid: Daemon, probe: Probe) 
     page.context.close()
 
 
-def test_admin_acts(browser: Any, luigid: Daemon, probe: Probe) -> None:
+def test_admin_acts(browser: Any, luigid: Luigid, probe: Probe) -> None:
     page = open_page(browser, luigid, "ada", probe)
     load(page, luigid, "status=FAILED")
     row(page, "Broken_2").locator("button.act-done").click()
@@ -158,7 +158,7 @@ def test_admin_acts(browser: Any, luigid: Daemon, probe: Probe) -> None:
     page.context.close()
 
 
-def test_payloads_stay_inert_under_the_policy(browser: Any, luigid: Daemon, probe: Probe) -> None:
+def test_payloads_stay_inert_under_the_policy(browser: Any, luigid: Luigid, probe: Probe) -> None:
     page = open_page(browser, luigid, "vic", probe)
     load(page, luigid, "status=FAILED")
     row(page, XSS).wait_for()
@@ -198,7 +198,7 @@ def pump(page: Any, predicate: Any, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_policy_is_enforced_by_the_browser(browser: Any, luigid: Daemon) -> None:
+def test_policy_is_enforced_by_the_browser(browser: Any, luigid: Luigid) -> None:
     """The header's policy really applies: an injected inline script does not run, and no
     page can frame the visualiser (frame-ancestors works only as a header)."""
     seen = Probe()

@@ -11,7 +11,7 @@ import pytest
 
 from luigid.auth.passwords import hash_password, parse_password_hash, token_digest, verify_password
 from luigid.auth.users import UsersFileError, parse_users, read_users
-from tests.security.daemon import luigid_command
+from tests.support import luigid_command
 
 
 def luigid_user(

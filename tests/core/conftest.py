@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,9 +16,7 @@ from .support import START, Clock, Twin
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """Replace ``time.time`` so every timestamp the scheduler takes is the test's choice."""
-    fake = Clock(START)
-    monkeypatch.setattr(time, "time", fake)
-    return fake
+    return Clock(START).install(monkeypatch)
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ import pytest
 from luigid.config import SchedulerConfig
 from luigid.core.scheduler import Scheduler
 from luigid.metrics.collector import MetricsCollector
+from tests.support.clock import START as START
+from tests.support.clock import FakeClock
 
-#: An arbitrary, recognisable epoch second for the fake clock to start at.
-START = 1_700_000_000.0
-
+#: the scheduler tests' name for the shared fake clock
+Clock = FakeClock
 
 UPSTREAM_STATUSES = ("UPSTREAM_RUNNING", "UPSTREAM_MISSING_INPUT", "UPSTREAM_FAILED", "UPSTREAM_DISABLED")
 
@@ -33,20 +34,6 @@ STATUSES_ASKED = (
     "SUSPENDED",
     "NO_SUCH",
 )
-
-
-class Clock:
-    """A stand-in for ``time.time`` that only moves when told to."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
 
 
 def add(s: Any, task_id: str, worker: str = "w1", **kwargs: Any) -> None:

@@ -3,8 +3,6 @@ after random sequences of the calls workers and operators make (issue: scale).""
 
 from __future__ import annotations
 
-import time
-from collections import Counter
 from typing import Any
 
 import pytest
@@ -12,9 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from luigid.config import SchedulerConfig
-from luigid.core.model import DONE, FAILED, PENDING, STATUSES
 from luigid.core.scheduler import Scheduler
-from luigid.core.state import rank_key
+from tests.support import FakeClock, check_invariants
 
 TASKS = [f"T{i}" for i in range(12)]
 WORKERS = ["w1", "w2", "w3"]
@@ -46,15 +43,7 @@ operations = st.one_of(
 )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def apply(sched: Scheduler, clock: Clock, op: tuple[Any, ...]) -> None:
+def apply(sched: Scheduler, clock: FakeClock, op: tuple[Any, ...]) -> None:
     kind = op[0]
     if kind == "add_task":
         _, task_id, worker, status, deps, priority, resources, runnable = op
@@ -91,65 +80,6 @@ def apply(sched: Scheduler, clock: Clock, op: tuple[Any, ...]) -> None:
         sched.prune_slice(1)  # one step: a round left under way, maybe mid-departure
 
 
-def check_indexes(sched: Scheduler) -> None:
-    state = sched.state
-    tasks = {t.id: t for t in state.tasks()}
-
-    # status index: every task exactly once, under its status, in status-entry order
-    seen: Counter[str] = Counter()
-    for status in STATUSES:
-        listed = list(state.tasks_by_status(status))
-        assert all(t.status == status for t in listed)
-        assert [t.seq for t in listed] == sorted(t.seq for t in listed)
-        seen.update(t.id for t in listed)
-    assert seen == Counter(tasks.keys())
-
-    # reverse deps
-    for task in tasks.values():
-        for dep in task.deps:
-            assert task.id in state.dependents(dep)
-    for dep_id, users in state._rdeps.items():
-        assert users and all(dep_id in tasks[u].deps for u in users)
-
-    # readiness
-    def ready(t: Any) -> bool:
-        return t.status == PENDING and all(d in tasks and tasks[d].status == DONE for d in t.deps)
-
-    for task in tasks.values():
-        assert task.unmet == sum(1 for d in task.deps if d not in tasks or tasks[d].status != DONE)
-        assert (task.ready_key is not None) == ready(task)
-        if task.ready_key is not None:
-            assert task.ready_key == rank_key(task)
-    expected = sorted((t for t in tasks.values() if ready(t)), key=rank_key)
-    assert list(state.ready_tasks()) == expected
-
-    # per-worker loads and ready lists
-    for worker_id in {w for t in tasks.values() for w in t.workers} | set(WORKERS):
-        mine = [t for t in tasks.values() if worker_id in t.workers]
-        load = state.load_of(worker_id)
-        for status, (count, unique, last) in {
-            PENDING: (load.pending, load.pending_unique, load.pending_last),
-            FAILED: (load.failed, load.failed_unique, load.failed_last),
-        }.items():
-            of_status = [t for t in mine if t.status == status]
-            assert count == len(of_status)
-            assert unique == sum(len(t.workers) == 1 for t in of_status)
-            assert last == sum(next(reversed(t.workers)) == worker_id for t in of_status)
-        assert load.pending_res == sum(1 for t in mine if t.status == PENDING and t.resources)
-        assert list(state.ready_tasks(worker_id)) == [t for t in expected if worker_id in t.workers]
-
-    # worker task sets mirror task.workers; stakes mirror stakeholders
-    for worker in state.workers():
-        assert {t.id for t in worker.tasks} == {t.id for t in tasks.values() if worker.id in t.workers}
-    for worker_id, staked in state._stakes.items():
-        assert staked == {t.id for t in tasks.values() if worker_id in t.stakeholders}
-
-    # a task names only known workers, or ones prune removed and is still working through
-    known = {w.id for w in state.workers()} | {d.worker_id for d in state._departures}
-    for task in tasks.values():
-        assert set(task.workers) | task.stakeholders <= known
-
-
 @settings(
     max_examples=300,
     deadline=None,
@@ -160,7 +90,7 @@ def test_indexes_agree_with_a_full_scan(monkeypatch_clock, ops):
     clock, sched = monkeypatch_clock()
     for op in ops:
         apply(sched, clock, op)
-        check_indexes(sched)
+        check_invariants(sched, WORKERS)
 
 
 @settings(
@@ -179,14 +109,13 @@ def test_indexes_rebuilt_after_reload(monkeypatch_clock, tmp_path_factory, ops):
     sched.state.config = sched2.config
     sched.dump()
     sched2.load()
-    check_indexes(sched2)
+    check_invariants(sched2, WORKERS)
     assert {t.id: t.status for t in sched2.state.tasks()} == {t.id: t.status for t in sched.state.tasks()}
 
 
 def _patched_scheduler(monkeypatch: Any) -> Any:
-    def make() -> tuple[Clock, Scheduler]:
-        clock = Clock()
-        monkeypatch.setattr(time, "time", clock)
+    def make() -> tuple[FakeClock, Scheduler]:
+        clock = FakeClock(1_000_000.0).install(monkeypatch)
         config = SchedulerConfig(
             retry_delay=100,
             remove_delay=600,

@@ -7,11 +7,11 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from metrics_helpers import run_for
 
 from luigid.config import ConfigError, SchedulerConfig
 from luigid.core.model import DISABLED, FAILED
 from luigid.metrics.datadog_collector import DatadogCollector
+from tests.metrics.metrics_helpers import run_for
 
 
 class FakeAgent:

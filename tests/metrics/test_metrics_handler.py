@@ -10,11 +10,11 @@ import pytest
 import requests
 import tornado.httpserver
 import tornado.web
-from metrics_helpers import parse_samples, sample
 from tornado.netutil import bind_sockets
 
 from luigid.metrics import MetricsCollector, MetricsHandler, NoMetricsCollector
 from luigid.metrics.prometheus_collector import PrometheusCollector
+from tests.metrics.metrics_helpers import parse_samples, sample
 
 
 @pytest.fixture

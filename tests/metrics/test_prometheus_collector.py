@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from metrics_helpers import parse_samples, run_for, sample
 
 from luigid.config import ConfigError, SchedulerConfig
 from luigid.core.model import DISABLED, FAILED
 from luigid.metrics.prometheus_collector import MAX_RPC_METHOD_LABELS, PrometheusCollector
+from tests.metrics.metrics_helpers import parse_samples, run_for, sample
+from tests.support import FakeClock
 
 
 def scrape(collector: PrometheusCollector) -> dict:
@@ -207,12 +206,11 @@ def test_prune_and_snapshot_durations_and_ages(monkeypatch):
     samples = scrape(collector)
     assert sample(samples, "luigid_last_prune_duration_seconds") is None  # nothing happened yet
 
-    clock = [5000.0]
-    monkeypatch.setattr(time, "time", lambda: clock[0])
+    clock = FakeClock(5000.0).install(monkeypatch)
     collector.observe_prune(0.25)
-    clock[0] += 30
+    clock.now += 30
     collector.observe_snapshot(1.5)
-    clock[0] += 12
+    clock.now += 12
     samples = scrape(collector)
     assert sample(samples, "luigid_last_prune_duration_seconds") == 0.25
     assert sample(samples, "luigid_last_prune_age_seconds") == 42

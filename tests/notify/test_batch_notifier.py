@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 import types
 
 import luigi.batch_notifier
@@ -15,6 +14,7 @@ from luigid.notify.batch_notifier import BatchNotifier
 from luigid.notify.mailer import Mailer
 from luigid.notify.outbox import Outbox
 from luigid.notify.settings import BatchSettings, EmailSettings
+from tests.support import FakeClock
 
 TRACEBACK = (
     'Traceback (most recent call last):\n  File "x.py", line 3, in run\n    boom()\nValueError: bad row 17\n'
@@ -23,10 +23,8 @@ OTHER_TRACEBACK = "Traceback (most recent call last):\n  File \"y.py\", line 9\n
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    now = [1_700_000_000.0]
-    monkeypatch.setattr(time, "time", lambda: now[0])
-    return now
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    return FakeClock().install(monkeypatch)
 
 
 def test_summaries_go_to_receiver_and_owners_after_the_interval(smtp_server, clock):
@@ -43,9 +41,9 @@ def test_summaries_go_to_receiver_and_owners_after_the_interval(smtp_server, clo
     notifier.add_disable("Ingest(date=2024-01-01)", "Ingest", {"date": "2024-01-01"}, ["ana@example.com"])
     notifier.add_scheduling_fail("Report()", "Report", {}, OTHER_TRACEBACK, [])
 
-    clock[0] += 4 * 60
+    clock.now += 4 * 60
     notifier.update()  # too early: nothing is sent
-    clock[0] += 60
+    clock.now += 60
     notifier.update()
     assert notifier.stop(10)
 
@@ -79,10 +77,10 @@ def test_counters_restart_after_each_send(smtp_server, clock):
     )
     notifier.add_failure("A()", "A", {}, "first", [])
     notifier.send_email()  # what the scheduler does at shutdown
-    clock[0] += 3600
+    clock.now += 3600
     notifier.update()  # nothing new happened: no mail
     notifier.add_failure("B()", "B", {}, "second", [])
-    clock[0] += 3600
+    clock.now += 3600
     notifier.update()
     notifier.stop(10)
     first, second = smtp_server.inbox.wait_for(2)

@@ -13,16 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cmdline import (
-    call,
-    error_line,
-    free_port,
-    listening,
-    pid_alive,
-    run_luigid,
-    saved_task_ids,
-    wait_for,
-)
+from tests.support import free_port, wait_for
+from tests.support.cli import call, error_line, listening, pid_alive, run_luigid, saved_task_ids
 
 
 class Background:

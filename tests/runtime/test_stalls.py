@@ -10,6 +10,7 @@ import time
 import pytest
 
 from luigid.runtime.stalls import RECENT_WINDOW, WARN_EVERY, StallMonitor
+from tests.support import FakeClock
 
 BLOCK = 0.3
 
@@ -69,17 +70,9 @@ def test_no_tick_runs_after_stop():
     assert ticks == []
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def monitor() -> StallMonitor:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     made = StallMonitor(clock=clock)
     made._window_start = clock.now  # as start() would, without a running loop
     return made

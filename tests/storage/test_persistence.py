@@ -21,24 +21,12 @@ from luigid.config import SchedulerConfig
 from luigid.core.model import RetryPolicy, Task
 from luigid.core.scheduler import Scheduler
 from luigid.storage import persistence, safe_pickle
-from tests.portrait import plain, portrait
-from tests.test_cmdline import (
-    START_TIMEOUT,
-    error_line,
-    free_port,
-    listening,
-    luigid_factory,
-    run_luigid,
-    saved_task_ids,
-    wait_for,
-)
+from tests.support import free_port, wait_for
+from tests.support.cli import error_line, listening, run_luigid, saved_task_ids
+from tests.support.daemon import START_TIMEOUT
+from tests.support.portrait import plain, portrait
 
 # ------------------------------------------------------------------------ helpers
-
-
-@pytest.fixture
-def luigids(tmp_path: Path):
-    yield from luigid_factory(tmp_path)
 
 
 def busy_scheduler(path: Path) -> Scheduler:

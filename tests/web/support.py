@@ -1,24 +1,22 @@
-"""Shared by the security tests: an in-process luigid over a real loopback socket, and
-the state invariants every hostile-input test checks afterwards."""
+"""Shared by the HTTP-layer tests: an in-process luigid over a real loopback socket, and a
+save-and-reload check of what hostile input left behind."""
 
 from __future__ import annotations
 
 import json
 import os
 import urllib.parse
-from collections import Counter
 from typing import Any
 
 from tornado.testing import AsyncHTTPTestCase
 
 from luigid.config import CorsConfig, LuigidConfig, SchedulerConfig
-from luigid.core.model import BATCH_RUNNING, RUNNING, STATUSES, UNKNOWN
-from luigid.core.rpc import Fragments
 from luigid.core.scheduler import Scheduler
 from luigid.runtime.server import app
 from luigid.storage import persistence
 from luigid.web.validation import MAX_HEADER_SIZE
-from tests.portrait import portrait
+from tests.support.invariants import check_invariants
+from tests.support.portrait import portrait
 
 #: Arguments luigi's methods read from **kwargs (their signatures do not name them).
 KWARGS_ARGUMENTS = frozenset({("ping", "worker"), ("announce_scheduling_failure", "worker")})
@@ -73,34 +71,6 @@ def error_of(response: Any) -> str:
     assert isinstance(body["error"], str) and body["error"]
     assert "Traceback" not in body["error"]
     return str(body["error"])
-
-
-def check_invariants(sched: Scheduler) -> None:
-    """The invariants hostile input must never break."""
-    state = sched.state
-    tasks = {t.id: t for t in state.tasks()}
-    seen: Counter[str] = Counter()
-    for status in STATUSES:
-        listed = list(state.tasks_by_status(status))
-        assert all(t.status == status for t in listed), status
-        seen.update(t.id for t in listed)
-    # each task sits in exactly one status index
-    assert seen == Counter(tasks.keys())
-    for task in tasks.values():
-        if task.status in (RUNNING, BATCH_RUNNING):
-            assert task.worker_running, f"{task.id} is {task.status} without a worker"
-        for amount in [*(task.resources or {}).values(), *(task.resources_running or {}).values()]:
-            assert amount >= 0, (task.id, task.resources, task.resources_running)
-        missing = [d for d in task.deps if d not in tasks]
-        if missing and task.family:  # a task with no family yet is itself shown as a placeholder
-            # a dep the scheduler has no record of is shown as an UNKNOWN placeholder
-            # as dep_graph shows it, without its prune
-            graph = Fragments(sched._in_pieces(sched._walk_graph([task.id]))).collect()
-            for dep in missing:
-                assert dep in graph, (task.id, dep)
-                assert graph[dep]["status"] == UNKNOWN
-    for name, usage in sched.resources().items():
-        assert usage["used"] >= 0, (name, usage)
 
 
 def save_and_reload(sched: Scheduler, folder: str) -> Scheduler:

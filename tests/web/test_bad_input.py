@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.security.support import LuigidCase, check_invariants, error_of, save_and_reload
+from tests.support import check_invariants
+from tests.web.support import LuigidCase, error_of, save_and_reload
 
 
 class TestBadInput(LuigidCase):

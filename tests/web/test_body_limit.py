@@ -14,14 +14,14 @@ import requests
 
 from luigid.config import ConfigError
 from luigid.web.validation import DEFAULT_MAX_REQUEST_BODY, MIN_MAX_REQUEST_BODY, request_limits_from
-from tests.security.daemon import Daemon, launch, start_luigid
+from tests.support import Luigid
 
 LIMIT = MIN_MAX_REQUEST_BODY  # 1 MiB: the smallest an operator may set
 
 
 @pytest.fixture(scope="module")
-def luigid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    daemon = start_luigid(tmp_path_factory.mktemp("limit"), "[server]\nmax_request_body = 1MB\n")
+def luigid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Luigid]:
+    daemon = Luigid(tmp_path_factory.mktemp("limit"), "[server]\nmax_request_body = 1MB\n").start()
     yield daemon
     daemon.stop()
 
@@ -45,11 +45,11 @@ def assert_413(response: requests.Response) -> None:
     assert "[server] max_request_body" in error
 
 
-def still_serving(daemon: Daemon) -> bool:
+def still_serving(daemon: Luigid) -> bool:
     return requests.post(daemon.base + "api/ping", data={"data": '{"worker": "w"}'}, timeout=10).ok
 
 
-def test_body_just_under_the_limit_is_accepted(luigid: Daemon) -> None:
+def test_body_just_under_the_limit_is_accepted(luigid: Luigid) -> None:
     body = form_of_size(LIMIT - 100)
     response = requests.post(
         luigid.base + "api/add_task",
@@ -60,7 +60,7 @@ def test_body_just_under_the_limit_is_accepted(luigid: Daemon) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_oversized_body_gets_a_json_413_the_client_can_read(luigid: Daemon) -> None:
+def test_oversized_body_gets_a_json_413_the_client_can_read(luigid: Luigid) -> None:
     body = form_of_size(LIMIT * 3)
     with requests.Session() as session:
         response = session.post(
@@ -76,7 +76,7 @@ def test_oversized_body_gets_a_json_413_the_client_can_read(luigid: Daemon) -> N
     assert still_serving(luigid)
 
 
-def test_oversized_chunked_body(luigid: Daemon) -> None:
+def test_oversized_chunked_body(luigid: Luigid) -> None:
     def chunks() -> Iterator[bytes]:
         body = form_of_size(LIMIT * 2)
         for start in range(0, len(body), 65536):
@@ -94,7 +94,7 @@ def test_oversized_chunked_body(luigid: Daemon) -> None:
     assert still_serving(luigid)
 
 
-def raw_exchange(daemon: Daemon, head: bytes) -> bytes:
+def raw_exchange(daemon: Luigid, head: bytes) -> bytes:
     """Send request headers only, and read whatever the server answers before the body."""
     with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
         sock.sendall(head)
@@ -107,7 +107,7 @@ def raw_exchange(daemon: Daemon, head: bytes) -> bytes:
         return data
 
 
-def test_expect_continue_is_answered_before_the_body(luigid: Daemon) -> None:
+def test_expect_continue_is_answered_before_the_body(luigid: Luigid) -> None:
     head = (
         f"POST /api/add_task HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {LIMIT * 100}\r\n"
         "Content-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\n\r\n"
@@ -119,7 +119,7 @@ def test_expect_continue_is_answered_before_the_body(luigid: Daemon) -> None:
     assert still_serving(luigid)
 
 
-def test_huge_declared_body_is_refused_without_reading_it(luigid: Daemon) -> None:
+def test_huge_declared_body_is_refused_without_reading_it(luigid: Luigid) -> None:
     head = (
         f"POST /api/add_task HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {10 * 1024**3}\r\n"
         "Content-Type: application/x-www-form-urlencoded\r\n\r\n"
@@ -130,7 +130,7 @@ def test_huge_declared_body_is_refused_without_reading_it(luigid: Daemon) -> Non
     assert still_serving(luigid)
 
 
-def test_luigi_client_reports_the_limit(luigid: Daemon, luigi_fast_retries: Any) -> None:
+def test_luigi_client_reports_the_limit(luigid: Luigid, luigi_fast_retries: Any) -> None:
     from luigi.rpc import RemoteScheduler, RPCError
 
     client = RemoteScheduler(luigid.base)
@@ -151,8 +151,8 @@ def test_limit_config() -> None:
 
 
 def test_bad_limit_stops_luigid_with_one_line(tmp_path: Path) -> None:
-    proc = launch(tmp_path, "[server]\nmax_request_body = 12 parsecs\n", "--port", "0")
-    assert proc.wait(timeout=30) != 0
+    daemon = Luigid(tmp_path, "[server]\nmax_request_body = 12 parsecs\n", port=0).start(wait=False)
+    assert daemon.wait(timeout=30) != 0
     output = (tmp_path / "luigid.log").read_text()
     lines = [line for line in output.splitlines() if "max_request_body" in line]
     assert lines and "luigi.cfg [server] max_request_body: expected a size" in lines[0]

@@ -18,14 +18,8 @@ from hypothesis import strategies as st
 from luigid.core.rpc import RPC_METHODS
 from luigid.runtime.server import app
 from luigid.web.validation import SENDABLE_STATUSES
-from tests.security.support import (
-    KWARGS_ARGUMENTS,
-    LuigidCase,
-    check_invariants,
-    error_of,
-    make_scheduler,
-    save_and_reload,
-)
+from tests.support import FakeClock, check_invariants
+from tests.web.support import KWARGS_ARGUMENTS, LuigidCase, error_of, make_scheduler, save_and_reload
 
 TASKS = ["A", "B", "C", "D", "E", "F"]
 WORKERS = ["w1", "w2", "w3"]
@@ -155,14 +149,6 @@ def rpc_call(draw: st.DrawFn) -> tuple[str, str, Any]:
     return how, method, args
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class TestFuzz(LuigidCase):
     #: over all examples: calls answered 200 and tasks the scheduler ended up holding. A
     #: server that refused every call would keep every invariant; these must not stay 0.
@@ -175,7 +161,7 @@ class TestFuzz(LuigidCase):
             assert cls.answered["ok"] > 0 and cls.answered["tasks"] > 0, cls.answered
 
     def get_app(self) -> Any:
-        self.clock = Clock()
+        self.clock = FakeClock(time.time())
         patcher = mock.patch("time.time", self.clock)
         patcher.start()
         self.addCleanup(patcher.stop)

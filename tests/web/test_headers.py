@@ -12,7 +12,7 @@ import pytest
 from luigid.auth import Guard, open_access_warning
 from luigid.auth.config import AuthConfig
 from luigid.auth.guard import CONTENT_SECURITY_POLICY
-from tests.security.support import LuigidCase, make_scheduler
+from tests.web.support import LuigidCase, make_scheduler
 
 
 def directives(policy: str) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ from luigid.web.validation import (
     check_arguments,
     json_depth_exceeds,
 )
-from tests.security.support import KWARGS_ARGUMENTS
+from tests.web.support import KWARGS_ARGUMENTS
 
 
 def named_parameters(method: str) -> set[str]:

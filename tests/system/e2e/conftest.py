@@ -8,16 +8,13 @@ the same suite against luigi's own daemon; luigi's flags are appended to it.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from tests.processes import free_port
+from tests.support import Luigid
+from tests.support.daemon import tail
 
 from .journal import WORKDIR_ENV, read_journal
 
@@ -48,19 +46,12 @@ RETCODES = {
 RUN_BY_OTHER_WORKER = 0  # [retcode] already_running: a worker sharing a DAG may see its root run elsewhere
 
 
-def poll(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    """Wait until ``condition()`` is truthy and return it; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
 def write_cfg(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
+    path.write_text(cfg_text(sections))
+    return path
+
+
+def cfg_text(sections: dict[str, dict[str, Any]]) -> str:
     lines: list[str] = []
     for name, keys in sections.items():
         lines.append(f"[{name}]")
@@ -69,24 +60,7 @@ def write_cfg(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
             for key, value in keys.items()
         ]
         lines.append("")
-    path.write_text("\n".join(lines))
-    return path
-
-
-def tail(text: str, limit: int = 6000) -> str:
-    return text if len(text) <= limit else "...\n" + text[-limit:]
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._socket_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._socket_path)
-        self.sock = sock
+    return "\n".join(lines)
 
 
 @dataclass
@@ -124,26 +98,26 @@ def luigid_command() -> DaemonCommand:
     return DaemonCommand([str(script)], True)
 
 
-@dataclass
-class Daemon:
-    """One luigid process (restartable on the same port, state path and config)."""
+class Daemon(Luigid):
+    """One luigid process (restartable on the same port, state path and config), its config
+    given as sections, its logs in ``home/logs`` and its output in a file per start."""
 
-    command: DaemonCommand
-    home: Path
-    config: dict[str, dict[str, Any]]
-    unix_socket: str | None = None
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-    generation: int = 0
-    stderr_paths: list[Path] = field(default_factory=list)
-
-    @property
-    def state_path(self) -> Path:
-        return self.home / "state.pickle"
+    def __init__(
+        self, command: DaemonCommand, home: Path, config: dict[str, dict[str, Any]], unix_socket: str | None
+    ) -> None:
+        super().__init__(
+            home,
+            cfg_text(config),
+            "--logdir",
+            str(home / "logs"),
+            unix_socket=unix_socket,
+            command=command.argv,
+            log_name="stderr.{n}.txt",
+        )
 
     @property
     def logdir(self) -> Path:
-        return self.home / "logs"
+        return self.workdir / "logs"
 
     @property
     def scheduler_args(self) -> list[str]:
@@ -152,46 +126,13 @@ class Daemon:
             return ["--scheduler-url", f"http+unix://{urllib.parse.quote(self.unix_socket, safe='')}"]
         return ["--scheduler-host", "127.0.0.1", "--scheduler-port", str(self.port)]
 
-    def start(self) -> None:
+    def start(self, wait: bool = True, timeout: float = STARTUP_TIMEOUT) -> Daemon:
         self.logdir.mkdir(parents=True, exist_ok=True)
-        cfg = write_cfg(self.home / "luigi.cfg", self.config)
-        argv = [*self.command.argv, "--state-path", str(self.state_path), "--logdir", str(self.logdir)]
-        if self.unix_socket:
-            argv += ["--unix-socket", self.unix_socket]
-        else:
-            argv += ["--port", str(self.port), "--address", "127.0.0.1"]
-        self.generation += 1
-        stderr_path = self.home / f"stderr.{self.generation}.txt"
-        self.stderr_paths.append(stderr_path)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LUIGI_CONFIG")}
-        env["LUIGI_CONFIG_PATH"] = str(cfg)
-        with open(stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                argv, cwd=self.home, env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT
-            )
-        poll(self._ready, STARTUP_TIMEOUT, f"luigid to answer HEAD / ({shlex.join(argv)})")
-
-    def _connection(self, timeout: float = 10.0) -> http.client.HTTPConnection:
-        if self.unix_socket:
-            return _UnixHTTPConnection(self.unix_socket, timeout)
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-
-    def _ready(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            pytest.fail(f"luigid exited with {self.proc.returncode} at startup:\n{self.output()}")
-        conn = self._connection(timeout=2.0)
-        try:
-            conn.request("HEAD", "/")
-            return conn.getresponse().status < 500
-        except OSError:
-            return False
-        finally:
-            conn.close()
+        return super().start(wait, timeout)
 
     def api(self, method: str, **arguments: Any) -> Any:
         """Call an RPC method the way a client does (form-encoded ``data=<json>``) and unwrap the reply."""
-        conn = self._connection()
+        conn = self.connection()
         try:
             body = urllib.parse.urlencode({"data": json.dumps(arguments)})
             headers = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -211,24 +152,13 @@ class Daemon:
         """Sorted values of ``param`` over the ``family`` tasks in ``status``."""
         return sorted(task["params"][param] for task in self.task_list(status) if task["name"] == family)
 
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        """Signal the daemon and wait for it to exit; returns its exit status."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                pytest.fail(
-                    f"luigid did not exit within {STOP_TIMEOUT:.0f}s of signal {sig}:\n{self.output()}"
-                )
-        return self.proc.returncode
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT, strict: bool = True) -> int:
+        """Signal the daemon and wait for it to exit (failing if it has to be killed); its exit status."""
+        return super().stop(sig, timeout, strict)
 
     def output(self) -> str:
         parts = []
-        for path in self.stderr_paths:
+        for path in self.log_paths:
             if path.exists():
                 parts.append(f"--- {path.name} ---\n{tail(path.read_text(errors='replace'))}")
         for path in sorted(self.logdir.glob("*")) if self.logdir.exists() else []:
@@ -260,12 +190,11 @@ def luigid_server(
             config["resources"] = dict(resources)
         home = tmp_path / f"luigid{len(daemons)}"
         home.mkdir()
-        daemon = Daemon(luigid_command, home, config)
+        unix_path = None
         if unix_socket:
             socket_dirs.append(_short_tmpdir("luigid-e2e-"))
-            daemon.unix_socket = str(socket_dirs[-1] / "luigid.sock")
-        else:
-            daemon.port = free_port()
+            unix_path = str(socket_dirs[-1] / "luigid.sock")
+        daemon = Daemon(luigid_command, home, config, unix_path)
         daemons.append(daemon)
         daemon.start()
         return daemon

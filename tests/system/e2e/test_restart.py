@@ -5,13 +5,13 @@ from __future__ import annotations
 import signal
 from collections import Counter
 
-from .conftest import poll
+from tests.support import wait_for
 
 
 def test_pipeline_survives_daemon_restart(luigid_server, workspace):
     daemon = luigid_server()
     worker = workspace.start(daemon, "Chain", "--n", "3", "--delay", "1.5")
-    poll(
+    wait_for(
         lambda: any(f["event"] == "start" and f["task"] == "Chain(n=1)" for f in workspace.journal()),
         timeout=60,
         what="the second link of the chain to start running",

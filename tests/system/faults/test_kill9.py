@@ -14,8 +14,8 @@ import os
 
 import pytest
 
-from tests.faults.fault_dag import N_TASKS
-from tests.faults.kill_loop import KillLoop
+from tests.system.faults.fault_dag import N_TASKS
+from tests.system.faults.kill_loop import KillLoop
 
 WORKERS = 4
 MIN_KILLS = 4

@@ -1,5 +1,5 @@
 """Regenerate docs/screenshots/*.png: the pipeline of pipeline.py on a real luigid, one
-picture per tab. Run: ``.venv/bin/python tests/ui/make_screenshots.py``."""
+picture per tab. Run: ``.venv/bin/python tests/web/ui/make_screenshots.py``."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests.*
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import start_pipeline_server
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository, for tests.*
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.web.ui.support import start_pipeline_server
 
-from tests.processes import CHROMIUM, CHROMIUM_ARGS
-
-OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+OUT = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
 
 def main() -> None:
@@ -35,10 +33,10 @@ def main() -> None:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1400, "height": 860})
                 for name, fragment in views.items():
-                    page.goto(server.url(fragment))
+                    page.goto(server.page_url(fragment))
                     page.wait_for_selector("body[data-loaded=true]")
                     page.screenshot(path=str(OUT / name))
-                page.goto(server.url("status=FAILED"))
+                page.goto(server.page_url("status=FAILED"))
                 page.wait_for_selector("body[data-loaded=true]")
                 page.locator("#task-table tr.task-row button.act-error").first.click()
                 page.locator("dialog[open] pre.traceback").wait_for()

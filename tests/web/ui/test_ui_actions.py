@@ -8,13 +8,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import Luigid, open_ui, start_pipeline_server, wait_for
+
+from tests.support import wait_for
+from tests.web.ui.support import UiServer, open_ui, start_pipeline_server
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Luigid]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     srv = start_pipeline_server(tmp_path_factory.mktemp("actions"))
     yield srv
     srv.stop()
@@ -24,7 +26,7 @@ def row(page: Any, task_id: str) -> Any:
     return page.locator(f"#task-table tr.task-row[data-task-id='{task_id}']")
 
 
-def test_forgive_failures(page: Any, server: Luigid) -> None:
+def test_forgive_failures(page: Any, server: UiServer) -> None:
     broken = server.task_id("Broken_1")
     open_ui(page, server, "status=FAILED")
     row(page, broken).locator("button.act-forgive").click()
@@ -34,7 +36,7 @@ def test_forgive_failures(page: Any, server: Luigid) -> None:
     )
 
 
-def test_mark_as_done_asks_then_marks(page: Any, server: Luigid) -> None:
+def test_mark_as_done_asks_then_marks(page: Any, server: UiServer) -> None:
     broken = server.task_id("Broken_2")
     open_ui(page, server, "status=FAILED")
     row(page, broken).locator("button.act-done").click()
@@ -47,14 +49,14 @@ def test_mark_as_done_asks_then_marks(page: Any, server: Luigid) -> None:
     wait_for(lambda: server.statuses()[broken] == "DONE", what="task marked done")
 
 
-def test_re_enable_disabled_task(page: Any, server: Luigid) -> None:
+def test_re_enable_disabled_task(page: Any, server: UiServer) -> None:
     fragile = server.task_id("Fragile_")
     open_ui(page, server, "status=DISABLED")
     row(page, fragile).locator("button.act-reenable").click()
     wait_for(lambda: server.statuses()[fragile] == "FAILED", what="re-enabled task to be failed again")
 
 
-def test_show_error_traceback(page: Any, server: Luigid) -> None:
+def test_show_error_traceback(page: Any, server: UiServer) -> None:
     explode = server.task_id("Explode_")
     open_ui(page, server, "status=FAILED")
     row(page, explode).locator("button.act-error").click()
@@ -66,7 +68,7 @@ def test_show_error_traceback(page: Any, server: Luigid) -> None:
     assert text == json.loads(server.call("fetch_error", task_id=explode)["error"])
 
 
-def test_status_message_and_progress(page: Any, server: Luigid) -> None:
+def test_status_message_and_progress(page: Any, server: UiServer) -> None:
     long_running = server.task_id("LongRunning_")
     open_ui(page, server, "status=RUNNING")
     r = row(page, long_running)
@@ -81,7 +83,7 @@ def test_status_message_and_progress(page: Any, server: Luigid) -> None:
     assert page.locator("dialog[open] .progress").get_attribute("aria-valuenow") == "42"
 
 
-def test_send_scheduler_message_shows_response(page: Any, server: Luigid) -> None:
+def test_send_scheduler_message_shows_response(page: Any, server: UiServer) -> None:
     long_running = server.task_id("LongRunning_")
     open_ui(page, server, "status=RUNNING")
     row(page, long_running).locator("button.act-message").click()
@@ -92,7 +94,7 @@ def test_send_scheduler_message_shows_response(page: Any, server: Luigid) -> Non
     assert response.text_content() == "echo: hello <b>there</b>"
 
 
-def test_pause_and_unpause(page: Any, server: Luigid) -> None:
+def test_pause_and_unpause(page: Any, server: UiServer) -> None:
     open_ui(page, server)
     assert server.call("is_paused") == {"paused": False}
     page.click("#pause-toggle")
@@ -103,7 +105,7 @@ def test_pause_and_unpause(page: Any, server: Luigid) -> None:
     page.wait_for_function("document.querySelector('#pause-toggle').textContent === 'Pause scheduling'")
 
 
-def test_update_resource_total(page: Any, server: Luigid) -> None:
+def test_update_resource_total(page: Any, server: UiServer) -> None:
     open_ui(page, server, "tab=resources")
     card = page.locator(".resource-card[data-resource=gpu]")
     card.locator("input.resource-total").fill("5")
@@ -123,7 +125,7 @@ def test_update_resource_total(page: Any, server: Luigid) -> None:
     assert {r["name"]: r["num_total"] for r in server.call("resource_list")}["gpu"] == 5
 
 
-def test_set_worker_processes(page: Any, server: Luigid) -> None:
+def test_set_worker_processes(page: Any, server: UiServer) -> None:
     open_ui(page, server, "tab=workers")
     page.fill(".worker-card input.processes", "3")
     page.click(".worker-card button.act-processes")
@@ -135,7 +137,7 @@ def test_set_worker_processes(page: Any, server: Luigid) -> None:
     )
 
 
-def test_disable_worker(page: Any, server: Luigid) -> None:
+def test_disable_worker(page: Any, server: UiServer) -> None:
     open_ui(page, server, "tab=workers")
     page.click(".worker-card button.act-disable-worker")
     page.locator("dialog[open] button", has_text="Disable").click()

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from bulk_tasks import Bulk, Chain, FanTop, Finished, schedule
-from conftest import BASE_CONFIG, Luigid, open_ui, start_luigid
+
+from tests.web.ui.bulk_tasks import Bulk, Chain, FanTop, Finished, schedule
+from tests.web.ui.support import BASE_CONFIG, UiServer, open_ui, start_luigid
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +21,7 @@ NODE_W = 170
 
 
 @pytest.fixture(scope="module")
-def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Luigid]:
+def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     srv = start_luigid(tmp_path_factory.mktemp("big"), BASE_CONFIG)
     try:
         schedule(srv.port, [Bulk(n=n) for n in range(BULK)] + [FanTop()])
@@ -32,7 +33,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Luigid]:
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Luigid]:
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     config = "[scheduler]\nworker_disconnect_delay = 3600\nmax_shown_tasks = 3\nmax_graph_nodes = 4\n"
     srv = start_luigid(tmp_path_factory.mktemp("limited"), config)
     try:
@@ -48,7 +49,7 @@ def rows(page: Any) -> int:
     return page.locator("#task-table tr.task-row").count()
 
 
-def test_too_many_tasks_shows_the_count_not_the_rows(page: Any, big: Luigid) -> None:
+def test_too_many_tasks_shows_the_count_not_the_rows(page: Any, big: UiServer) -> None:
     total = BULK + 1 + 20 + 20 * 15
     sizes: list[int] = []
 
@@ -69,13 +70,13 @@ def test_too_many_tasks_shows_the_count_not_the_rows(page: Any, big: Luigid) -> 
     assert sizes and max(sizes) <= 1000
 
 
-def test_family_from_url_narrows_on_the_server(page: Any, big: Luigid) -> None:
+def test_family_from_url_narrows_on_the_server(page: Any, big: UiServer) -> None:
     open_ui(page, big, "family=FanMid")
     page.wait_for_function("document.querySelectorAll('#task-table tr.task-row').length === 20")
     assert page.text_content("#task-summary") == "1\u201320 of 20 tasks"
 
 
-def test_table_pages_through_a_search(page: Any, big: Luigid) -> None:
+def test_table_pages_through_a_search(page: Any, big: UiServer) -> None:
     # 'bulk n=1' matches n=1, 10-19, 100-199 and 1000-1049.
     expected = 1 + 10 + 100 + (BULK - 1000)
     open_ui(page, big, "search=" + "bulk%20n%3D1")
@@ -89,7 +90,7 @@ def test_table_pages_through_a_search(page: Any, big: Luigid) -> None:
     assert page.text_content(".pager .page-info") == "Page 2 of 2"
 
 
-def test_graph_of_hundreds_of_tasks_is_layered_without_overlaps(page: Any, big: Luigid) -> None:
+def test_graph_of_hundreds_of_tasks_is_layered_without_overlaps(page: Any, big: UiServer) -> None:
     top = big.task_id("FanTop_")
     open_ui(page, big, f"tab=graph&task={top}")
     page.wait_for_selector("#graph-svg g.node")
@@ -114,7 +115,7 @@ def test_graph_of_hundreds_of_tasks_is_layered_without_overlaps(page: Any, big: 
     assert all(pos[a][1] < pos[b][1] for a, b in edges), "an edge points up"
 
 
-def test_scheduler_max_shown_tasks_is_honoured(page: Any, limited: Luigid) -> None:
+def test_scheduler_max_shown_tasks_is_honoured(page: Any, limited: UiServer) -> None:
     open_ui(page, limited, "status=DONE")
     assert page.text_content(".count-box[data-status=DONE] .count-number") == "5"
     assert page.text_content("#task-notice .over-count") == "5"
@@ -122,7 +123,7 @@ def test_scheduler_max_shown_tasks_is_honoured(page: Any, limited: Luigid) -> No
     assert limited.call("task_list", status="DONE") == {"num_tasks": 5}
 
 
-def test_scheduler_max_graph_nodes_is_honoured(page: Any, limited: Luigid) -> None:
+def test_scheduler_max_graph_nodes_is_honoured(page: Any, limited: UiServer) -> None:
     top = limited.task_id("Chain_6")
     open_ui(page, limited, f"tab=graph&task={top}")
     page.wait_for_selector("#graph-svg g.node")

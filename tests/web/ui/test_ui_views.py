@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Luigid, open_ui, settle, start_pipeline_server, wait_for
+
+from tests.support import wait_for
+from tests.web.ui.support import UiServer, open_ui, settle, start_pipeline_server
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +30,7 @@ EXPECTED_COUNTS = {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Luigid]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     srv = start_pipeline_server(tmp_path_factory.mktemp("views"))
     yield srv
     srv.stop()
@@ -51,12 +53,12 @@ def row_ids(page: Any) -> set[str]:
     )
 
 
-def api_count(server: Luigid, status: str, upstream: str = "") -> int:
+def api_count(server: UiServer, status: str, upstream: str = "") -> int:
     reply = server.call("task_list", status=status, upstream_status=upstream, limit=False)
     return len(reply)
 
 
-def test_counts_match_the_scheduler(page: Any, server: Luigid) -> None:
+def test_counts_match_the_scheduler(page: Any, server: UiServer) -> None:
     open_ui(page, server)
     counts = shown_counts(page)
     assert counts == {k: str(v) for k, v in EXPECTED_COUNTS.items()}
@@ -66,7 +68,7 @@ def test_counts_match_the_scheduler(page: Any, server: Luigid) -> None:
     assert page.text_content("#task-summary") == "1\u201316 of 16 tasks"
 
 
-def test_family_sidebar_counts(page: Any, server: Luigid) -> None:
+def test_family_sidebar_counts(page: Any, server: UiServer) -> None:
     open_ui(page, server)
     families = page.eval_on_selector_all(
         "#family-list .family[data-family]",
@@ -80,7 +82,7 @@ def test_family_sidebar_counts(page: Any, server: Luigid) -> None:
     assert families["Clean"] == "3" and families["Broken"] == "2"
 
 
-def test_status_filter_narrows_the_table(page: Any, server: Luigid) -> None:
+def test_status_filter_narrows_the_table(page: Any, server: UiServer) -> None:
     open_ui(page, server)
     page.click(".count-box[data-status=FAILED]")
     page.wait_for_function("location.hash.includes('status=FAILED')")
@@ -90,13 +92,13 @@ def test_status_filter_narrows_the_table(page: Any, server: Luigid) -> None:
     assert page.get_attribute(".count-box[data-status=FAILED]", "aria-pressed") == "true"
 
 
-def test_upstream_filter_shows_upstream_status(page: Any, server: Luigid) -> None:
+def test_upstream_filter_shows_upstream_status(page: Any, server: UiServer) -> None:
     open_ui(page, server, "status=UPSTREAM_FAILED")
     assert row_ids(page) == {server.task_id("Report_")}
     assert page.text_content("#task-table tr.task-row .badge") == "Upstream failed"
 
 
-def test_search_narrows_table_and_counts(page: Any, server: Luigid) -> None:
+def test_search_narrows_table_and_counts(page: Any, server: UiServer) -> None:
     open_ui(page, server)
     page.fill("#task-search", "clean")
     page.wait_for_function("location.hash.includes('search=clean')")
@@ -110,7 +112,7 @@ def test_search_narrows_table_and_counts(page: Any, server: Luigid) -> None:
     assert row_ids(page) == {server.task_id("Clean_2")}
 
 
-def test_family_filter(page: Any, server: Luigid) -> None:
+def test_family_filter(page: Any, server: UiServer) -> None:
     open_ui(page, server)
     page.click("#family-list .family[data-family=Extract]")
     page.wait_for_function("location.hash.includes('family=Extract')")
@@ -134,7 +136,7 @@ def expected_edges(graph: dict[str, Any]) -> set[tuple[str, str]]:
     return {(tid, dep) for tid, node in graph.items() for dep in node["deps"] if dep in graph}
 
 
-def test_graph_shows_nodes_and_edges_of_dep_graph(page: Any, server: Luigid) -> None:
+def test_graph_shows_nodes_and_edges_of_dep_graph(page: Any, server: UiServer) -> None:
     root = server.task_id("Root_")
     open_ui(page, server, f"tab=graph&task={root}")
     page.wait_for_selector("#graph-svg g.node")
@@ -152,7 +154,7 @@ def test_graph_shows_nodes_and_edges_of_dep_graph(page: Any, server: Luigid) -> 
     assert all(ys[a] < ys[b] for a, b in graph_edges(page))
 
 
-def test_graph_hide_done_and_inverted(page: Any, server: Luigid) -> None:
+def test_graph_hide_done_and_inverted(page: Any, server: UiServer) -> None:
     root = server.task_id("Root_")
     open_ui(page, server, f"tab=graph&task={root}")
     page.wait_for_selector("#graph-svg g.node")
@@ -173,7 +175,7 @@ def test_graph_hide_done_and_inverted(page: Any, server: Luigid) -> None:
     assert graph_edges(page) == expected_edges(server.call("inverse_dep_graph", task_id=extract))
 
 
-def test_clicking_a_node_goes_to_that_task_and_back_returns(page: Any, server: Luigid) -> None:
+def test_clicking_a_node_goes_to_that_task_and_back_returns(page: Any, server: UiServer) -> None:
     root = server.task_id("Root_")
     clean = server.task_id("Clean_1")
     open_ui(page, server, f"tab=graph&task={root}")
@@ -190,7 +192,7 @@ def test_clicking_a_node_goes_to_that_task_and_back_returns(page: Any, server: L
     assert page.input_value("#graph-task") == root
 
 
-def test_workers_tab(page: Any, server: Luigid) -> None:
+def test_workers_tab(page: Any, server: UiServer) -> None:
     open_ui(page, server, "tab=workers")
     workers = server.call("worker_list")
     assert len(workers) == 1
@@ -211,7 +213,7 @@ def test_workers_tab(page: Any, server: Luigid) -> None:
     ) == server.task_id("LongRunning_")
 
 
-def test_resources_tab(page: Any, server: Luigid) -> None:
+def test_resources_tab(page: Any, server: UiServer) -> None:
     open_ui(page, server, "tab=resources")
     usage = page.eval_on_selector_all(
         ".resource-card",
@@ -225,7 +227,7 @@ def test_resources_tab(page: Any, server: Luigid) -> None:
     assert holders == [server.task_id("LongRunning_")]
 
 
-def test_header_pause_and_history(page: Any, server: Luigid) -> None:
+def test_header_pause_and_history(page: Any, server: UiServer) -> None:
     open_ui(page, server)
     assert server.call("is_pause_enabled") == {"enabled": True}
     assert page.is_visible("#pause-toggle")
@@ -234,7 +236,7 @@ def test_header_pause_and_history(page: Any, server: Luigid) -> None:
     assert not page.is_visible("#history-link")
 
 
-def test_link_with_state_restores_the_view(page: Any, server: Luigid) -> None:
+def test_link_with_state_restores_the_view(page: Any, server: UiServer) -> None:
     open_ui(page, server, "tab=tasks&status=FAILED&search=broken&sort=name")
     page.wait_for_function("document.querySelectorAll('#task-table tr.task-row').length === 2")
     assert page.input_value("#task-search") == "broken"
@@ -259,7 +261,7 @@ def test_link_with_state_restores_the_view(page: Any, server: Luigid) -> None:
     assert page.get_attribute("#tab-graph", "aria-current") == "page"
 
 
-def test_refresh_keeps_filter_search_focus_and_scroll(page: Any, server: Luigid) -> None:
+def test_refresh_keeps_filter_search_focus_and_scroll(page: Any, server: UiServer) -> None:
     page.set_viewport_size({"width": 1000, "height": 300})
     open_ui(page, server, "status=DONE")
     page.fill("#task-search", "e")
@@ -284,7 +286,7 @@ def test_refresh_keeps_filter_search_focus_and_scroll(page: Any, server: Luigid)
     assert "status=DONE" in page.evaluate("location.hash")
 
 
-def test_a_scroll_made_while_a_refresh_is_in_flight_is_kept(page: Any, server: Luigid) -> None:
+def test_a_scroll_made_while_a_refresh_is_in_flight_is_kept(page: Any, server: UiServer) -> None:
     """The reader scrolls while the data is on its way: the re-render must not undo that."""
     page.set_viewport_size({"width": 1000, "height": 300})
     open_ui(page, server, "status=DONE")
@@ -316,7 +318,7 @@ def test_a_scroll_made_while_a_refresh_is_in_flight_is_kept(page: Any, server: L
     assert page.evaluate("window.scrollY") == scroll
 
 
-def test_assets_are_served_locally_with_validators(page: Any, server: Luigid, probe: Any) -> None:
+def test_assets_are_served_locally_with_validators(page: Any, server: UiServer, probe: Any) -> None:
     import requests
 
     open_ui(page, server, "tab=workers")
@@ -347,8 +349,8 @@ def test_static_sources_use_relative_urls_only() -> None:
         assert found is None, f"{path.name} holds an absolute URL: {found.group(0)!r}"
 
 
-def test_works_behind_a_reverse_proxy_under_a_prefix(page: Any, server: Luigid, probe: Any) -> None:
-    from prefix_proxy import PrefixProxy
+def test_works_behind_a_reverse_proxy_under_a_prefix(page: Any, server: UiServer, probe: Any) -> None:
+    from tests.web.ui.prefix_proxy import PrefixProxy
 
     with PrefixProxy("/luigi/", server.base) as proxy:
         page.goto(proxy.base + "luigi/")  # luigid's redirect to the UI is relative too

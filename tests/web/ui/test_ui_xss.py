@@ -11,8 +11,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import XSS, Luigid, open_ui, start_pipeline_server
 from luigi.rpc import RemoteScheduler
+
+from tests.web.ui.support import XSS, UiServer, open_ui, start_pipeline_server
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +22,7 @@ SVG_XSS = "<svg onload=alert(2)>"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Luigid]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     srv = start_pipeline_server(tmp_path_factory.mktemp("xss"))
     try:
         client = RemoteScheduler(srv.base)
@@ -58,7 +59,7 @@ def assert_inert(page: Any) -> None:
     assert page.locator("a[href^='javascript' i]").count() == 0
 
 
-def test_task_table_shows_payloads_as_text(page: Any, server: Luigid) -> None:
+def test_task_table_shows_payloads_as_text(page: Any, server: UiServer) -> None:
     open_ui(page, server)
     ids = page.eval_on_selector_all("#task-table tr.task-row", "rows => rows.map(r => r.dataset.taskId)")
     assert XSS in ids
@@ -71,7 +72,7 @@ def test_task_table_shows_payloads_as_text(page: Any, server: Luigid) -> None:
     assert_inert(page)
 
 
-def test_tracking_urls_link_only_when_http(page: Any, server: Luigid) -> None:
+def test_tracking_urls_link_only_when_http(page: Any, server: UiServer) -> None:
     open_ui(page, server, "status=RUNNING")
     ids = page.eval_on_selector_all("#task-table tr.task-row", "rows => rows.map(r => r.dataset.taskId)")
     rows = page.locator("#task-table tr.task-row")
@@ -84,7 +85,7 @@ def test_tracking_urls_link_only_when_http(page: Any, server: Luigid) -> None:
     assert_inert(page)
 
 
-def test_error_text_shows_as_text(page: Any, server: Luigid) -> None:
+def test_error_text_shows_as_text(page: Any, server: UiServer) -> None:
     open_ui(page, server, "status=FAILED")
     ids = page.eval_on_selector_all("#task-table tr.task-row", "rows => rows.map(r => r.dataset.taskId)")
     page.locator("#task-table tr.task-row").nth(ids.index(XSS)).locator("button.act-error").click()
@@ -95,7 +96,7 @@ def test_error_text_shows_as_text(page: Any, server: Luigid) -> None:
     assert_inert(page)
 
 
-def test_graph_labels_show_as_text(page: Any, server: Luigid) -> None:
+def test_graph_labels_show_as_text(page: Any, server: UiServer) -> None:
     open_ui(page, server, "tab=graph&task=" + quote(XSS))
     page.wait_for_selector("#graph-svg g.node")
     nodes = page.eval_on_selector_all("#graph-svg g.node", "ns => ns.map(n => n.dataset.taskId)")
@@ -108,7 +109,7 @@ def test_graph_labels_show_as_text(page: Any, server: Luigid) -> None:
     assert_inert(page)
 
 
-def test_worker_info_shows_as_text(page: Any, server: Luigid) -> None:
+def test_worker_info_shows_as_text(page: Any, server: UiServer) -> None:
     open_ui(page, server, "tab=workers")
     card = page.locator(f".worker-card[data-worker={json.dumps(EVIL_WORKER)}]")
     assert card.locator("h2").text_content() == XSS
@@ -127,7 +128,7 @@ def test_worker_info_shows_as_text(page: Any, server: Luigid) -> None:
         quote(XSS, safe="<>= "),
     ],
 )
-def test_url_fragment_payloads_stay_inert(page: Any, server: Luigid, fragment: str) -> None:
+def test_url_fragment_payloads_stay_inert(page: Any, server: UiServer, fragment: str) -> None:
     open_ui(page, server, fragment)
     if fragment.startswith("search="):
         assert page.input_value("#task-search") == XSS
