@@ -17,7 +17,7 @@ import textwrap
 import pytest
 import sqlalchemy as sa
 
-from tests.history.conftest import make_task, read_tables, run_once
+from tests.history.support import make_task, read_tables, run_once
 
 LUIGI_PRELUDE = """
 import json, os, sys

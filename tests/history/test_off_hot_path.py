@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from luigid.config import SchedulerConfig
 from luigid.core.scheduler import Scheduler
-from tests.history.conftest import make_task, read_tables, run_once
+from tests.history.support import make_task, read_tables, run_once
 
 DEADLINE = 60.0
 

@@ -20,7 +20,7 @@ from luigid.config import SchedulerConfig
 from luigid.core.scheduler import Scheduler
 from luigid.history import DbTaskHistory, history_routes
 from luigid.runtime.server import log_request
-from tests.history.conftest import make_task, run_once
+from tests.history.support import make_task, run_once
 
 HTML = {"Accept": "text/html"}
 

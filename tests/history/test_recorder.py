@@ -8,7 +8,7 @@ from luigid.config import SchedulerConfig
 from luigid.core.scheduler import Scheduler
 from luigid.history import DbTaskHistory
 from luigid.history.events import MAX_MESSAGE_CHARS
-from tests.history.conftest import make_task, read_tables, run_once
+from tests.history.support import make_task, read_tables, run_once
 
 
 def test_one_run_writes_luigi_rows(make_history, db_url):

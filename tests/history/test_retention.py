@@ -7,7 +7,7 @@ import datetime
 import sqlalchemy as sa
 
 from luigid.history import schema
-from tests.history.conftest import make_task, read_tables, run_once
+from tests.history.support import make_task, read_tables, run_once
 
 
 def add_old_run(db_url: str, task_id: str, days_ago: list[float], message: str | None = None) -> int:

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from .conftest import STARTUP_TIMEOUT
+from .harness import STARTUP_TIMEOUT
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from .conftest import RETCODES
+from .harness import RETCODES
 
 RETRY_DELAY = 1.5
 
