@@ -33,7 +33,7 @@ def allow_error_logs() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fail_on_error_logs(request: pytest.FixtureRequest):
+def _fail_on_error_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     collector = _ErrorCollector()
     root = logging.getLogger()
     root.addHandler(collector)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import signal
 import socket
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
@@ -12,12 +14,12 @@ import requests
 from luigid.config import SchedulerConfig
 from luigid.core.scheduler import Scheduler
 from tests.support import free_port, wait_for
-from tests.support.cli import error_line, run_luigid, saved_task_ids
+from tests.support.cli import CliLuigid, error_line, run_luigid, saved_task_ids
 from tests.support.daemon import START_TIMEOUT
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT])
-def test_signal_saves_state_once_and_exits_zero(luigids, sig):
+def test_signal_saves_state_once_and_exits_zero(luigids: Callable[..., CliLuigid], sig: int) -> None:
     server = luigids().start()
     server.call("add_task", worker="w1", task_id="A_1", family="A", status="PENDING")
     assert server.stop(sig) == 0
@@ -25,7 +27,9 @@ def test_signal_saves_state_once_and_exits_zero(luigids, sig):
     assert server.stderr().count("Saved state in") == 1
 
 
-def test_longest_event_loop_stall_is_logged_at_shutdown_and_scraped(luigids):
+def test_longest_event_loop_stall_is_logged_at_shutdown_and_scraped(
+    luigids: Callable[..., CliLuigid],
+) -> None:
     server = luigids(config="[scheduler]\nmetrics_collector = prometheus\n").start()
     server.call("ping", worker="w1")
     metrics = requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10).text
@@ -37,7 +41,7 @@ def test_longest_event_loop_stall_is_logged_at_shutdown_and_scraped(luigids):
     assert log.index("Longest event-loop stall") < log.index("Saved state in")
 
 
-def test_restart_carries_on_with_saved_state(luigids):
+def test_restart_carries_on_with_saved_state(luigids: Callable[..., CliLuigid]) -> None:
     first = luigids().start()
     first.call("add_task", worker="w1", task_id="A_1", family="A", status="DONE")
     first.call("add_task", worker="w1", task_id="B_1", family="B", deps=["A_1"], priority=7)
@@ -50,7 +54,7 @@ def test_restart_carries_on_with_saved_state(luigids):
     assert second.call("get_work", worker="w1", host="h")["task_id"] == "B_1"
 
 
-def test_foreground_pidfile_written_and_removed(luigids, tmp_path):
+def test_foreground_pidfile_written_and_removed(luigids: Callable[..., CliLuigid], tmp_path: Path) -> None:
     pidfile = tmp_path / "run" / "luigid.pid"
     server = luigids("--pidfile", str(pidfile)).start()
     assert pidfile.read_text().strip() == str(server.proc.pid)
@@ -58,7 +62,7 @@ def test_foreground_pidfile_written_and_removed(luigids, tmp_path):
     assert not pidfile.exists()
 
 
-def test_port_in_use_is_one_line_and_exit_3(tmp_path):
+def test_port_in_use_is_one_line_and_exit_3(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -70,7 +74,7 @@ def test_port_in_use_is_one_line_and_exit_3(tmp_path):
     assert str(port) in line and "in use" in line
 
 
-def test_state_path_under_a_regular_file_is_refused(tmp_path):
+def test_state_path_under_a_regular_file_is_refused(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     result = run_luigid(tmp_path, "--port", str(free_port()), "--state-path", str(blocker / "state.pickle"))
@@ -80,7 +84,7 @@ def test_state_path_under_a_regular_file_is_refused(tmp_path):
     assert blocker.read_text() == "not a folder"
 
 
-def test_bad_config_value_names_the_key(tmp_path):
+def test_bad_config_value_names_the_key(tmp_path: Path) -> None:
     result = run_luigid(
         tmp_path,
         "--port",
@@ -94,7 +98,9 @@ def test_bad_config_value_names_the_key(tmp_path):
     assert "slow_request_seconds" in line and "luigi.test.cfg" in line
 
 
-def test_second_signal_during_shutdown_exits_right_after_the_save(luigids, tmp_path):
+def test_second_signal_during_shutdown_exits_right_after_the_save(
+    luigids: Callable[..., CliLuigid], tmp_path: Path
+) -> None:
     state_path = tmp_path / "big" / "state.pickle"
     state_path.parent.mkdir()
     # a large state makes the final save take long enough to signal again during shutdown

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import luigi
 
@@ -19,7 +20,7 @@ class Step(luigi.Task):
     name = luigi.Parameter()
     resources = {"db": 1}
 
-    def requires(self):  # type: ignore[no-untyped-def]
+    def requires(self) -> list[Step]:
         parents = {"report": ["left", "right"], "left": ["raw"], "right": ["raw"], "raw": []}
         return [Step(name=p) for p in parents[str(self.name)]]
 
@@ -27,8 +28,9 @@ class Step(luigi.Task):
         return luigi.LocalTarget(str(OUT / f"{self.name}.txt"))
 
     def run(self) -> None:
-        self.set_status_message(f"writing {self.name}")
-        self.set_progress_percentage(50)
+        worker_set: Any = self  # the worker sets these callbacks before run(); luigi declares them None
+        worker_set.set_status_message(f"writing {self.name}")
+        worker_set.set_progress_percentage(50)
         with self.output().open("w") as out:
             out.write(str(self.name))
 

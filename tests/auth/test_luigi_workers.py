@@ -98,7 +98,7 @@ def test_viewer_credentials_cannot_schedule(luigid: Luigid, tmp_path: Path) -> N
 def test_luigi_client_shows_what_was_wrong(luigid: Luigid, luigi_fast_retries: Any) -> None:
     from luigi.rpc import RemoteScheduler, RPCError
 
-    client = RemoteScheduler(luigid.url("wes", PASSWORDS["wes"]))
+    client: Any = RemoteScheduler(luigid.url("wes", PASSWORDS["wes"]))
     assert client.count_pending(worker="w")["n_pending_tasks"] == 0
     with pytest.raises(RPCError) as raised:
         client.add_task(worker="w", task_id="T", priority="urgent")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -36,11 +36,11 @@ STATUSES_ASKED = (
 )
 
 
-def add(s: Any, task_id: str, worker: str = "w1", **kwargs: Any) -> None:
-    """``add_task`` with the arguments a luigi worker always sends filled in."""
+def add(s: Any, task_id: str, worker: str = "w1", **kwargs: Any) -> Any:
+    """``add_task`` with the arguments a luigi worker always sends filled in; its reply."""
     kwargs.setdefault("family", task_id.split("_")[0])
     kwargs.setdefault("params", {})
-    s.add_task(task_id=task_id, worker=worker, **kwargs)
+    return s.add_task(task_id=task_id, worker=worker, **kwargs)
 
 
 def work(s: Any, worker: str = "w1", **kwargs: Any) -> dict[str, Any]:
@@ -181,7 +181,7 @@ class Twin:
         )
         self.theirs._state._metrics_collector = self.their_events
         if settings.get("batch_emails"):
-            self.theirs._email_batcher = self.their_events
+            self.theirs._email_batcher = cast(Any, self.their_events)
         notifications = luigi.scheduler.notifications
         monkeypatch.setattr(notifications, "send_error_email", self.their_events.send_error_email)
         self.ours = Scheduler(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from .support import Clock, add, status_of, work_id
 Make = Callable[..., Scheduler]
 
 
-def fail(s: Scheduler, task_id: str, **kwargs: object) -> None:
+def fail(s: Scheduler, task_id: str, **kwargs: Any) -> None:
     """Run ``task_id`` and report it failed."""
     assert work_id(s) == task_id
     add(s, task_id, status="FAILED", runnable=None, expl='"boom"', **kwargs)

@@ -3,6 +3,7 @@ after random sequences of the calls workers and operators make (issue: scale).""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -86,7 +87,9 @@ def apply(sched: Scheduler, clock: FakeClock, op: tuple[Any, ...]) -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(st.lists(operations, min_size=1, max_size=60))
-def test_indexes_agree_with_a_full_scan(monkeypatch_clock, ops):
+def test_indexes_agree_with_a_full_scan(
+    monkeypatch_clock: Callable[[], tuple[FakeClock, Scheduler]], ops: list[tuple[Any, ...]]
+) -> None:
     clock, sched = monkeypatch_clock()
     for op in ops:
         apply(sched, clock, op)
@@ -99,7 +102,11 @@ def test_indexes_agree_with_a_full_scan(monkeypatch_clock, ops):
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(st.lists(operations, min_size=1, max_size=40))
-def test_indexes_rebuilt_after_reload(monkeypatch_clock, tmp_path_factory, ops):
+def test_indexes_rebuilt_after_reload(
+    monkeypatch_clock: Callable[[], tuple[FakeClock, Scheduler]],
+    tmp_path_factory: pytest.TempPathFactory,
+    ops: list[tuple[Any, ...]],
+) -> None:
     clock, sched = monkeypatch_clock()
     for op in ops:
         apply(sched, clock, op)

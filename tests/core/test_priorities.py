@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from luigid.core.scheduler import Scheduler
 
 from .support import Clock, add, work_id
@@ -62,7 +64,9 @@ def test_deps_of_a_high_priority_task_jump_the_queue(sched: Scheduler, clock: Cl
     assert work_id(sched) == "dep_1"
 
 
-def test_priority_ranking_applies_across_resource_holders(make_scheduler, clock: Clock) -> None:
+def test_priority_ranking_applies_across_resource_holders(
+    make_scheduler: Callable[..., Scheduler], clock: Clock
+) -> None:
     s = make_scheduler(resources={"r": 1})
     add(s, "low_1", priority=1, resources={"r": 1})
     clock.advance(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from luigid.core.scheduler import Scheduler
 
@@ -214,7 +215,9 @@ def test_a_worker_back_mid_round_keeps_only_what_it_adds_again(make_scheduler: M
     assert work_id(s, "w1") is None
 
 
-def test_a_state_saved_mid_round_names_no_gone_worker(make_scheduler: Make, clock: Clock, tmp_path) -> None:
+def test_a_state_saved_mid_round_names_no_gone_worker(
+    make_scheduler: Make, clock: Clock, tmp_path: Path
+) -> None:
     path = str(tmp_path / "state.pickle")
     s = make_scheduler(remove_delay=100, worker_disconnect_delay=10, state_path=path)
     s.prune_step = 2

@@ -93,7 +93,7 @@ def run_batch(s: Scheduler) -> str:
 # Each scenario: (setup, change, check). The check proves the change happened at all, so the
 # freshness comparison is not passing on a no-op.
 Scenario = tuple[
-    Callable[[Scheduler, Clock], None], Callable[[Scheduler, Clock], None], Callable[[Scheduler], None]
+    Callable[[Scheduler, Clock], object], Callable[[Scheduler, Clock], object], Callable[[Scheduler], object]
 ]
 
 
@@ -307,7 +307,9 @@ def test_entries_keep_the_key_order_of_serialize_task(make_scheduler: Make, cloc
     for _ in range(2):  # uncached, then cached
         in_order = json.loads(reply_bytes(s.task_list_fragments(status="")), object_pairs_hook=list)
         for task_id, entry in in_order:
-            expected = s._serialize_task(s._state.get_task(task_id), include_deps=False)
+            task = s._state.get_task(task_id)
+            assert task is not None
+            expected = s._serialize_task(task, include_deps=False)
             assert [key for key, _ in entry] == list(expected)
         for task_id, entry in json.loads(reply_bytes(s.graph_fragments()), object_pairs_hook=list):
             keys = [key for key, _ in entry]
@@ -427,7 +429,10 @@ def _writes_and_drops(fn: ast.AST) -> tuple[list[tuple[int, str, str]], set[str]
     writes: list[tuple[int, str, str]] = []
     drops: set[str] = set()
     aliases: dict[str, str] = {}
-    nodes = sorted((n for n in ast.walk(fn) if hasattr(n, "lineno")), key=lambda n: (n.lineno, n.col_offset))
+    nodes = sorted(
+        (n for n in ast.walk(fn) if isinstance(n, (ast.expr, ast.stmt))),
+        key=lambda n: (n.lineno, n.col_offset),
+    )
 
     def holder(expr: ast.AST) -> str | None:
         """The object whose shown field ``expr`` is, if it is one."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from aiosmtpd.smtp import AuthResult
@@ -22,7 +23,7 @@ def smtp_server() -> Iterator[SmtpServer]:
 def smtp_server_with_login() -> Iterator[SmtpServer]:
     holder: dict[str, Inbox] = {}
 
-    def authenticate(server, session, envelope, mechanism, auth_data):
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         ok = (auth_data.login, auth_data.password) == (b"scheduler", b"s3cret")
         if ok:
             holder["inbox"].logins.append((auth_data.login.decode(), mechanism))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
 import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import Any, cast
 
 from aiosmtpd.controller import Controller
 
@@ -35,7 +37,7 @@ class Inbox:
         self.logins: list[tuple[str, str]] = []
         self._changed = threading.Condition()
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         # wire format has CRLF line ends; read it as a mail client would
         raw = envelope.original_content.replace(b"\r\n", b"\n")
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
@@ -57,8 +59,8 @@ class Inbox:
 class LoopbackController(Controller):
     """aiosmtpd's Controller bound to an ephemeral port (it otherwise needs the port up front)."""
 
-    def _trigger_server(self):
-        self.port = self.server.sockets[0].getsockname()[1]
+    def _trigger_server(self) -> None:
+        self.port = cast(asyncio.Server, self.server).sockets[0].getsockname()[1]
         return super()._trigger_server()
 
 
@@ -75,7 +77,7 @@ class SmtpServer:
         }
 
 
-def start_smtp(**smtp_options) -> tuple[LoopbackController, Inbox]:
+def start_smtp(**smtp_options: Any) -> tuple[LoopbackController, Inbox]:
     inbox = Inbox()
     controller = LoopbackController(inbox, hostname="127.0.0.1", port=0, **smtp_options)
     controller.start()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import types
+from collections.abc import Sequence
+from typing import Any
 
 import luigi.batch_notifier
 import pytest
@@ -11,9 +13,11 @@ import pytest
 from luigid.config import SchedulerConfig
 from luigid.notify import make_batch_notifier
 from luigid.notify.batch_notifier import BatchNotifier
+from luigid.notify.mail import OutgoingMail
 from luigid.notify.mailer import Mailer
 from luigid.notify.outbox import Outbox
 from luigid.notify.settings import BatchSettings, EmailSettings
+from tests.notify.smtp import SmtpServer
 from tests.support import FakeClock
 
 TRACEBACK = (
@@ -27,7 +31,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return FakeClock().install(monkeypatch)
 
 
-def test_summaries_go_to_receiver_and_owners_after_the_interval(smtp_server, clock):
+def test_summaries_go_to_receiver_and_owners_after_the_interval(
+    smtp_server: SmtpServer, clock: FakeClock
+) -> None:
     sections = smtp_server.sections(receiver="ops@example.com")
     sections["batch_email"] = {"email_interval": "5"}
     notifier = make_batch_notifier(SchedulerConfig(batch_emails=True), sections)
@@ -71,7 +77,7 @@ def test_summaries_go_to_receiver_and_owners_after_the_interval(smtp_server, clo
     assert "Report()" not in ana.body
 
 
-def test_counters_restart_after_each_send(smtp_server, clock):
+def test_counters_restart_after_each_send(smtp_server: SmtpServer, clock: FakeClock) -> None:
     notifier = make_batch_notifier(
         SchedulerConfig(batch_emails=True), smtp_server.sections(receiver="ops@example.com")
     )
@@ -90,7 +96,9 @@ def test_counters_restart_after_each_send(smtp_server, clock):
     assert len(smtp_server.inbox.messages) == 2
 
 
-def test_dead_smtp_server_costs_one_warning_per_batch(dead_port, caplog):
+def test_dead_smtp_server_costs_one_warning_per_batch(
+    dead_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
     sections = {
         "email": {"receiver": "ops@example.com", "force_send": "true"},
         "smtp": {"host": "127.0.0.1", "port": str(dead_port)},
@@ -105,7 +113,7 @@ def test_dead_smtp_server_costs_one_warning_per_batch(dead_port, caplog):
     assert "cannot connect to SMTP server" in warnings[0].getMessage()
 
 
-def test_method_other_than_smtp_is_refused_for_batches_even_without_receiver():
+def test_method_other_than_smtp_is_refused_for_batches_even_without_receiver() -> None:
     from luigid.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"^luigid: config error in \[email\] method: sns is not supported"):
@@ -128,7 +136,7 @@ EVENTS = [
 ]
 
 
-def feed(notifier, events) -> None:
+def feed(notifier: Any, events: list[tuple[Any, ...]]) -> None:
     for kind, name, family, params, expl, owners in events:
         if kind == "failure":
             notifier.add_failure(name, family, params, expl, owners)
@@ -138,7 +146,9 @@ def feed(notifier, events) -> None:
             notifier.add_scheduling_fail(name, family, params, expl, owners)
 
 
-def luigis_summaries(monkeypatch, settings: BatchSettings, email_format: str, receiver: str) -> dict:
+def luigis_summaries(
+    monkeypatch: pytest.MonkeyPatch, settings: BatchSettings, email_format: str, receiver: str
+) -> dict:
     sent = {}
     fake_email = types.SimpleNamespace(format=email_format, receiver=receiver, sender="luigid@example.com")
     monkeypatch.setattr(luigi.batch_notifier, "email", lambda: fake_email)
@@ -162,7 +172,7 @@ def luigis_summaries(monkeypatch, settings: BatchSettings, email_format: str, re
 def our_summaries(settings: BatchSettings, email_format: str, receiver: str) -> dict:
     sent = {}
 
-    def capture(mails):
+    def capture(mails: Sequence[OutgoingMail]) -> None:
         for mail in mails:
             sent[mail.recipients[0]] = (mail.subject, mail.body)
 
@@ -189,8 +199,14 @@ def our_summaries(settings: BatchSettings, email_format: str, receiver: str) -> 
 )
 @pytest.mark.parametrize("receiver", ["ops@example.com", ""])
 def test_summaries_match_luigis(
-    monkeypatch, batch_mode, email_format, group_by, error_lines, error_messages, receiver
-):
+    monkeypatch: pytest.MonkeyPatch,
+    batch_mode: str,
+    email_format: str,
+    group_by: bool,
+    error_lines: int,
+    error_messages: int,
+    receiver: str,
+) -> None:
     settings = BatchSettings(
         email_interval=15,
         batch_mode=batch_mode,
@@ -203,7 +219,7 @@ def test_summaries_match_luigis(
     assert our_summaries(settings, email_format, receiver) == expected
 
 
-def test_missing_owners_and_non_text_explanations_are_tolerated():
+def test_missing_owners_and_non_text_explanations_are_tolerated() -> None:
     # luigi's own notifier raises on these; a scheduler must not
     sent = {}
     email = EmailSettings(receiver="ops@example.com", force_send=True)

@@ -9,6 +9,7 @@ import signal
 import socket
 import stat
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,9 @@ class Background:
         self.state_path = tmp_path / "state" / "state.pickle"
         self.pids: list[int] = []
 
-    def launch(self, *extra: str, port: int | None = None, config: str = ""):
+    def launch(
+        self, *extra: str, port: int | None = None, config: str = ""
+    ) -> subprocess.CompletedProcess[str]:
         result = run_luigid(
             self.tmp_path,
             "--background",
@@ -63,13 +66,13 @@ class Background:
 
 
 @pytest.fixture
-def bg(tmp_path):
+def bg(tmp_path: Path) -> Iterator[Background]:
     daemon = Background(tmp_path)
     yield daemon
     daemon.cleanup()
 
 
-def test_start_detaches_and_listens_before_the_launcher_returns(bg):
+def test_start_detaches_and_listens_before_the_launcher_returns(bg: Background) -> None:
     result = bg.launch()
     assert result.returncode == 0, result.stderr
     # no waiting: exit status 0 means the daemon already listens
@@ -94,7 +97,7 @@ def test_start_detaches_and_listens_before_the_launcher_returns(bg):
     assert "Saved state in" in (bg.logdir / "luigi-server.log").read_text()
 
 
-def test_second_start_is_refused_before_detaching(bg):
+def test_second_start_is_refused_before_detaching(bg: Background) -> None:
     assert bg.launch().returncode == 0
     pid = bg.pid()
     again = bg.launch(port=free_port())
@@ -105,7 +108,7 @@ def test_second_start_is_refused_before_detaching(bg):
     bg.stop(pid)
 
 
-def test_stale_pidfile_of_a_dead_process_is_replaced(bg):
+def test_stale_pidfile_of_a_dead_process_is_replaced(bg: Background) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
     bg.pidfile.parent.mkdir(parents=True)
@@ -117,7 +120,7 @@ def test_stale_pidfile_of_a_dead_process_is_replaced(bg):
     assert not bg.pidfile.exists()
 
 
-def test_pidfile_naming_another_program_is_stale(bg):
+def test_pidfile_naming_another_program_is_stale(bg: Background) -> None:
     other = subprocess.Popen(["sleep", "60"])
     try:
         bg.pidfile.parent.mkdir(parents=True)
@@ -132,7 +135,7 @@ def test_pidfile_naming_another_program_is_stale(bg):
         other.wait()
 
 
-def test_port_in_use_is_reported_by_the_launcher(bg):
+def test_port_in_use_is_reported_by_the_launcher(bg: Background) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -143,7 +146,7 @@ def test_port_in_use_is_reported_by_the_launcher(bg):
     assert not bg.pidfile.exists()
 
 
-def test_unwritable_state_path_is_reported_by_the_launcher(bg, tmp_path):
+def test_unwritable_state_path_is_reported_by_the_launcher(bg: Background, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     bg.state_path = blocker / "state.pickle"
@@ -153,14 +156,14 @@ def test_unwritable_state_path_is_reported_by_the_launcher(bg, tmp_path):
     assert not bg.pidfile.exists()
 
 
-def test_bad_config_is_reported_before_detaching(bg):
+def test_bad_config_is_reported_before_detaching(bg: Background) -> None:
     result = bg.launch(config="[scheduler]\nretry_delay = later\n")
     assert result.returncode == 2
     assert "retry_delay" in error_line(result.stderr)
     assert not bg.logdir.exists()  # refused before anything was set up
 
 
-def test_bad_logging_config_is_reported_by_the_launcher(bg, tmp_path):
+def test_bad_logging_config_is_reported_by_the_launcher(bg: Background, tmp_path: Path) -> None:
     result = bg.launch(config=f"[core]\nlogging_conf_file = {tmp_path / 'missing.conf'}\n")
     assert result.returncode == 2
     assert "logging_conf_file" in error_line(result.stderr)

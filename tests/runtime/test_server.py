@@ -10,13 +10,16 @@ import unittest.mock
 import urllib.parse
 from typing import Any
 
+from tornado.httpclient import HTTPResponse
 from tornado.testing import AsyncHTTPTestCase
+from tornado.web import Application
 
 from luigid.config import CorsConfig, LuigidConfig, SchedulerConfig
 from luigid.core import scheduler as scheduler_module
 from luigid.core.rpc import Fragments
 from luigid.core.scheduler import Scheduler
 from luigid.runtime.server import app
+from tests.support.portrait import known_task
 
 
 def _scheduler(cors: CorsConfig | None = None) -> Scheduler:
@@ -29,92 +32,94 @@ def _scheduler(cors: CorsConfig | None = None) -> Scheduler:
 class ServerCase(AsyncHTTPTestCase):
     cors: CorsConfig | None = None
 
-    def get_app(self):
+    def get_app(self) -> Application:
         self.scheduler = _scheduler(cors=self.cors)
         self.application = app(self.scheduler)
         return self.application
 
-    def api(self, method: str, data: Any = None, *, via: str = "POST", raw: bytes | None = None, **kw):
+    def api(
+        self, method: str, data: Any = None, *, via: str = "POST", raw: bytes | None = None, **kw: Any
+    ) -> HTTPResponse:
         if via == "GET":
             query = "" if data is None else "?" + urllib.parse.urlencode({"data": json.dumps(data)})
             return self.fetch(f"/api/{method}{query}", **kw)
         body = raw if raw is not None else urllib.parse.urlencode({"data": json.dumps(data or {})}).encode()
         return self.fetch(f"/api/{method}", method="POST", body=body, **kw)
 
-    def reply(self, response) -> Any:
+    def reply(self, response: HTTPResponse) -> Any:
         return json.loads(response.body)
 
 
 class TestRpcRouting(ServerCase):
-    def test_post_form_body_and_get_query_both_work(self):
+    def test_post_form_body_and_get_query_both_work(self) -> None:
         post = self.api("ping", {"worker": "w1"})
         get = self.api("ping", {"worker": "w1"}, via="GET")
         assert post.code == get.code == 200
         assert self.reply(post) == self.reply(get) == {"response": {"rpc_messages": []}}
 
-    def test_reply_wraps_result_in_response(self):
+    def test_reply_wraps_result_in_response(self) -> None:
         self.api("add_task", {"worker": "w", "task_id": "A()", "family": "A"})
         work = self.reply(self.api("get_work", {"worker": "w", "host": "h"}))["response"]
         assert work["task_id"] == "A()"
         assert work["task_family"] == "A"
 
-    def test_unknown_method_is_404_with_message(self):
+    def test_unknown_method_is_404_with_message(self) -> None:
         response = self.api("drop_all_tables", {})
         assert response.code == 404
         assert "drop_all_tables" in self.reply(response)["error"]
 
-    def test_private_scheduler_attributes_are_not_routed(self):
+    def test_private_scheduler_attributes_are_not_routed(self) -> None:
         for name in ("_state", "load", "dump", "_update_priority", "__init__"):
             assert self.api(name, {}).code == 404
 
-    def test_missing_data_means_no_arguments(self):
+    def test_missing_data_means_no_arguments(self) -> None:
         response = self.fetch("/api/is_paused")
         assert self.reply(response) == {"response": {"paused": False}}
 
 
 class TestBadInput(ServerCase):
-    def _assert_400(self, response, *fragments: str) -> None:
+    def _assert_400(self, response: HTTPResponse, *fragments: str) -> None:
         assert response.code == 400, response.body
         message = self.reply(response)["error"]
         for fragment in fragments:
             assert fragment in message
         assert "Traceback" not in message
 
-    def test_malformed_json(self):
+    def test_malformed_json(self) -> None:
         self._assert_400(self.api("ping", raw=b"data=%7Bnot+json"), "not valid JSON")
 
-    def test_json_that_is_not_an_object(self):
+    def test_json_that_is_not_an_object(self) -> None:
         self._assert_400(self.api("ping", [1, 2, 3]), "JSON object")
 
-    def test_missing_required_argument(self):
+    def test_missing_required_argument(self) -> None:
         self._assert_400(self.api("fetch_error", {}), "task_id")
 
-    def test_unknown_argument_for_a_method_without_kwargs(self):
+    def test_unknown_argument_for_a_method_without_kwargs(self) -> None:
         self._assert_400(self.api("is_paused", {"bogus": 1}), "bogus")
 
-    def test_extra_arguments_accepted_where_luigi_accepts_kwargs(self):
+    def test_extra_arguments_accepted_where_luigi_accepts_kwargs(self) -> None:
         response = self.api("task_list", {"status": "PENDING", "something_new": True})
         assert response.code == 200
 
-    def test_add_task_without_worker(self):
+    def test_add_task_without_worker(self) -> None:
         self._assert_400(self.api("add_task", {"task_id": "A()"}), "worker")
 
-    def test_non_utf8_body(self):
+    def test_non_utf8_body(self) -> None:
         self._assert_400(self.api("ping", raw=b"data=%FF%FE%7B%7D"))
 
-    def test_server_keeps_serving_after_bad_requests(self):
+    def test_server_keeps_serving_after_bad_requests(self) -> None:
         self.api("ping", raw=b"data=%7B")
         self.api("nope", {})
         assert self.api("ping", {"worker": "w"}).code == 200
 
-    def test_unknown_path_is_json_404(self):
+    def test_unknown_path_is_json_404(self) -> None:
         response = self.fetch("/no/such/page")
         assert response.code == 404
         assert "no such path" in self.reply(response)["error"]
 
 
 class TestLargeBodies(ServerCase):
-    def test_ten_megabyte_add_task_is_accepted(self):
+    def test_ten_megabyte_add_task_is_accepted(self) -> None:
         deps = [f"Dep_{i:08d}_{'x' * 90}" for i in range(89_000)]
         body = urllib.parse.urlencode({"data": json.dumps({"worker": "w", "task_id": "Big()", "deps": deps})})
         assert 10_000_000 <= len(body) <= 10 * 1024 * 1024  # 10 MB: within the default limit
@@ -126,27 +131,27 @@ class TestLargeBodies(ServerCase):
             timeout=120,
         )
         assert response.code == 200
-        assert len(self.scheduler.state.get_task("Big()").deps) == 89_000
+        assert len(known_task(self.scheduler, "Big()").deps) == 89_000
 
 
 class TestRootAndStatic(ServerCase):
-    def test_root_redirects_relatively_to_the_visualiser(self):
+    def test_root_redirects_relatively_to_the_visualiser(self) -> None:
         response = self.fetch("/", follow_redirects=False)
         assert response.code == 302
         assert response.headers["Location"] == "static/visualiser/index.html"
 
-    def test_head_root_is_the_health_check(self):
+    def test_head_root_is_the_health_check(self) -> None:
         response = self.fetch("/", method="HEAD")
         assert response.code == 204
 
-    def test_visualiser_page_is_served_with_a_title(self):
+    def test_visualiser_page_is_served_with_a_title(self) -> None:
         response = self.fetch("/static/visualiser/index.html")
         assert response.code == 200
         assert b"<title>" in response.body
 
 
 class TestCorsDisabled(ServerCase):
-    def test_no_cors_headers_by_default(self):
+    def test_no_cors_headers_by_default(self) -> None:
         response = self.api("ping", {"worker": "w"}, headers={"Origin": "http://example.test"})
         assert "Access-Control-Allow-Origin" not in response.headers
 
@@ -156,20 +161,20 @@ class TestCorsAllowList(ServerCase):
         enabled=True, allowed_origins=("http://good.test",), allow_credentials=True, exposed_headers="X-Thing"
     )
 
-    def test_listed_origin_is_echoed_with_vary(self):
+    def test_listed_origin_is_echoed_with_vary(self) -> None:
         response = self.api("ping", {"worker": "w"}, headers={"Origin": "http://good.test"})
         assert response.headers["Access-Control-Allow-Origin"] == "http://good.test"
         assert "Origin" in [v.strip() for v in response.headers["Vary"].split(",")]
 
-    def test_other_origin_gets_nothing(self):
+    def test_other_origin_gets_nothing(self) -> None:
         response = self.api("ping", {"worker": "w"}, headers={"Origin": "http://evil.test"})
         assert "Access-Control-Allow-Origin" not in response.headers
 
-    def test_null_origin_refused_unless_allowed(self):
+    def test_null_origin_refused_unless_allowed(self) -> None:
         response = self.api("ping", {"worker": "w"}, headers={"Origin": "null"})
         assert "Access-Control-Allow-Origin" not in response.headers
 
-    def test_preflight(self):
+    def test_preflight(self) -> None:
         response = self.fetch("/api/ping", method="OPTIONS", headers={"Origin": "http://good.test"})
         assert response.code == 204
         assert response.headers["Access-Control-Allow-Origin"] == "http://good.test"
@@ -179,7 +184,7 @@ class TestCorsAllowList(ServerCase):
         assert response.headers["Access-Control-Allow-Credentials"] == "true"
         assert response.headers["Access-Control-Expose-Headers"] == "X-Thing"
 
-    def test_preflight_from_unlisted_origin_has_no_cors_headers(self):
+    def test_preflight_from_unlisted_origin_has_no_cors_headers(self) -> None:
         response = self.fetch("/api/ping", method="OPTIONS", headers={"Origin": "http://evil.test"})
         assert response.code == 204
         assert "Access-Control-Allow-Origin" not in response.headers
@@ -188,11 +193,11 @@ class TestCorsAllowList(ServerCase):
 class TestCorsAnyAndNull(ServerCase):
     cors = CorsConfig(enabled=True, allow_any_origin=True, allow_null_origin=True)
 
-    def test_any_origin_gets_star(self):
+    def test_any_origin_gets_star(self) -> None:
         response = self.api("ping", {"worker": "w"}, headers={"Origin": "http://anything.test"})
         assert response.headers["Access-Control-Allow-Origin"] == "*"
 
-    def test_null_origin_when_allowed(self):
+    def test_null_origin_when_allowed(self) -> None:
         response = self.api("ping", {"worker": "w"}, headers={"Origin": "null"})
         assert response.headers["Access-Control-Allow-Origin"] == "null"
 
@@ -206,7 +211,7 @@ class TestStreamedReplies(ServerCase):
             deps = [f"T{i - 1}"] if i else []
             self.scheduler.add_task(worker="w", task_id=f"T{i}", family="T", params={"i": str(i)}, deps=deps)
 
-    def test_task_list_and_graphs_arrive_whole(self):
+    def test_task_list_and_graphs_arrive_whole(self) -> None:
         self._chain(2500)  # several pieces
         for method, args in [
             ("task_list", {"status": "PENDING"}),
@@ -220,7 +225,7 @@ class TestStreamedReplies(ServerCase):
             assert over_http == json.loads(json.dumps(in_process)), method
             assert len(over_http) > 0
 
-    def test_gzip_for_clients_that_accept_it(self):
+    def test_gzip_for_clients_that_accept_it(self) -> None:
         self._chain(2500)
         plain = self.api("graph", {}, decompress_response=False)
         packed = self.api("graph", {}, decompress_response=False, headers={"Accept-Encoding": "gzip"})
@@ -229,7 +234,7 @@ class TestStreamedReplies(ServerCase):
         assert len(packed.body) < len(plain.body) / 5
         assert json.loads(gzip.decompress(packed.body)) == json.loads(plain.body)
 
-    def test_a_client_that_hangs_up_stops_the_reply_being_made(self):
+    def test_a_client_that_hangs_up_stops_the_reply_being_made(self) -> None:
         self._chain(30_000)
         pieces = unittest.mock.patch.object(scheduler_module, "FRAGMENT_SIZE", 100)  # 300 of them
         pieces.start()
@@ -262,18 +267,18 @@ class TestStreamedReplies(ServerCase):
         assert 0 < len(made) < 100, len(made)
         assert self.reply(self.api("ping", {"worker": "w"})) == {"response": {"rpc_messages": []}}
 
-    def test_counts_instead_of_tasks_past_the_limit(self):
+    def test_counts_instead_of_tasks_past_the_limit(self) -> None:
         self._chain(30)
         reply = self.reply(self.api("task_list", {"status": "PENDING", "max_shown_tasks": 10}))
         assert reply == {"response": {"num_tasks": 30}}
         reply = self.reply(self.api("task_list", {"search": "T", "max_shown_tasks": 10}))
         assert reply == {"response": {"num_tasks": 30}}
 
-    def test_empty_and_unknown(self):
+    def test_empty_and_unknown(self) -> None:
         assert self.reply(self.api("graph", {})) == {"response": {}}
         assert self.reply(self.api("dep_graph", {"task_id": "nope"})) == {"response": {}}
 
-    def test_other_requests_are_answered_while_a_big_reply_is_built(self):
+    def test_other_requests_are_answered_while_a_big_reply_is_built(self) -> None:
         """A worker in another process gets its ping answered while a big reply is being built.
         (The client must be another process, as real workers are: a client thread in this
         process would be starved by the GIL, and one on this loop by the loop itself.)"""

@@ -15,7 +15,7 @@ from tests.support import FakeClock
 BLOCK = 0.3
 
 
-def test_a_blocking_call_is_recorded_as_a_stall(caplog):
+def test_a_blocking_call_is_recorded_as_a_stall(caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> StallMonitor:
         monitor = StallMonitor()
         monitor.start()
@@ -37,7 +37,7 @@ def test_a_blocking_call_is_recorded_as_a_stall(caplog):
     assert not monitor.running
 
 
-def test_the_cpu_part_of_a_busy_stall_is_recorded():
+def test_the_cpu_part_of_a_busy_stall_is_recorded() -> None:
     async def scenario() -> StallMonitor:
         monitor = StallMonitor()
         monitor.start()
@@ -55,7 +55,7 @@ def test_the_cpu_part_of_a_busy_stall_is_recorded():
     assert monitor.longest >= monitor.longest_on_cpu
 
 
-def test_no_tick_runs_after_stop():
+def test_no_tick_runs_after_stop() -> None:
     ticks: list[float] = []
 
     async def scenario() -> None:
@@ -63,7 +63,11 @@ def test_no_tick_runs_after_stop():
         monitor.start()
         await asyncio.sleep(monitor.interval * 3)
         monitor.stop()
-        monitor.record = lambda stall, now: ticks.append(stall)  # type: ignore[method-assign]
+
+        def tick(stall: float, now: float, on_cpu: float | None = None) -> None:
+            ticks.append(stall)
+
+        monitor.record = tick  # type: ignore[method-assign]
         await asyncio.sleep(monitor.interval * 5)
 
     asyncio.run(scenario())
@@ -78,7 +82,9 @@ def monitor() -> StallMonitor:
     return made
 
 
-def test_warnings_are_throttled_and_the_rest_reported_later(monitor, caplog):
+def test_warnings_are_throttled_and_the_rest_reported_later(
+    monitor: StallMonitor, caplog: pytest.LogCaptureFixture
+) -> None:
     start = 1000.0
     with caplog.at_level(logging.WARNING, logger="luigi.server"):
         monitor.record(0.08, start)
@@ -95,7 +101,7 @@ def test_warnings_are_throttled_and_the_rest_reported_later(monitor, caplog):
     assert monitor.longest == pytest.approx(0.20)
 
 
-def test_a_stall_off_the_cpu_is_told_apart(monitor, caplog):
+def test_a_stall_off_the_cpu_is_told_apart(monitor: StallMonitor, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="luigi.server"):
         monitor.record(0.3, 1000.0, on_cpu=0.004)  # the machine was busy, not luigid
     assert monitor.longest == pytest.approx(0.3)
@@ -104,7 +110,7 @@ def test_a_stall_off_the_cpu_is_told_apart(monitor, caplog):
     assert "(longest on CPU 4.0 ms; 1 over 50 ms)" in monitor.summary()
 
 
-def test_the_benchmark_reads_both_figures_back_from_the_shutdown_line(monitor):
+def test_the_benchmark_reads_both_figures_back_from_the_shutdown_line(monitor: StallMonitor) -> None:
     """bench/run.py judges the 50 ms target on this line: a format change must not turn it
     into n/a quietly."""
     from bench.daemon import STALL_LINE
@@ -115,7 +121,9 @@ def test_the_benchmark_reads_both_figures_back_from_the_shutdown_line(monitor):
     assert (float(found.group(1)), float(found.group(2))) == (300.0, 4.0)
 
 
-def test_short_stalls_are_counted_but_not_warned_about(monitor, caplog):
+def test_short_stalls_are_counted_but_not_warned_about(
+    monitor: StallMonitor, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="luigi.server"):
         for second in range(100):
             monitor.record(0.03, 1000.0 + second)
@@ -124,7 +132,7 @@ def test_short_stalls_are_counted_but_not_warned_about(monitor, caplog):
     assert monitor.longest == pytest.approx(0.03)
 
 
-def test_recent_longest_forgets_old_windows(monitor):
+def test_recent_longest_forgets_old_windows(monitor: StallMonitor) -> None:
     monitor.record(0.5, 1000.0)
     monitor.record(0.01, 1000.0 + RECENT_WINDOW + 1)  # next window: the previous one still counts
     assert monitor.reading()["recent_longest_seconds"] == pytest.approx(0.5)

@@ -9,6 +9,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from luigid.config import SchedulerConfig
 from luigid.core.model import Task
 from luigid.core.scheduler import Scheduler
@@ -18,7 +20,7 @@ from luigid.storage.journal import Journal
 # ------------------------------------------------------------------------ the files
 
 
-def test_records_are_json_lines_in_the_current_generation(tmp_path):
+def test_records_are_json_lines_in_the_current_generation(tmp_path: Path) -> None:
     journal = Journal(str(tmp_path / "state.pickle"))
     journal.record("A_1", "RUNNING", 10.5)
     journal.record("A_1", "DONE", 11.0, None)
@@ -28,7 +30,7 @@ def test_records_are_json_lines_in_the_current_generation(tmp_path):
     assert journal.entries_after(-1) == [("A_1", "RUNNING", 10.5, None), ("A_1", "DONE", 11.0, None)]
 
 
-def test_rotate_splits_generations_and_discard_deletes_covered_ones(tmp_path):
+def test_rotate_splits_generations_and_discard_deletes_covered_ones(tmp_path: Path) -> None:
     journal = Journal(str(tmp_path / "state.pickle"))
     journal.record("A_1", "DONE", 1.0, None)
     assert journal.rotate() == 0
@@ -42,7 +44,7 @@ def test_rotate_splits_generations_and_discard_deletes_covered_ones(tmp_path):
     assert journal.entries_after(-1) == [("C_1", "DONE", 3.0, None)]
 
 
-def test_a_new_journal_continues_after_the_files_on_disk(tmp_path):
+def test_a_new_journal_continues_after_the_files_on_disk(tmp_path: Path) -> None:
     path = str(tmp_path / "state.pickle")
     first = Journal(path)
     first.record("A_1", "DONE", 1.0, None)
@@ -58,7 +60,9 @@ def test_a_new_journal_continues_after_the_files_on_disk(tmp_path):
     assert again.entries_after(7) == [("D_1", "DONE", 4.0, None)]
 
 
-def test_torn_last_line_is_ignored_and_a_bad_middle_line_skipped(tmp_path, caplog):
+def test_torn_last_line_is_ignored_and_a_bad_middle_line_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "state.pickle"
     (tmp_path / "state.pickle.journal.3").write_bytes(
         b'["A_1","DONE",1.0]\nnot json\n["B_1","DONE",2.0]\n["C_1","DO'
@@ -70,7 +74,7 @@ def test_torn_last_line_is_ignored_and_a_bad_middle_line_skipped(tmp_path, caplo
     assert len(warnings) == 1 and "line 2" in warnings[0]
 
 
-def test_write_failure_warns_once_and_never_raises(tmp_path, caplog):
+def test_write_failure_warns_once_and_never_raises(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     folder = tmp_path / "gone"
     journal = Journal(str(folder / "state.pickle"))  # its folder does not exist: every write fails
     with caplog.at_level(logging.WARNING, logger="luigi.server"):
@@ -110,7 +114,7 @@ def running_dag(path: Path) -> Scheduler:
     return scheduler
 
 
-def test_scheduler_without_a_journal_writes_no_journal_files(tmp_path):
+def test_scheduler_without_a_journal_writes_no_journal_files(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     scheduler = Scheduler(SchedulerConfig(state_path=str(path)))
     scheduler.add_task(worker="w1", task_id="A_1", family="A", status="DONE")
@@ -118,7 +122,7 @@ def test_scheduler_without_a_journal_writes_no_journal_files(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pickle"]
 
 
-def test_done_after_the_snapshot_survives_a_reload_without_final_save(tmp_path):
+def test_done_after_the_snapshot_survives_a_reload_without_final_save(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     live = running_dag(path)
     snapshots = persistence.Snapshotter(live.state, str(path), 1.0, fork=False, journal=live.journal)
@@ -139,7 +143,7 @@ def test_done_after_the_snapshot_survives_a_reload_without_final_save(tmp_path):
     assert task_of(again, "A_1").status == "DONE"
 
 
-def test_a_second_crash_before_the_next_snapshot_loses_nothing(tmp_path):
+def test_a_second_crash_before_the_next_snapshot_loses_nothing(tmp_path: Path) -> None:
     """The replay itself is not journaled again: a second kill -9 right after a restart
     restores the same statuses, times and workers as the first."""
     path = tmp_path / "state.pickle"
@@ -166,7 +170,7 @@ def test_a_second_crash_before_the_next_snapshot_loses_nothing(tmp_path):
     assert portrait(second) == expected
 
 
-def test_only_the_last_journaled_status_counts(tmp_path):
+def test_only_the_last_journaled_status_counts(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     live = journaled_scheduler(path, stable_done_cooldown_secs=0)
     live.add_task(worker="w1", task_id="A_1", family="A")
@@ -176,7 +180,7 @@ def test_only_the_last_journaled_status_counts(tmp_path):
     assert task_of(restart(path), "A_1").status == "PENDING"
 
 
-def test_snapshot_stores_its_generation_and_drops_covered_journals(tmp_path):
+def test_snapshot_stores_its_generation_and_drops_covered_journals(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     live = running_dag(path)
     snapshots = persistence.Snapshotter(live.state, str(path), 1.0, fork=True, journal=live.journal)
@@ -194,7 +198,7 @@ def test_snapshot_stores_its_generation_and_drops_covered_journals(tmp_path):
     assert task_of(restart(path), "A_1").status == "DONE"
 
 
-def test_final_save_covers_the_journal(tmp_path):
+def test_final_save_covers_the_journal(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     live = running_dag(path)
     live.add_task(worker="w1", task_id="A_1", status="DONE")
@@ -209,7 +213,7 @@ def test_final_save_covers_the_journal(tmp_path):
     assert task_of(restart(path), "B_1").status == "DONE"
 
 
-def test_file_without_a_generation_replays_nothing(tmp_path):
+def test_file_without_a_generation_replays_nothing(tmp_path: Path) -> None:
     """A state file from before journals (or luigi's) says nothing about which journal
     lines are newer than it, so none are trusted."""
     path = tmp_path / "state.pickle"
@@ -220,7 +224,7 @@ def test_file_without_a_generation_replays_nothing(tmp_path):
     assert task_of(restart(path), "A_1").status == "PENDING"
 
 
-def test_task_started_after_the_snapshot_stays_with_its_worker(tmp_path):
+def test_task_started_after_the_snapshot_stays_with_its_worker(tmp_path: Path) -> None:
     """A worker handed a task just before the kill finishes it and reports DONE after the
     restart; meanwhile no other worker may be handed the same task."""
     path = tmp_path / "state.pickle"
@@ -239,7 +243,7 @@ def test_task_started_after_the_snapshot_stays_with_its_worker(tmp_path):
     assert task_of(again, "A_1").status == "DONE"
 
 
-def test_journal_line_names_the_worker_only_for_running(tmp_path):
+def test_journal_line_names_the_worker_only_for_running(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     live = running_dag(path)
     entries = Journal(str(path)).entries_after(-1)

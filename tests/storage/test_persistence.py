@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,9 @@ from luigid.core.model import RetryPolicy, Task
 from luigid.core.scheduler import Scheduler
 from luigid.storage import persistence, safe_pickle
 from tests.support import free_port, wait_for
-from tests.support.cli import error_line, listening, run_luigid, saved_task_ids
+from tests.support.cli import CliLuigid, error_line, listening, run_luigid, saved_task_ids
 from tests.support.daemon import START_TIMEOUT
-from tests.support.portrait import plain, portrait
+from tests.support.portrait import known_task, plain, portrait
 
 # ------------------------------------------------------------------------ helpers
 
@@ -62,21 +63,21 @@ def reload(path: Path, **config: Any) -> Scheduler:
 # ---------------------------------------------------------------- format, in process
 
 
-def test_round_trip_keeps_everything(tmp_path):
+def test_round_trip_keeps_everything(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     original = busy_scheduler(path)
     original.dump()
     again = reload(path)
     assert portrait(again) == portrait(original)
-    c_task = again.state.get_task("C_1")
+    c_task = known_task(again, "C_1")
     assert c_task.retry_policy == RetryPolicy(3, 999999999, 3600)
     assert len(c_task.failures) == 2
     # the indexes are rebuilt: the next failure disables, as it would have before the restart
     again.add_task(worker="w1", task_id="C_1", family="C", status="FAILED")
-    assert again.state.get_task("C_1").status == "DISABLED"
+    assert known_task(again, "C_1").status == "DISABLED"
 
 
-def test_file_carries_format_and_version(tmp_path):
+def test_file_carries_format_and_version(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     busy_scheduler(path).dump()
     document = safe_pickle.loads(path.read_bytes())
@@ -84,7 +85,7 @@ def test_file_carries_format_and_version(tmp_path):
     assert document["version"] == persistence.VERSION
 
 
-def test_first_unversioned_luigid_file_still_loads(tmp_path):
+def test_first_unversioned_luigid_file_still_loads(tmp_path: Path) -> None:
     """luigid 0.1 pickled the bare (tasks, workers, batchers) tuple."""
     path = tmp_path / "state.pickle"
     original = busy_scheduler(path)
@@ -92,7 +93,7 @@ def test_first_unversioned_luigid_file_still_loads(tmp_path):
     assert portrait(reload(path)) == portrait(original)
 
 
-def test_version_1_file_still_loads(tmp_path):
+def test_version_1_file_still_loads(tmp_path: Path) -> None:
     """luigid's format 1 pickled the Task and Worker objects themselves."""
     path = tmp_path / "state.pickle"
     original = busy_scheduler(path)
@@ -103,7 +104,7 @@ def test_version_1_file_still_loads(tmp_path):
     assert portrait(reload(path)) == portrait(original)
 
 
-def test_file_stores_rows_of_plain_values(tmp_path):
+def test_file_stores_rows_of_plain_values(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     busy_scheduler(path).dump()
     document = safe_pickle.loads(path.read_bytes())
@@ -114,7 +115,7 @@ def test_file_stores_rows_of_plain_values(tmp_path):
     assert ids == {"A_1", "B_1", "C_1", "D_1"}
 
 
-def test_rows_of_another_layout_load_field_by_field(tmp_path):
+def test_rows_of_another_layout_load_field_by_field(tmp_path: Path) -> None:
     """A file whose rows name their fields differently (another luigid version) still loads:
     known fields by name, missing ones with a new task's defaults."""
     path = tmp_path / "state.pickle"
@@ -138,7 +139,7 @@ def test_rows_of_another_layout_load_field_by_field(tmp_path):
     "damage",
     ["short row", "unknown status", "deps not a set", "rows not a list", "id not a string"],
 )
-def test_malformed_rows_are_quarantined(tmp_path, damage, allow_error_logs):
+def test_malformed_rows_are_quarantined(tmp_path: Path, damage: str, allow_error_logs: None) -> None:
     path = tmp_path / "state.pickle"
     busy_scheduler(path).dump()
     document = safe_pickle.loads(path.read_bytes())
@@ -166,19 +167,19 @@ def test_malformed_rows_are_quarantined(tmp_path, damage, allow_error_logs):
     assert aside.read_bytes() == payload
 
 
-def test_message_responses_stay_with_their_task_after_a_reload(tmp_path):
+def test_message_responses_stay_with_their_task_after_a_reload(tmp_path: Path) -> None:
     """Empty maps are shared between tasks in memory and so in the file; a response given
     to one task after a restart must not show up on another."""
     path = tmp_path / "state.pickle"
     busy_scheduler(path).dump()
     again = reload(path)
     again.add_scheduler_message_response(task_id="B_1", message_id="m1", response="yes")
-    assert again.state.get_task("C_1").scheduler_message_responses == {}
+    assert known_task(again, "C_1").scheduler_message_responses == {}
     assert again.get_scheduler_message_response(task_id="C_1", message_id="m1") == {"response": None}
     assert again.get_scheduler_message_response(task_id="B_1", message_id="m1") == {"response": "yes"}
 
 
-def test_newer_format_is_refused_and_left_alone(tmp_path):
+def test_newer_format_is_refused_and_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     payload = pickle.dumps({"format": "luigid-state", "version": persistence.VERSION + 1, "tasks": {}})
     path.write_bytes(payload)
@@ -248,7 +249,7 @@ def write_with_luigi(tmp_path: Path, path: Path) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
-def test_luigi_state_file_loads_without_luigi(tmp_path):
+def test_luigi_state_file_loads_without_luigi(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     expected = write_with_luigi(tmp_path, path)
     assert b"luigi.scheduler" in path.read_bytes()
@@ -272,10 +273,10 @@ def test_luigi_state_file_loads_without_luigi(tmp_path):
     assert batchers == {w: {f: tuple(v) for f, v in fams.items()} for w, fams in expected["batchers"].items()}
     # luigi's failure history and retry policy keep counting: a third failure disables
     loaded.add_task(worker="w1", task_id="C_1", family="C", status="FAILED")
-    assert loaded.state.get_task("C_1").status == "DISABLED"
+    assert known_task(loaded, "C_1").status == "DISABLED"
 
 
-def test_luigi_state_file_loads_where_luigi_cannot_be_imported(tmp_path):
+def test_luigi_state_file_loads_where_luigi_cannot_be_imported(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     write_with_luigi(tmp_path, path)
     script = (
@@ -292,7 +293,7 @@ def test_luigi_state_file_loads_where_luigi_cannot_be_imported(tmp_path):
     assert result.stdout.strip() == "['A_1', 'B_1', 'C_1', 'D_1'] ['w1', 'w2'] ['w2']"
 
 
-def test_luigi_state_file_is_served_by_luigid(tmp_path, luigids):
+def test_luigi_state_file_is_served_by_luigid(tmp_path: Path, luigids: Callable[..., CliLuigid]) -> None:
     path = tmp_path / "state" / "state.pickle"
     path.parent.mkdir()
     write_with_luigi(tmp_path, path)
@@ -343,7 +344,9 @@ class Step(luigi.Task):
 
 
 @pytest.mark.slow
-def test_switch_from_luigis_luigid_while_a_worker_runs(tmp_path, luigids):
+def test_switch_from_luigis_luigid_while_a_worker_runs(
+    tmp_path: Path, luigids: Callable[..., CliLuigid]
+) -> None:
     port = free_port()
     state = tmp_path / "state" / "state.pickle"
     state.parent.mkdir()
@@ -394,7 +397,7 @@ class _RunsCommand:
     def __init__(self, command: str) -> None:
         self.command = command
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (os.system, (self.command,))
 
 
@@ -409,7 +412,7 @@ def malicious_payloads(marker: Path) -> dict[str, bytes]:
     }
 
 
-def test_crafted_pickle_would_run_code_with_plain_pickle(tmp_path):
+def test_crafted_pickle_would_run_code_with_plain_pickle(tmp_path: Path) -> None:
     """The payloads are real: the standard unpickler runs them."""
     marker = tmp_path / "pwned"
     payload = malicious_payloads(marker)["bare"]
@@ -419,7 +422,7 @@ def test_crafted_pickle_would_run_code_with_plain_pickle(tmp_path):
 
 
 @pytest.mark.parametrize("variant", ["bare", "inside a luigi-shaped tuple", "inside a versioned document"])
-def test_malicious_pickle_is_refused_in_process(tmp_path, variant, allow_error_logs):
+def test_malicious_pickle_is_refused_in_process(tmp_path: Path, variant: str, allow_error_logs: None) -> None:
     marker = tmp_path / "pwned"
     path = tmp_path / "state.pickle"
     payload = malicious_payloads(marker)[variant]
@@ -448,7 +451,9 @@ DAMAGED = {
 
 
 @pytest.mark.parametrize("kind", list(DAMAGED))
-def test_damaged_file_is_quarantined_and_never_overwritten(tmp_path, luigids, kind):
+def test_damaged_file_is_quarantined_and_never_overwritten(
+    tmp_path: Path, luigids: Callable[..., CliLuigid], kind: str
+) -> None:
     path = tmp_path / "state" / "state.pickle"
     path.parent.mkdir()
     payload = DAMAGED[kind](tmp_path)
@@ -510,7 +515,9 @@ def _ids_on_disk(path: Path) -> set[str]:
 
 
 @pytest.mark.slow
-def test_kill_9_during_add_task_stream_loses_only_unsnapshotted_updates(tmp_path, luigids):
+def test_kill_9_during_add_task_stream_loses_only_unsnapshotted_updates(
+    tmp_path: Path, luigids: Callable[..., CliLuigid]
+) -> None:
     path = tmp_path / "state" / "state.pickle"
     config = "[scheduler]\nstate_snapshot_interval = 0.2\n"
     rng = random.Random(3)
@@ -523,7 +530,11 @@ def test_kill_9_during_add_task_stream_loses_only_unsnapshotted_updates(tmp_path
         assert not list(path.parent.glob("state.pickle.corrupt-*"))
         assert not list(path.parent.glob(".state.pickle.*.tmp"))  # leftovers of the kill are cleaned
         with AddTaskStream(server.port, next_number):
-            wait_for(lambda seen=kept: bool(_ids_on_disk(path) - seen), what="a snapshot with new tasks")
+
+            def new_snapshot(seen: set[str] = kept) -> bool:
+                return bool(_ids_on_disk(path) - seen)
+
+            wait_for(new_snapshot, what="a snapshot with new tasks")
             time.sleep(rng.uniform(0.0, 0.6))
             server.kill()
         on_disk = saved_task_ids(path)  # one complete snapshot, never a torn file

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,7 @@ def home() -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_plain_user_falls_back_to_a_per_user_state_file(home):
+def test_plain_user_falls_back_to_a_per_user_state_file(home: Path) -> None:
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "XDG_STATE_HOME": str(home / "state")}
     daemon = Luigid(home, prefix=NOBODY, env=env, inherit_env=False, default_state_path=True)
     daemon.start(wait=False)
@@ -43,7 +44,7 @@ def test_plain_user_falls_back_to_a_per_user_state_file(home):
         if probe.returncode == 0:
             pytest.skip("nobody can write /var/lib here: the default path is usable")
         daemon.wait_ready(timeout=30)
-        body = "data=" + urllib.request.quote('{"worker": "w", "task_id": "A()", "family": "A"}')
+        body = "data=" + urllib.parse.quote('{"worker": "w", "task_id": "A()", "family": "A"}')
         urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}/api/add_task", data=body.encode(), timeout=10)
     finally:
         returncode = daemon.stop(timeout=30)

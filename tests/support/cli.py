@@ -32,7 +32,9 @@ def luigid_env(tmp_path: Path, config: str = "", syntax: str = "cfg") -> dict[st
     return env
 
 
-def run_luigid(tmp_path: Path, *args: str, config: str = "", timeout: float = START_TIMEOUT):
+def run_luigid(
+    tmp_path: Path, *args: str, config: str = "", timeout: float = START_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
     """Run luigid to completion (a failed start, or a --background launch)."""
     return subprocess.run(
         [LUIGID, *args],
@@ -114,7 +116,7 @@ def luigid_factory(tmp_path: Path) -> Iterator[Callable[..., CliLuigid]]:
 
     yield make
     for server in made:
-        if server.proc is not None and server.proc.poll() is None:
+        if server.running():
             server.kill()
 
 

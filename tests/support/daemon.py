@@ -94,8 +94,14 @@ class Luigid:
         self.config_path = workdir / config_name
         self.log_name = log_name
         self.log_paths: list[Path] = []
-        self.proc: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        """The process of the latest start."""
+        assert self._proc is not None, "luigid was never started"
+        return self._proc
 
     @property
     def base(self) -> str:
@@ -134,7 +140,7 @@ class Luigid:
         log_path = self.workdir / self.log_name.format(n=self.starts)
         self.log_paths.append(log_path)
         with open(log_path, "ab") as log:
-            self.proc = subprocess.Popen(
+            self._proc = subprocess.Popen(
                 self.argv(),
                 cwd=self.workdir,
                 env=self.environment(),
@@ -160,7 +166,6 @@ class Luigid:
 
     def answers(self) -> bool:
         """HEAD / (the health check, open even with authentication on) answers."""
-        assert self.proc is not None
         if self.proc.poll() is not None:
             raise AssertionError(f"luigid exited with {self.proc.returncode}:\n{tail(self.log)}")
         conn = self.connection(timeout=2.0)
@@ -180,11 +185,10 @@ class Luigid:
         return self.log_paths[-1].read_text(errors="replace")
 
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self._proc is not None and self._proc.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT, strict: bool = False) -> int:
         """Send ``sig`` and wait; kill if it outlives ``timeout`` (failing if ``strict``). The exit status."""
-        assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -200,7 +204,6 @@ class Luigid:
 
     def wait(self, timeout: float = STOP_TIMEOUT) -> int:
         """Wait for it to exit on its own; the exit status."""
-        assert self.proc is not None
         return self.proc.wait(timeout)
 
     def kill(self) -> None:
@@ -209,6 +212,6 @@ class Luigid:
 
 def stop_all(*daemons: Luigid) -> None:
     for daemon in daemons:
-        if daemon.proc is not None:
+        if daemon.running():
             with contextlib.suppress(Exception):
                 daemon.stop()

@@ -8,6 +8,13 @@ from luigid.core.model import Task
 from luigid.core.scheduler import Scheduler
 
 
+def known_task(scheduler: Scheduler, task_id: str) -> Task:
+    """The task the scheduler holds under ``task_id`` (failing if it holds none)."""
+    task = scheduler.state.get_task(task_id)
+    assert task is not None, f"no task {task_id}"
+    return task
+
+
 def portrait(scheduler: Scheduler) -> dict[str, Any]:
     """Every saved field of every task and worker, and the batchers."""
     tasks, workers, batchers = scheduler.state.snapshot()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support import check_invariants
+from tests.support.portrait import known_task
 from tests.web.support import LuigidCase, error_of, save_and_reload
 
 
@@ -118,7 +119,7 @@ class TestBadInput(LuigidCase):
     def test_unknown_status(self) -> None:
         message = self.refused(self.post("add_task", {"worker": "w", "task_id": "A", "status": "EXPLODED"}))
         assert "'status' must be one of PENDING" in message
-        assert self.scheduler.state.get_task("A").status == "PENDING"
+        assert known_task(self.scheduler, "A").status == "PENDING"
 
     def test_non_utf8_bytes(self) -> None:
         for raw in (b"data=%FF%FE%7B%7D", b"data=\xff\xfe{}", b'data={"worker": "\xc3\x28"}'):
@@ -172,7 +173,7 @@ class TestBadInput(LuigidCase):
         deps = [f"Dep_{i}" for i in range(50_000)]
         response = self.post("add_task", {"worker": "w", "task_id": "Wide", "family": "Wide", "deps": deps})
         assert response.code == 200
-        assert len(self.scheduler.state.get_task("Wide").deps) == 50_000
+        assert len(known_task(self.scheduler, "Wide").deps) == 50_000
 
     def test_long_dependency_chain(self) -> None:
         for i in range(3000):

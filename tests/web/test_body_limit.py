@@ -133,7 +133,7 @@ def test_huge_declared_body_is_refused_without_reading_it(luigid: Luigid) -> Non
 def test_luigi_client_reports_the_limit(luigid: Luigid, luigi_fast_retries: Any) -> None:
     from luigi.rpc import RemoteScheduler, RPCError
 
-    client = RemoteScheduler(luigid.base)
+    client: Any = RemoteScheduler(luigid.base)
     with pytest.raises(RPCError) as raised:
         client.add_task(worker="w", task_id="Huge", deps=[f"Dep_{i:07d}" for i in range(LIMIT // 10)])
     assert "413" in repr(raised.value.sub_exception)

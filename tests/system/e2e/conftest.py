@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ def luigid_server(
 
     yield start
     for daemon in daemons:
-        if daemon.proc is not None and daemon.proc.poll() is None:
+        if daemon.running():
             daemon.stop()
     for directory in socket_dirs:
         for child in directory.iterdir():
@@ -90,7 +90,7 @@ def workspace(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Worksp
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     """On failure, attach every daemon's stderr/log and every worker's output to the report."""
     outcome = yield
     report = outcome.get_result()

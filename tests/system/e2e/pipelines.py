@@ -44,12 +44,13 @@ class Recorded(luigi.Task):
     def work(self) -> None:
         time.sleep(self.delay)
 
-    def run(self) -> None:
+    def run(self) -> Iterator[Any] | None:  # a subclass may yield dynamic dependencies
         record("start", self)
         self.work()
         with self.output().open("w") as out:
             out.write("ok\n")
         record("end", self)
+        return None
 
 
 class Chain(Recorded):

@@ -9,14 +9,17 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
+
+from tests.system.e2e.harness import DaemonCommand
 
 from .harness import STARTUP_TIMEOUT
 
 
 @pytest.fixture
-def our_luigid(luigid_command):
+def our_luigid(luigid_command: DaemonCommand) -> list[str]:
     if not luigid_command.is_ours:
         pytest.skip(luigid_command.why_not_ours)
     return luigid_command.argv
@@ -26,20 +29,20 @@ def run_cli(argv: list[str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=STARTUP_TIMEOUT)
 
 
-def test_help_points_to_the_configuration_files(our_luigid):
+def test_help_points_to_the_configuration_files(our_luigid: list[str]) -> None:
     result = run_cli(our_luigid, "--help")
     assert result.returncode == 0, result.stderr
     assert "luigi.cfg" in result.stdout
     assert "LUIGI_CONFIG_PATH" in result.stdout
 
 
-def test_version_is_printed(our_luigid):
+def test_version_is_printed(our_luigid: list[str]) -> None:
     result = run_cli(our_luigid, "--version")
     assert result.returncode == 0, result.stderr
     assert re.search(r"luigid\D*\d+\.\d+", result.stdout + result.stderr)
 
 
-def test_port_in_use_gives_one_clear_line(our_luigid, tmp_path):
+def test_port_in_use_gives_one_clear_line(our_luigid: list[str], tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

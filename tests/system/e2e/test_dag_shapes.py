@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
+
+from tests.system.e2e.harness import Daemon, Workspace
 
 from .shapes import SHAPES
 
@@ -26,7 +29,7 @@ def shape_deps(shape: str) -> dict[str, list[str]]:
     return {name(node): [name(dep) for dep in deps] for node, deps in SHAPES[shape].items()}
 
 
-def test_linear_chain(luigid_server, workspace):
+def test_linear_chain(luigid_server: Callable[..., Daemon], workspace: Workspace) -> None:
     daemon = luigid_server()
     workspace.run(daemon, "Chain", "--n", "4")
 
@@ -36,7 +39,7 @@ def test_linear_chain(luigid_server, workspace):
     assert daemon.param_values("DONE", "Chain", "n") == ["0", "1", "2", "3", "4"]
 
 
-def test_diamond(luigid_server, workspace):
+def test_diamond(luigid_server: Callable[..., Daemon], workspace: Workspace) -> None:
     daemon = luigid_server()
     workspace.run(daemon, "Node", "--shape", "diamond", "--node", "top", workers=2)
 
@@ -46,7 +49,9 @@ def test_diamond(luigid_server, workspace):
     assert daemon.param_values("DONE", "Node", "node") == ["base", "left", "right", "top"]
 
 
-def test_two_worker_processes_share_one_dag(luigid_server, workspace):
+def test_two_worker_processes_share_one_dag(
+    luigid_server: Callable[..., Daemon], workspace: Workspace
+) -> None:
     daemon = luigid_server()
     task = ("Node", "--shape", "mesh", "--node", "root", "--delay", "0.3")
     # Tasks a worker scheduled but saw the other process run count as "not run" for it: no error here.
@@ -62,7 +67,7 @@ def test_two_worker_processes_share_one_dag(luigid_server, workspace):
     assert_dependencies_first(workspace.journal(), deps)
 
 
-def test_dynamic_dependencies(luigid_server, workspace):
+def test_dynamic_dependencies(luigid_server: Callable[..., Daemon], workspace: Workspace) -> None:
     daemon = luigid_server()
     workspace.run(daemon, "DynParent")
 
@@ -76,7 +81,7 @@ def test_dynamic_dependencies(luigid_server, workspace):
     assert daemon.param_values("DONE", "DynChild", "i") == ["0", "1", "2"]
 
 
-def test_batchable_tasks_run_as_one_batch(luigid_server, workspace):
+def test_batchable_tasks_run_as_one_batch(luigid_server: Callable[..., Daemon], workspace: Workspace) -> None:
     daemon = luigid_server()
     values = ["a", "b", "c", "d", "e"]
     workspace.run(daemon, "AllBatchItems", "--values", '["a","b","c","d","e"]')

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+
+from tests.system.e2e.harness import Daemon, Workspace
 
 from .harness import RETCODES
 
 RETRY_DELAY = 1.5
 
 
-def test_failed_task_is_retried_after_retry_delay_and_succeeds(luigid_server, workspace):
+def test_failed_task_is_retried_after_retry_delay_and_succeeds(
+    luigid_server: Callable[..., Daemon], workspace: Workspace
+) -> None:
     # prune_on_get_work: the daemon re-queues the failed task when the kept-alive worker asks for work.
     scheduler = {"retry_delay": RETRY_DELAY, "retry_count": 5, "prune_on_get_work": True}
     daemon = luigid_server(scheduler=scheduler)
@@ -23,7 +28,9 @@ def test_failed_task_is_retried_after_retry_delay_and_succeeds(luigid_server, wo
     assert [task["name"] for task in daemon.task_list("DONE")] == ["Flaky"]
 
 
-def test_task_is_disabled_after_retry_count_failures(luigid_server, workspace):
+def test_task_is_disabled_after_retry_count_failures(
+    luigid_server: Callable[..., Daemon], workspace: Workspace
+) -> None:
     daemon = luigid_server(scheduler={"retry_delay": 0.2, "retry_count": 2, "prune_on_get_work": True})
     worker = workspace.start(daemon, "AlwaysFails")
     worker.expect(RETCODES["task_failed"])

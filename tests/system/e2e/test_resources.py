@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from tests.system.e2e.harness import Daemon, Workspace
 
 
 def most_at_once(facts: list[dict[str, Any]]) -> int:
@@ -17,7 +20,7 @@ def most_at_once(facts: list[dict[str, Any]]) -> int:
     return peak
 
 
-def test_resource_limit_is_never_exceeded(luigid_server, workspace):
+def test_resource_limit_is_never_exceeded(luigid_server: Callable[..., Daemon], workspace: Workspace) -> None:
     daemon = luigid_server(resources={"x": 2})
     task = ("ManyLimited", "--count", "8", "--delay", "0.4")
     # Six workers in two processes compete for two units of x; each task holds one unit.

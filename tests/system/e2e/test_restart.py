@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
+from collections.abc import Callable
 
 from tests.support import wait_for
+from tests.system.e2e.harness import Daemon, Workspace
 
 
-def test_pipeline_survives_daemon_restart(luigid_server, workspace):
+def test_pipeline_survives_daemon_restart(luigid_server: Callable[..., Daemon], workspace: Workspace) -> None:
     daemon = luigid_server()
     worker = workspace.start(daemon, "Chain", "--n", "3", "--delay", "1.5")
     wait_for(

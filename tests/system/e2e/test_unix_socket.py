@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+
+from tests.system.e2e.harness import Daemon, Workspace
 
 
-def test_worker_over_unix_socket(luigid_server, workspace):
+def test_worker_over_unix_socket(luigid_server: Callable[..., Daemon], workspace: Workspace) -> None:
     daemon = luigid_server(unix_socket=True)
     workspace.run(daemon, "Node", "--shape", "diamond", "--node", "top")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,7 @@ MIN_KILLS = 4
 @pytest.mark.slow
 @pytest.mark.timeout(420)
 @pytest.mark.parametrize("snapshot_interval", [0.0, 1.0], ids=["no-snapshots", "snapshot-every-1s"])
-def test_every_task_done_once_while_luigid_is_killed(tmp_path, snapshot_interval: float) -> None:
+def test_every_task_done_once_while_luigid_is_killed(tmp_path: Path, snapshot_interval: float) -> None:
     loop = KillLoop(tmp_path, WORKERS, snapshot_interval=snapshot_interval)
     outcome = loop.run(seconds=300, max_kills=40, gap=(1.5, 3.0))
     summary = outcome.summary()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bench.soak_load import LoadStats, StateSample
 from bench.soak_verdict import MIB, judge, thirds
 
 START, END = 1000.0, 1030.0
 
 
-def series(values: list[float]) -> list[tuple[float, int]]:
+def series(values: Sequence[float]) -> list[tuple[float, int]]:
     step = (END - START) / len(values)
     return [(START + i * step, int(v * MIB)) for i, v in enumerate(values)]
 

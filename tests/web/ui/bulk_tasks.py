@@ -24,7 +24,7 @@ class FanLeaf(luigi.Task):
 class FanMid(luigi.Task):
     i = luigi.IntParameter()
 
-    def requires(self):
+    def requires(self) -> list[luigi.Task]:
         return [FanLeaf(i=self.i, j=j) for j in range(15)]
 
     def complete(self) -> bool:
@@ -32,7 +32,7 @@ class FanMid(luigi.Task):
 
 
 class FanTop(luigi.Task):
-    def requires(self):
+    def requires(self) -> list[luigi.Task]:
         return [FanMid(i=i) for i in range(20)]
 
     def complete(self) -> bool:
@@ -42,7 +42,7 @@ class FanTop(luigi.Task):
 class Chain(luigi.Task):
     n = luigi.IntParameter()
 
-    def requires(self):
+    def requires(self) -> Chain | list[luigi.Task]:
         return Chain(n=self.n - 1) if self.n > 0 else []
 
     def complete(self) -> bool:

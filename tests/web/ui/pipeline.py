@@ -13,6 +13,8 @@ import os
 import queue
 import sys
 import time
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import luigi
 
@@ -23,7 +25,7 @@ class InMemoryTask(luigi.Task):
     """Complete once run in this process: the worker checks a dependency is complete
     before running what needs it, and these tasks have no outputs."""
 
-    _finished: set[str] = set()
+    _finished: ClassVar[set[str]] = set()
 
     def complete(self) -> bool:
         return self.task_id in InMemoryTask._finished
@@ -44,7 +46,7 @@ class Clean(InMemoryTask):
     priority = 10
     day = luigi.IntParameter()
 
-    def requires(self):
+    def requires(self) -> Extract:
         return Extract(day=self.day)
 
     def run(self) -> None:
@@ -68,7 +70,7 @@ class Broken(InMemoryTask):
 
 
 class Report(InMemoryTask):
-    def requires(self):
+    def requires(self) -> Explode:
         return Explode(label=XSS)
 
     def run(self) -> None:
@@ -85,7 +87,7 @@ class Fragile(InMemoryTask):
 
 
 class Summary(InMemoryTask):
-    def requires(self):
+    def requires(self) -> Fragile:
         return Fragile()
 
     def run(self) -> None:
@@ -101,11 +103,12 @@ class LongRunning(InMemoryTask):
     def run(self) -> None:
         stop = os.environ["UI_PIPELINE_STOP"]
         # No set_tracking_url here: luigi sends it as an add_task that resets accepts_messages.
-        self.set_status_message(f"working {XSS}")
-        self.set_progress_percentage(42)
+        worker_set: Any = self  # the worker sets these before run(); luigi declares them None
+        worker_set.set_status_message(f"working {XSS}")
+        worker_set.set_progress_percentage(42)
         while not os.path.exists(stop):
             try:
-                msg = self.scheduler_messages.get(timeout=0.2)
+                msg = worker_set.scheduler_messages.get(timeout=0.2)
             except queue.Empty:
                 continue
             msg.respond(f"echo: {msg.content}")
@@ -115,7 +118,7 @@ class LongRunning(InMemoryTask):
 class Waiting(InMemoryTask):
     n = luigi.IntParameter()
 
-    def requires(self):
+    def requires(self) -> LongRunning:
         return LongRunning(name=XSS)
 
     def run(self) -> None:
@@ -123,7 +126,7 @@ class Waiting(InMemoryTask):
 
 
 class Root(luigi.WrapperTask):
-    def requires(self):
+    def requires(self) -> Iterator[luigi.Task]:
         yield from (Clean(day=d) for d in (1, 2, 3))
         yield Report()
         yield Summary()

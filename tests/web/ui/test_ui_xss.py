@@ -25,7 +25,7 @@ SVG_XSS = "<svg onload=alert(2)>"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     srv = start_pipeline_server(tmp_path_factory.mktemp("xss"))
     try:
-        client = RemoteScheduler(srv.base)
+        client: Any = RemoteScheduler(srv.base)
         client.add_worker(EVIL_WORKER, {"host": XSS, "username": SVG_XSS, "pid": 1, "workers": 1})
         client.add_task(
             worker=EVIL_WORKER,
