@@ -2,7 +2,7 @@
 
 Every task writes its outputs and journals facts (attempts, starts, ends, batch runs) under the
 directory named by ``LUIGID_E2E_WORKDIR``, so the tests can assert what the workers actually did.
-Workers import this as a top-level module (``tests/e2e`` on their PYTHONPATH); the test process
+Workers import this as a top-level module (``tests/system/e2e`` on their PYTHONPATH); the test process
 never imports it, so luigi only runs in the worker processes.
 """
 
