@@ -281,7 +281,7 @@ def test_luigi_state_file_loads_where_luigi_cannot_be_imported(tmp_path: Path) -
     write_with_luigi(tmp_path, path)
     script = (
         "import sys; sys.modules['luigi'] = None\n"  # any import of luigi now fails
-        "from luigid import persistence\n"
+        "from luigid.storage import persistence\n"
         "from luigid.config import SchedulerConfig\n"
         "tasks, workers, batchers = persistence.decode(open(sys.argv[1], 'rb').read(), "
         "SchedulerConfig().retry_policy())\n"

@@ -340,7 +340,7 @@ def test_assets_are_served_locally_with_validators(page: Any, server: UiServer, 
 
 
 def test_static_sources_use_relative_urls_only() -> None:
-    root = Path(__file__).resolve().parents[2] / "luigid" / "static" / "visualiser"
+    root = Path(__file__).resolve().parents[3] / "luigid" / "web" / "static" / "visualiser"
     absolute = re.compile(r"""(https?:)?//[\w.-]+|["'`(]/[\w]""")
     for path in [root / "index.html", *root.glob("js/*.js"), *root.glob("css/*.css")]:
         # The SVG namespace is a name, not a fetched URL.
