@@ -7,7 +7,7 @@ remove_delay (so pruning runs all the time), drives it from a few processes of a
 (see bench/soak_load.py) plus a web-UI poller whose reads make the daemon prune as luigi's do,
 samples the daemon's VmRSS, then prints requests/s, p50/p99 per method, errors and RSS over time.
 Exit status 0 when the run passes (rules in bench/soak_verdict.py and docs/reliability.md).
-Not part of the test suite; tests/soak/ runs a short version of ``run_soak``.
+Not part of the test suite; tests/system/soak/ runs a short version of ``run_soak``.
 """
 
 from __future__ import annotations

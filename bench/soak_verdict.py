@@ -11,6 +11,7 @@ noise and the periodic prune's sawtooth do not move a median much.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +87,7 @@ def method_figures(stats: LoadStats, seconds: float) -> list[MethodFigures]:
     return rows
 
 
-def thirds(series: list[tuple[float, float]], start: float, end: float) -> Thirds | None:
+def thirds(series: Sequence[tuple[float, float]], start: float, end: float) -> Thirds | None:
     """Medians of ``(time, value)`` samples falling in the middle and last thirds of [start, end]."""
     span = (end - start) / 3
     middle = [v for t, v in series if start + span <= t < start + 2 * span]

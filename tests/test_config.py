@@ -9,13 +9,16 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from luigid.config import (
     ConfigError,
     CorsConfig,
+    LuigidConfig,
     SchedulerConfig,
     get_bool,
     get_choice,
@@ -43,12 +46,16 @@ def dirs(tmp_path: Path) -> tuple[Path, Path]:
     return system, work
 
 
-def load(dirs: tuple[Path, Path], env: dict[str, str] | None = None, overrides=None):
+def load(
+    dirs: tuple[Path, Path], env: dict[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> LuigidConfig:
     system, work = dirs
     return load_config(overrides, env=env or {}, cwd=str(work), system_dir=str(system))
 
 
-def error_of(dirs, env=None, overrides=None) -> str:
+def error_of(
+    dirs: tuple[Path, Path], env: dict[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> str:
     with pytest.raises(ConfigError) as info:
         load(dirs, env, overrides)
     message = str(info.value)
@@ -60,7 +67,7 @@ def error_of(dirs, env=None, overrides=None) -> str:
 # --- files and precedence ----------------------------------------------------------------
 
 
-def test_no_files_gives_luigi_defaults(dirs):
+def test_no_files_gives_luigi_defaults(dirs: tuple[Path, Path]) -> None:
     config = load(dirs)
     assert config.scheduler == SchedulerConfig()
     assert config.cors == CorsConfig()
@@ -69,7 +76,7 @@ def test_no_files_gives_luigi_defaults(dirs):
     assert config.files == ()
 
 
-def test_files_are_read_in_luigi_order_and_later_files_win(dirs):
+def test_files_are_read_in_luigi_order_and_later_files_win(dirs: tuple[Path, Path]) -> None:
     system, work = dirs
     explicit = write(work / "conf" / "mine.cfg", "[scheduler]\nretry_count = 5\n")
     paths = [
@@ -86,7 +93,7 @@ def test_files_are_read_in_luigi_order_and_later_files_win(dirs):
     assert (s.disable_window, s.disable_persist) == (13, 14)
 
 
-def test_each_later_file_overrides_the_one_before(dirs):
+def test_each_later_file_overrides_the_one_before(dirs: tuple[Path, Path]) -> None:
     system, work = dirs
     write(system / "client.cfg", "[scheduler]\nretry_count = 1\n")
     assert load(dirs).scheduler.retry_count == 1
@@ -98,7 +105,9 @@ def test_each_later_file_overrides_the_one_before(dirs):
     assert load(dirs).scheduler.retry_count == 4
 
 
-def test_working_directory_defaults_to_the_process_cwd(dirs, monkeypatch):
+def test_working_directory_defaults_to_the_process_cwd(
+    dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, work = dirs
     write(work / "luigi.cfg", "[scheduler]\nstate_path = /srv/state.pickle\n")
     monkeypatch.chdir(work)
@@ -107,7 +116,7 @@ def test_working_directory_defaults_to_the_process_cwd(dirs, monkeypatch):
     assert config.files == (str(work / "luigi.cfg"),)
 
 
-def test_explicit_config_path_may_repeat_a_default_file_and_wins_again(dirs):
+def test_explicit_config_path_may_repeat_a_default_file_and_wins_again(dirs: tuple[Path, Path]) -> None:
     system, work = dirs
     write(system / "luigi.cfg", "[scheduler]\nretry_count = 1\n")
     write(work / "luigi.cfg", "[scheduler]\nretry_count = 2\n")
@@ -115,7 +124,7 @@ def test_explicit_config_path_may_repeat_a_default_file_and_wins_again(dirs):
     assert config.scheduler.retry_count == 1
 
 
-def test_missing_config_path_file_is_an_error_naming_it(dirs):
+def test_missing_config_path_file_is_an_error_naming_it(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     message = error_of(dirs, {"LUIGI_CONFIG_PATH": "nope/luigi.toml"})
     assert str(work / "nope" / "luigi.toml") in message
@@ -123,19 +132,19 @@ def test_missing_config_path_file_is_an_error_naming_it(dirs):
     assert "does not exist" in message
 
 
-def test_config_path_naming_a_directory_is_an_error(dirs):
+def test_config_path_naming_a_directory_is_an_error(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     (work / "conf.d").mkdir()
     message = error_of(dirs, {"LUIGI_CONFIG_PATH": "conf.d"})
     assert str(work / "conf.d") in message and "is not a file" in message
 
 
-def test_unknown_parser_name_is_an_error(dirs):
+def test_unknown_parser_name_is_an_error(dirs: tuple[Path, Path]) -> None:
     message = error_of(dirs, {"LUIGI_CONFIG_PARSER": "yaml"})
     assert "LUIGI_CONFIG_PARSER" in message and "'yaml'" in message
 
 
-def test_client_cfg_is_read_but_reported_as_deprecated(dirs):
+def test_client_cfg_is_read_but_reported_as_deprecated(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(work / "client.cfg", "[scheduler]\nretry_count = 3\n")
     config = load(dirs)
@@ -146,7 +155,7 @@ def test_client_cfg_is_read_but_reported_as_deprecated(dirs):
 # --- cfg syntax rules ----------------------------------------------------------------------
 
 
-def test_dashed_keys_work_and_the_underscore_spelling_wins(dirs):
+def test_dashed_keys_work_and_the_underscore_spelling_wins(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(
         work / "luigi.cfg",
@@ -163,13 +172,13 @@ def test_dashed_keys_work_and_the_underscore_spelling_wins(dirs):
     assert any("retry-delay" in note and "retry_delay" in note for note in config.warnings)
 
 
-def test_keys_keep_their_case(dirs):
+def test_keys_keep_their_case(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(work / "luigi.cfg", "[resources]\nGPU = 2\ngpu = 1\n")
     assert load(dirs).resources == {"GPU": 2, "gpu": 1}
 
 
-def test_env_interpolation_uses_the_given_environment(dirs):
+def test_env_interpolation_uses_the_given_environment(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(work / "luigi.cfg", "[scheduler]\nstate_path = ${STATE_DIR}/state-${NAME}.pickle\n")
     config = load(dirs, {"STATE_DIR": "/data", "NAME": "prod"})
@@ -177,7 +186,7 @@ def test_env_interpolation_uses_the_given_environment(dirs):
     assert config.sections["scheduler"]["state_path"] == "/data/state-prod.pickle"
 
 
-def test_missing_env_var_is_an_error_naming_file_section_key_and_variable(dirs):
+def test_missing_env_var_is_an_error_naming_file_section_key_and_variable(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     cfg = write(work / "luigi.cfg", "[scheduler]\nstate_path = ${STATE_DIR}/state.pickle\n")
     message = error_of(dirs)
@@ -185,7 +194,9 @@ def test_missing_env_var_is_an_error_naming_file_section_key_and_variable(dirs):
     assert "STATE_DIR" in message
 
 
-def test_missing_env_var_in_a_section_luigid_does_not_read_is_only_raised_when_asked(dirs):
+def test_missing_env_var_in_a_section_luigid_does_not_read_is_only_raised_when_asked(
+    dirs: tuple[Path, Path],
+) -> None:
     _, work = dirs
     cfg = write(work / "luigi.cfg", "[worker_only]\npassword = ${SECRET}\n")
     config = load(dirs)
@@ -195,7 +206,7 @@ def test_missing_env_var_in_a_section_luigid_does_not_read_is_only_raised_when_a
     assert "SECRET" in str(info.value)
 
 
-def test_percent_interpolation_within_section_default_and_across_files(dirs):
+def test_percent_interpolation_within_section_default_and_across_files(dirs: tuple[Path, Path]) -> None:
     system, work = dirs
     write(system / "luigi.cfg", "[DEFAULT]\nbase = /srv/luigi\n")
     write(
@@ -213,27 +224,27 @@ def test_percent_interpolation_within_section_default_and_across_files(dirs):
     assert get_str(config.sections, "email", "prefix", "") == "100% [luigi]"
 
 
-def test_percent_then_env_interpolation(dirs):
+def test_percent_then_env_interpolation(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(work / "luigi.cfg", "[scheduler]\nroot = ${HOME_DIR}\nstate_path = %(root)s/s.pickle\n")
     assert load(dirs, {"HOME_DIR": "/home/x"}).scheduler.state_path == "/home/x/s.pickle"
 
 
-def test_bad_percent_syntax_is_an_error(dirs):
+def test_bad_percent_syntax_is_an_error(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     cfg = write(work / "luigi.cfg", "[scheduler]\nstate_path = /tmp/50%/state\n")
     message = error_of(dirs)
     assert f"in {cfg} [scheduler] state_path:" in message and "%%" in message
 
 
-def test_reference_to_missing_key_is_an_error(dirs):
+def test_reference_to_missing_key_is_an_error(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     cfg = write(work / "luigi.cfg", "[scheduler]\nstate_path = %(nowhere)s/state\n")
     message = error_of(dirs)
     assert f"in {cfg} [scheduler] state_path:" in message and "nowhere" in message
 
 
-def test_default_section_values_are_inherited_but_are_not_resources(dirs):
+def test_default_section_values_are_inherited_but_are_not_resources(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(
         work / "luigi.cfg",
@@ -252,7 +263,7 @@ def test_default_section_values_are_inherited_but_are_not_resources(dirs):
     assert get_str(config.sections, "smtp", "owner", None) is None
 
 
-def test_error_for_an_inherited_value_names_where_it_is_written(dirs):
+def test_error_for_an_inherited_value_names_where_it_is_written(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     cfg = write(work / "luigi.cfg", "[DEFAULT]\nretry_delay = later\n[scheduler]\n")
     message = error_of(dirs)
@@ -268,7 +279,9 @@ def test_error_for_an_inherited_value_names_where_it_is_written(dirs):
         ("[scheduler]\nthis line has no equals sign\n", "line 2", "cannot parse"),
     ],
 )
-def test_unparsable_cfg_file_is_an_error_naming_file_and_line(dirs, text, where, problem):
+def test_unparsable_cfg_file_is_an_error_naming_file_and_line(
+    dirs: tuple[Path, Path], text: str, where: str, problem: str
+) -> None:
     _, work = dirs
     cfg = write(work / "luigi.cfg", text)
     message = error_of(dirs)
@@ -278,7 +291,7 @@ def test_unparsable_cfg_file_is_an_error_naming_file_and_line(dirs, text, where,
 # --- TOML ----------------------------------------------------------------------------------
 
 
-def test_toml_parser_reads_the_toml_files_not_the_cfg_ones(dirs):
+def test_toml_parser_reads_the_toml_files_not_the_cfg_ones(dirs: tuple[Path, Path]) -> None:
     system, work = dirs
     write(work / "luigi.cfg", "[scheduler]\nretry_count = 9\n")
     write(system / "luigi.toml", "[scheduler]\nretry_count = 1\nremove_delay = 7\n")
@@ -288,7 +301,7 @@ def test_toml_parser_reads_the_toml_files_not_the_cfg_ones(dirs):
     assert (config.scheduler.retry_count, config.scheduler.remove_delay) == (2, 7.0)
 
 
-def test_toml_values_keep_their_types_and_are_not_interpolated(dirs):
+def test_toml_values_keep_their_types_and_are_not_interpolated(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(
         work / "luigi.toml",
@@ -316,7 +329,7 @@ def test_toml_values_keep_their_types_and_are_not_interpolated(dirs):
     assert config.sections["other"]["nested"] == {"a": 1}
 
 
-def test_toml_config_path_is_read_by_extension_on_top_of_cfg_files(dirs):
+def test_toml_config_path_is_read_by_extension_on_top_of_cfg_files(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(work / "luigi.cfg", "[scheduler]\nretry_count = 3\nremove_delay = 8\n")
     toml = write(work / "over.toml", "[scheduler]\nretry_count = 4\n")
@@ -324,7 +337,7 @@ def test_toml_config_path_is_read_by_extension_on_top_of_cfg_files(dirs):
     assert (config.scheduler.retry_count, config.scheduler.remove_delay) == (4, 8.0)
 
 
-def test_cfg_config_path_on_top_of_toml_files(dirs):
+def test_cfg_config_path_on_top_of_toml_files(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(work / "luigi.toml", "[scheduler]\nretry_count = 3\n")
     write(work / "extra.ini", "[scheduler]\nretry_count = 4\n")
@@ -332,7 +345,7 @@ def test_cfg_config_path_on_top_of_toml_files(dirs):
     assert config.scheduler.retry_count == 4
 
 
-def test_bad_toml_value_error_names_the_toml_file(dirs):
+def test_bad_toml_value_error_names_the_toml_file(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     toml = write(work / "luigi.toml", '[scheduler]\nretry_delay = "soon"\n')
     message = error_of(dirs, {"LUIGI_CONFIG_PARSER": "toml"})
@@ -343,7 +356,9 @@ def test_bad_toml_value_error_names_the_toml_file(dirs):
     ("text", "problem"),
     [("[scheduler\n", "not valid TOML"), ("retry_count = 1\n", "must be inside a [section]")],
 )
-def test_unparsable_toml_is_an_error_naming_the_file(dirs, text, problem):
+def test_unparsable_toml_is_an_error_naming_the_file(
+    dirs: tuple[Path, Path], text: str, problem: str
+) -> None:
     _, work = dirs
     toml = write(work / "luigi.toml", text)
     message = error_of(dirs, {"LUIGI_CONFIG_PATH": str(toml)})
@@ -353,7 +368,7 @@ def test_unparsable_toml_is_an_error_naming_the_file(dirs, text, problem):
 # --- [scheduler] values --------------------------------------------------------------------
 
 
-def test_every_scheduler_key_is_read_with_its_type(dirs):
+def test_every_scheduler_key_is_read_with_its_type(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(
         work / "luigi.cfg",
@@ -403,7 +418,7 @@ def test_every_scheduler_key_is_read_with_its_type(dirs):
     )
 
 
-def test_text_where_a_number_is_due(dirs):
+def test_text_where_a_number_is_due(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     cfg = write(work / "luigi.cfg", "[scheduler]\nretry_delay = soon\n")
     message = error_of(dirs)
@@ -420,7 +435,7 @@ def test_text_where_a_number_is_due(dirs):
         ("retry_delay = nan", "expected a number"),
     ],
 )
-def test_bad_scheduler_values(dirs, line, problem):
+def test_bad_scheduler_values(dirs: tuple[Path, Path], line: str, problem: str) -> None:
     _, work = dirs
     cfg = write(work / "luigi.cfg", f"[scheduler]\n{line}\n")
     message = error_of(dirs)
@@ -428,7 +443,7 @@ def test_bad_scheduler_values(dirs, line, problem):
     assert f"in {cfg} [scheduler] {key}: {problem}" in message
 
 
-def test_custom_metrics_collector_needs_an_import(dirs):
+def test_custom_metrics_collector_needs_an_import(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     cfg = write(work / "luigi.cfg", "[scheduler]\nmetrics_collector = custom\nmetrics_custom_import =\n")
     message = error_of(dirs)
@@ -436,7 +451,7 @@ def test_custom_metrics_collector_needs_an_import(dirs):
     assert "metrics_custom_import" in message
 
 
-def test_unknown_scheduler_key_is_ignored_with_a_warning(dirs):
+def test_unknown_scheduler_key_is_ignored_with_a_warning(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(work / "luigi.cfg", "[scheduler]\nretry_dleay = 5\n")
     config = load(dirs)
@@ -447,7 +462,7 @@ def test_unknown_scheduler_key_is_ignored_with_a_warning(dirs):
 # --- overrides and Scheduler(**kwargs) -----------------------------------------------------
 
 
-def test_command_line_overrides_beat_files_and_none_means_not_given(dirs):
+def test_command_line_overrides_beat_files_and_none_means_not_given(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(work / "luigi.cfg", "[scheduler]\nstate_path = /from/file\nretry_count = 3\n")
     config = load(dirs, overrides={"state_path": "/from/cli", "retry_count": None})
@@ -456,14 +471,14 @@ def test_command_line_overrides_beat_files_and_none_means_not_given(dirs):
     assert config.sections["scheduler"]["state_path"] == "/from/file"
 
 
-def test_bad_command_line_override_names_its_source(dirs):
+def test_bad_command_line_override_names_its_source(dirs: tuple[Path, Path]) -> None:
     message = error_of(dirs, overrides={"retry-delay": "soon"})
     expected = "luigid: config error in command line [scheduler] retry_delay: expected a number, got 'soon'"
     assert message == expected
     assert "unknown key" in error_of(dirs, overrides={"state_dir": "/x"})
 
 
-def test_scheduler_kwargs_override_file_values_without_touching_the_sections(dirs):
+def test_scheduler_kwargs_override_file_values_without_touching_the_sections(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(work / "luigi.cfg", "[scheduler]\nretry_delay = 5\nretry_count = 2\n")
     config = load(dirs)
@@ -486,14 +501,14 @@ def test_scheduler_kwargs_override_file_values_without_touching_the_sections(dir
         ({"no_such_key": 1}, "no_such_key: unknown key"),
     ],
 )
-def test_scheduler_kwargs_are_validated(kwargs, problem):
+def test_scheduler_kwargs_are_validated(kwargs: dict[str, Any], problem: str) -> None:
     with pytest.raises(ConfigError) as info:
         scheduler_config_from({}, kwargs)
     assert str(info.value).startswith("luigid: config error in keyword argument [scheduler] ")
     assert problem in str(info.value)
 
 
-def test_retry_policy_comes_from_the_scheduler_keys():
+def test_retry_policy_comes_from_the_scheduler_keys() -> None:
     config = scheduler_config_from({}, {"retry_count": 3, "disable_hard_timeout": 60, "disable_window": 10})
     assert config.retry_policy() == (3, 60, 10)
 
@@ -501,7 +516,7 @@ def test_retry_policy_comes_from_the_scheduler_keys():
 # --- [resources] and [cors] ----------------------------------------------------------------
 
 
-def test_resources_are_integers(dirs):
+def test_resources_are_integers(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(work / "luigi.cfg", "[resources]\nhive = 2\nspark = 0\n")
     assert load(dirs).resources == {"hive": 2, "spark": 0}
@@ -511,13 +526,13 @@ def test_resources_are_integers(dirs):
     ("value", "problem"),
     [("lots", "expected an integer, got 'lots'"), ("-1", "expected an integer of 0 or more, got -1")],
 )
-def test_bad_resource_amount(dirs, value, problem):
+def test_bad_resource_amount(dirs: tuple[Path, Path], value: str, problem: str) -> None:
     _, work = dirs
     cfg = write(work / "luigi.cfg", f"[resources]\nhive = {value}\n")
     assert f"in {cfg} [resources] hive: {problem}" in error_of(dirs)
 
 
-def test_cors_section(dirs):
+def test_cors_section(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(
         work / "luigi.cfg",
@@ -549,7 +564,7 @@ def test_cors_section(dirs):
 
 
 @pytest.mark.parametrize("value", ["https://a.example", '"https://a.example"', "[1, 2]", "{}"])
-def test_cors_origins_must_be_a_json_list_of_strings(dirs, value):
+def test_cors_origins_must_be_a_json_list_of_strings(dirs: tuple[Path, Path], value: str) -> None:
     _, work = dirs
     cfg = write(work / "luigi.cfg", f"[cors]\nallowed_origins = {value}\n")
     assert f"in {cfg} [cors] allowed_origins: expected a" in error_of(dirs)
@@ -558,7 +573,7 @@ def test_cors_origins_must_be_a_json_list_of_strings(dirs, value):
 # --- helpers for other subsystems ----------------------------------------------------------
 
 
-def test_helpers_parse_with_defaults_and_dashes(dirs):
+def test_helpers_parse_with_defaults_and_dashes(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(
         work / "luigi.cfg",
@@ -596,7 +611,9 @@ def test_helpers_parse_with_defaults_and_dashes(dirs):
         (get_choice, (("few", "some"),), "expected one of few, some, got 'many'"),
     ],
 )
-def test_helper_errors_name_file_section_and_key(dirs, getter, args, problem):
+def test_helper_errors_name_file_section_and_key(
+    dirs: tuple[Path, Path], getter: Callable[..., Any], args: tuple[Any, ...], problem: str
+) -> None:
     _, work = dirs
     cfg = write(work / "luigi.cfg", "[history]\nsize = many\n")
     sections = load(dirs).sections
@@ -605,13 +622,13 @@ def test_helper_errors_name_file_section_and_key(dirs, getter, args, problem):
     assert str(info.value) == f"luigid: config error in {cfg} [history] size: {problem}"
 
 
-def test_helpers_accept_plain_dicts_without_origins():
+def test_helpers_accept_plain_dicts_without_origins() -> None:
     with pytest.raises(ConfigError) as info:
         get_int({"history": {"size": "many"}}, "history", "size", 0)
     assert str(info.value) == "luigid: config error in [history] size: expected an integer, got 'many'"
 
 
-def test_multi_line_values_still_give_one_line_errors(dirs):
+def test_multi_line_values_still_give_one_line_errors(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(work / "luigi.cfg", "[scheduler]\nretry_delay = soon\n  and later\n")
     message = error_of(dirs)
@@ -640,7 +657,7 @@ print(json.dumps({
 """
 
 
-def test_same_values_as_luigi_for_a_cfg_using_every_rule(dirs):
+def test_same_values_as_luigi_for_a_cfg_using_every_rule(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     write(work / "client.cfg", "[scheduler]\nretry_count = 3\nremove_delay = 1\n")
     write(
@@ -685,7 +702,7 @@ def test_same_values_as_luigi_for_a_cfg_using_every_rule(dirs):
 EXAMPLE = Path(__file__).resolve().parents[1] / "luigi.cfg.example"
 
 
-def test_example_file_documents_every_key_with_its_default(dirs):
+def test_example_file_documents_every_key_with_its_default(dirs: tuple[Path, Path]) -> None:
     _, work = dirs
     text = EXAMPLE.read_text(encoding="utf-8")
     # Uncomment every "# key = value" line: the result must load to luigid's defaults.

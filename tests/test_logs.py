@@ -3,19 +3,16 @@ on a real ``luigid`` process."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from tests.test_cmdline import error_line, free_port, luigid_factory, run_luigid
-
-
-@pytest.fixture
-def luigids(tmp_path: Path):
-    yield from luigid_factory(tmp_path)
+from tests.support import free_port
+from tests.support.cli import CliLuigid, error_line, run_luigid
 
 
-def test_logdir_in_foreground_logs_to_file_not_stderr(luigids, tmp_path):
+def test_logdir_in_foreground_logs_to_file_not_stderr(
+    luigids: Callable[..., CliLuigid], tmp_path: Path
+) -> None:
     logdir = tmp_path / "logs"
     server = luigids("--logdir", str(logdir)).start()
     server.call("ping", worker="w")
@@ -25,7 +22,7 @@ def test_logdir_in_foreground_logs_to_file_not_stderr(luigids, tmp_path):
     assert "Scheduler starting up" not in server.stderr()
 
 
-def test_default_logs_to_stderr_in_luigis_format(luigids):
+def test_default_logs_to_stderr_in_luigis_format(luigids: Callable[..., CliLuigid]) -> None:
     server = luigids().start()
     assert server.stop() == 0
     line = next(line for line in server.stderr().splitlines() if "Scheduler starting up" in line)
@@ -33,7 +30,9 @@ def test_default_logs_to_stderr_in_luigis_format(luigids):
     assert f"luigi.server[{server.proc.pid}] INFO: Scheduler starting up" in line
 
 
-def test_requests_are_debug_lines_until_slower_than_the_threshold(luigids, tmp_path):
+def test_requests_are_debug_lines_until_slower_than_the_threshold(
+    luigids: Callable[..., CliLuigid], tmp_path: Path
+) -> None:
     quiet = luigids().start()
     quiet.call("ping", worker="w")
     assert quiet.stop() == 0
@@ -46,7 +45,7 @@ def test_requests_are_debug_lines_until_slower_than_the_threshold(luigids, tmp_p
     assert "WARNING" in line and "200 POST /api/ping" in line
 
 
-def test_bad_slow_request_threshold_is_refused(tmp_path):
+def test_bad_slow_request_threshold_is_refused(tmp_path: Path) -> None:
     result = run_luigid(
         tmp_path,
         "--port",
@@ -59,7 +58,7 @@ def test_bad_slow_request_threshold_is_refused(tmp_path):
     assert "slow_request_seconds" in error_line(result.stderr)
 
 
-def test_logging_conf_file_wins_over_logdir(luigids, tmp_path):
+def test_logging_conf_file_wins_over_logdir(luigids: Callable[..., CliLuigid], tmp_path: Path) -> None:
     target = tmp_path / "from-conf.log"
     conf = tmp_path / "logging.conf"
     conf.write_text(
@@ -78,7 +77,9 @@ def test_logging_conf_file_wins_over_logdir(luigids, tmp_path):
     assert not (logdir / "luigi-server.log").exists()
 
 
-def test_logging_section_of_a_toml_config_is_applied(luigids, tmp_path):
+def test_logging_section_of_a_toml_config_is_applied(
+    luigids: Callable[..., CliLuigid], tmp_path: Path
+) -> None:
     target = tmp_path / "from-toml.log"
     config = f"""
 [logging]
@@ -99,7 +100,7 @@ handlers = ["file"]
     assert "TOML INFO Scheduler starting up" in target.read_text()
 
 
-def test_no_configure_logging_leaves_logging_alone(luigids, tmp_path):
+def test_no_configure_logging_leaves_logging_alone(luigids: Callable[..., CliLuigid], tmp_path: Path) -> None:
     logdir = tmp_path / "logs"
     server = luigids("--logdir", str(logdir), config="[core]\nno_configure_logging = true\n").start()
     assert server.stop() == 0

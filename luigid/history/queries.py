@@ -72,7 +72,10 @@ def _summaries(conn: sa.Connection, rows: Sequence[sa.Row]) -> list[RunView]:
 
 
 def _runs_by_activity(
-    conn: sa.Connection, limit: int, where: Sequence[sa.ColumnElement[bool]], event_where=()
+    conn: sa.Connection,
+    limit: int,
+    where: Sequence[sa.ColumnElement[bool]],
+    event_where: Sequence[sa.ColumnElement[bool]] = (),
 ) -> list[RunView]:
     """Runs matching ``where`` (on ``tasks``), most recently active first."""
     last = sa.select(te.c.task_id, sa.func.max(te.c.ts).label("last_ts")).join(tk, tk.c.id == te.c.task_id)

@@ -8,7 +8,7 @@ swapped out in one step and the summaries are rendered and sent on the outbox th
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from luigid.notify.batch_summary import Tally, body_for, subject_for
@@ -40,7 +40,9 @@ class BatchNotifier:
         shown = ", ".join(f"{name}={value}" for name, value in (unbatched_params or {}).items())
         return f"{family}({shown})"
 
-    def _tallies(self, task_name: str, family: str, unbatched_params: Any, owners: Iterable[str] | None):
+    def _tallies(
+        self, task_name: str, family: str, unbatched_params: Any, owners: Iterable[str] | None
+    ) -> Iterator[Tally]:
         key = self._key(task_name, family, unbatched_params)
         recipients = set(self._default_owners)
         if isinstance(owners, str):
@@ -52,16 +54,18 @@ class BatchNotifier:
 
     # -- events (scheduler, on the event loop) --------------------------------------------
 
-    def add_failure(self, task_name, family, unbatched_params, expl, owners) -> None:
+    def add_failure(self, task_name: str, family: str, unbatched_params: Any, expl: Any, owners: Any) -> None:
         for tally in self._tallies(task_name, family, unbatched_params, owners):
             tally.failures += 1
             tally.remember(expl, self.settings)
 
-    def add_disable(self, task_name, family, unbatched_params, owners) -> None:
+    def add_disable(self, task_name: str, family: str, unbatched_params: Any, owners: Any) -> None:
         for tally in self._tallies(task_name, family, unbatched_params, owners):
             tally.disables += 1
 
-    def add_scheduling_fail(self, task_name, family, unbatched_params, expl, owners) -> None:
+    def add_scheduling_fail(
+        self, task_name: str, family: str, unbatched_params: Any, expl: Any, owners: Any
+    ) -> None:
         for tally in self._tallies(task_name, family, unbatched_params, owners):
             tally.scheduling_failures += 1
             tally.remember(expl, self.settings)

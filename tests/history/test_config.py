@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,14 +12,14 @@ from luigid.history import DbTaskHistory, HistoryConfig, parse_history_config
 from luigid.history.engine import open_engine
 
 
-def test_defaults_match_luigi():
+def test_defaults_match_luigi() -> None:
     config = parse_history_config({})
     assert config == HistoryConfig()
     assert config.db_connection == "sqlite:///luigi-task-hist.db"
     assert config.retention_days is None
 
 
-def test_values_are_parsed():
+def test_values_are_parsed() -> None:
     config = parse_history_config(
         {
             "task_history": {
@@ -36,7 +37,7 @@ def test_values_are_parsed():
 
 
 @pytest.mark.parametrize("value", ["0", ""])
-def test_retention_zero_or_empty_is_off(value):
+def test_retention_zero_or_empty_is_off(value: str) -> None:
     assert parse_history_config({"task_history": {"retention_days": value}}).retention_days is None
 
 
@@ -52,7 +53,7 @@ def test_retention_zero_or_empty_is_off(value):
         ("page_size", "1.5"),
     ],
 )
-def test_bad_values_name_section_and_key(key, value):
+def test_bad_values_name_section_and_key(key: str, value: str) -> None:
     with pytest.raises(ConfigError) as error:
         parse_history_config({"task_history": {key: value}})
     message = str(error.value)
@@ -60,7 +61,7 @@ def test_bad_values_name_section_and_key(key, value):
     assert repr(value) in message and "\n" not in message
 
 
-def test_missing_postgres_driver_says_what_to_install(monkeypatch):
+def test_missing_postgres_driver_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg2", None)
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(ConfigError) as error:
@@ -71,7 +72,7 @@ def test_missing_postgres_driver_says_what_to_install(monkeypatch):
     assert "s3cret" not in message and "\n" not in message
 
 
-def test_missing_sqlalchemy_says_what_to_install(monkeypatch):
+def test_missing_sqlalchemy_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "sqlalchemy", None)
     with pytest.raises(ConfigError, match=r"pip install 'luigid\[history\]'"):
         DbTaskHistory.from_config({})
@@ -81,18 +82,18 @@ def test_missing_sqlalchemy_says_what_to_install(monkeypatch):
     ("url", "expected"),
     [("nonsense", "not a database URL"), ("nosuchdb://x/y", "unknown database kind 'nosuchdb'")],
 )
-def test_bad_urls(url, expected):
+def test_bad_urls(url: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         open_engine(url)
 
 
-def test_plain_postgresql_url_uses_psycopg2_like_luigi_setups():
+def test_plain_postgresql_url_uses_psycopg2_like_luigi_setups() -> None:
     engine = open_engine("postgresql://postgres@127.0.0.1/test")  # no connection is made
     assert engine.dialect.driver == "psycopg2"
     engine.dispose()
 
 
-def test_from_config_makes_no_connection(tmp_path):
+def test_from_config_makes_no_connection(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'never' / 'made.db'}"  # directory does not exist
     history = DbTaskHistory.from_config({"task_history": {"db_connection": url, "queue_size": "5"}})
     assert history.config.queue_size == 5

@@ -13,11 +13,12 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.history.conftest import make_task, read_tables, run_once
+from tests.history.support import HistoryFactory, make_task, read_tables, run_once
 
 LUIGI_PRELUDE = """
 import json, os, sys
@@ -62,7 +63,7 @@ print(json.dumps(out))
 """
 
 
-def run_luigi(script: str, db_url: str, tmp_path) -> str:
+def run_luigi(script: str, db_url: str, tmp_path: Path) -> str:
     config = tmp_path / "luigi.cfg"
     config.write_text(f"[core]\nautoload_range = false\n\n[task_history]\ndb_connection = {db_url}\n")
     env = dict(os.environ, LUIGI_CONFIG_PATH=str(config), HIST_URL=db_url)
@@ -77,7 +78,9 @@ def run_luigi(script: str, db_url: str, tmp_path) -> str:
     return result.stdout
 
 
-def test_database_written_by_luigi_opens_in_ours(make_history, db_url, tmp_path):
+def test_database_written_by_luigi_opens_in_ours(
+    make_history: HistoryFactory, db_url: str, tmp_path: Path
+) -> None:
     run_luigi(LUIGI_WRITES, db_url, tmp_path)
     luigi_rows = read_tables(db_url)
     assert len(luigi_rows["tasks"]) == 2  # luigi keeps one row per task id
@@ -119,7 +122,7 @@ def test_database_written_by_luigi_opens_in_ours(make_history, db_url, tmp_path)
     assert read_tables(db_url)["tasks"][:2] == luigi_rows["tasks"]
 
 
-def test_luigi_reads_what_we_write(make_history, db_url, tmp_path):
+def test_luigi_reads_what_we_write(make_history: HistoryFactory, db_url: str, tmp_path: Path) -> None:
     history = make_history()
     task = make_task("Crunch_2024_03_01", family="Crunch", params={"date": "2024-03-01"})
     run_once(history, task, host="box-1", failure="oops")
@@ -147,7 +150,7 @@ def test_luigi_reads_what_we_write(make_history, db_url, tmp_path):
     assert seen["events"] == 7
 
 
-def test_we_never_alter_luigis_tables(make_history, db_url, tmp_path):
+def test_we_never_alter_luigis_tables(make_history: HistoryFactory, db_url: str, tmp_path: Path) -> None:
     run_luigi(LUIGI_WRITES, db_url, tmp_path)
     engine = sa.create_engine(db_url)
 
@@ -167,7 +170,9 @@ def test_we_never_alter_luigis_tables(make_history, db_url, tmp_path):
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_luigis_scheduler_can_keep_writing_to_our_database(make_history, db_url, tmp_path):
+def test_luigis_scheduler_can_keep_writing_to_our_database(
+    make_history: HistoryFactory, db_url: str, tmp_path: Path
+) -> None:
     history = make_history()
     run_once(history, make_task("Load_9", family="Load"), failure="first failure")
     assert history.stop(timeout=30)
@@ -196,7 +201,7 @@ def describe_tables(url: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_fresh_database_has_luigis_layout(make_history, tmp_path):
+def test_fresh_database_has_luigis_layout(make_history: HistoryFactory, tmp_path: Path) -> None:
     luigi_url = f"sqlite:///{tmp_path / 'luigi.db'}"
     run_luigi(LUIGI_WRITES, luigi_url, tmp_path)
     ours_url = f"sqlite:///{tmp_path / 'ours.db'}"

@@ -9,13 +9,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from luigid.config import SchedulerConfig
 from luigid.scheduler import Scheduler
-from tests.history.conftest import make_task, read_tables, run_once
+from tests.history.support import HistoryFactory, make_task, read_tables, run_once
 
 DEADLINE = 60.0
 
@@ -56,7 +57,7 @@ def hanging_url(db_url: str) -> str:
     return f"{db_url}?timeout=600" if db_url.startswith("sqlite") else db_url
 
 
-def test_hung_database_never_holds_the_event_loop(make_history, db_url):
+def test_hung_database_never_holds_the_event_loop(make_history: HistoryFactory, db_url: str) -> None:
     queue_size = 50
     history = make_history(hanging_url(db_url), queue_size=queue_size, batch_size=10)
     run_once(history, make_task("Warmup_1"))  # tables exist, the writer is idle
@@ -99,7 +100,12 @@ def test_hung_database_never_holds_the_event_loop(make_history, db_url):
             await beat
 
         done = threading.Event()
-        worker = threading.Thread(target=lambda: (asyncio.run(main()), done.set()), daemon=True)
+
+        def run_main() -> None:
+            asyncio.run(main())
+            done.set()
+
+        worker = threading.Thread(target=run_main, daemon=True)
         worker.start()
         worker.join(DEADLINE)
         assert done.is_set(), "scheduler calls did not complete while the database was held"
@@ -119,7 +125,9 @@ def test_hung_database_never_holds_the_event_loop(make_history, db_url):
     assert len(read_tables(db_url)["task_events"]) == history.written
 
 
-def test_page_reads_on_a_hung_database_do_not_block_the_loop(make_history, db_url):
+def test_page_reads_on_a_hung_database_do_not_block_the_loop(
+    make_history: HistoryFactory, db_url: str
+) -> None:
     history = make_history(hanging_url(db_url))
     run_once(history, make_task("Warmup_1"))
     assert history.flush(timeout=30)
@@ -146,7 +154,9 @@ def test_page_reads_on_a_hung_database_do_not_block_the_loop(make_history, db_ur
     assert outcome == [["loop ran"] * 5 + ["read 1 runs"]]
 
 
-def test_failing_writes_are_counted_logged_and_dropped(make_history, db_url, caplog):
+def test_failing_writes_are_counted_logged_and_dropped(
+    make_history: HistoryFactory, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     history = make_history()
     run_once(history, make_task("Warmup_1"))
     assert history.flush(timeout=30)
@@ -181,7 +191,9 @@ def test_failing_writes_are_counted_logged_and_dropped(make_history, db_url, cap
     assert [r[1] for r in read_tables(db_url)["tasks"]] == ["Warmup_1"]
 
 
-def test_unreachable_database_bounds_memory_then_recovers(make_history, tmp_path, caplog):
+def test_unreachable_database_bounds_memory_then_recovers(
+    make_history: HistoryFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="luigid.history")
     folder = tmp_path / "not-yet"
     url = f"sqlite:///{folder / 'history.db'}"
@@ -201,7 +213,9 @@ def test_unreachable_database_bounds_memory_then_recovers(make_history, tmp_path
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_stop_with_a_dead_database_drops_instead_of_waiting(make_history, tmp_path):
+def test_stop_with_a_dead_database_drops_instead_of_waiting(
+    make_history: HistoryFactory, tmp_path: Path
+) -> None:
     history = make_history(f"sqlite:///{tmp_path / 'missing' / 'h.db'}")
     wait_until(lambda: history.write_failures >= 1, "a failed attempt")
     for i in range(5):

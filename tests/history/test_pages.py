@@ -7,6 +7,8 @@ import html.parser
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -20,7 +22,7 @@ from luigid.config import SchedulerConfig
 from luigid.history import DbTaskHistory, history_routes
 from luigid.scheduler import Scheduler
 from luigid.web.app import log_request
-from tests.history.conftest import make_task, run_once
+from tests.history.support import HistoryFactory, make_task, run_once
 
 HTML = {"Accept": "text/html"}
 
@@ -91,7 +93,7 @@ def links(page: str) -> list[str]:
 
 
 @pytest.fixture
-def history(make_history) -> DbTaskHistory:
+def history(make_history: HistoryFactory) -> DbTaskHistory:
     """A history with runs of two families, one of them failed with a hostile message."""
     history = make_history()
     day = make_task("Daily_2024_01_01", family="Daily", params={"date": "2024-01-01", "mode": "<b>full</b>"})
@@ -118,11 +120,11 @@ def history_app(history: DbTaskHistory) -> tornado.web.Application:
     return tornado.web.Application(history_routes(history), log_function=log_request)
 
 
-def get(url: str, **kwargs) -> requests.Response:
+def get(url: str, **kwargs: Any) -> requests.Response:
     return requests.get(url, timeout=30, **kwargs)
 
 
-def test_recent_runs(base):
+def test_recent_runs(base: str) -> None:
     response = get(f"{base}/history")
     assert response.status_code == 200
     page = response.text
@@ -131,7 +133,7 @@ def test_recent_runs(base):
     assert page.count('href="history/by_id/') == 4  # four runs, one link each
 
 
-def test_run_page_shows_events_message_and_escapes(base, history):
+def test_run_page_shows_events_message_and_escapes(base: str, history: DbTaskHistory) -> None:
     first = history.runs_by_task_id("Daily_2024_01_01")[-1]
     response = get(f"{base}/history/by_id/{first.id}")
     assert response.status_code == 200
@@ -143,7 +145,7 @@ def test_run_page_shows_events_message_and_escapes(base, history):
     assert "box-1" in page
 
 
-def test_task_id_page_shows_latest_run_and_all_runs(base, history):
+def test_task_id_page_shows_latest_run_and_all_runs(base: str, history: DbTaskHistory) -> None:
     runs = history.runs_by_task_id("Daily_2024_01_01")
     assert len(runs) == 2
     page = get(f"{base}/history/by_task_id/Daily_2024_01_01").text
@@ -152,7 +154,7 @@ def test_task_id_page_shows_latest_run_and_all_runs(base, history):
     assert f'href="../../history/by_id/{runs[1].id}"' in page
 
 
-def test_by_name_and_by_params(base):
+def test_by_name_and_by_params(base: str) -> None:
     by_name = get(f"{base}/history/by_name/Daily").text
     assert by_name.count('href="../../history/by_id/') == 3
     assert "Weekly_1" not in by_name
@@ -163,7 +165,7 @@ def test_by_name_and_by_params(base):
     assert none.status_code == 200 and "No runs recorded." in none.text
 
 
-def test_tasklist_and_chart(base):
+def test_tasklist_and_chart(base: str) -> None:
     families = get(f"{base}/tasklist").text
     assert 'href="tasklist/Daily"' in families and 'href="tasklist/Weekly"' in families
     chart = get(f"{base}/tasklist/Daily")
@@ -190,7 +192,7 @@ def test_tasklist_and_chart(base):
         ("/tasklist/", 400, "missing task family"),
     ],
 )
-def test_bad_input_gets_a_clear_4xx(base, path, status, message):
+def test_bad_input_gets_a_clear_4xx(base: str, path: str, status: int, message: str) -> None:
     response = get(base + path)
     assert response.status_code == status
     assert message in response.json()["error"]
@@ -200,7 +202,7 @@ def test_bad_input_gets_a_clear_4xx(base, path, status, message):
     assert message.replace("'", "&#x27;") in as_html.text
 
 
-def test_unavailable_database_is_a_503(make_history, tmp_path):
+def test_unavailable_database_is_a_503(make_history: HistoryFactory, tmp_path: Path) -> None:
     history = make_history(f"sqlite:///{tmp_path / 'missing' / 'h.db'}")
     with ServerThread(history_app(history)) as url:
         response = get(f"{url}/history")
@@ -208,7 +210,7 @@ def test_unavailable_database_is_a_503(make_history, tmp_path):
     assert response.json() == {"error": "the task history database is unavailable; try again later"}
 
 
-def test_every_link_works_behind_a_path_prefix(base):
+def test_every_link_works_behind_a_path_prefix(base: str) -> None:
     """Crawl every page through a prefix-stripping proxy: all links are relative and all resolve."""
     proxy_app = tornado.web.Application([(r"/luigi/(.*)", PrefixProxy, {"backend": base})])
     with ServerThread(proxy_app) as proxy:

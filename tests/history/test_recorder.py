@@ -8,10 +8,10 @@ from luigid.config import SchedulerConfig
 from luigid.history import DbTaskHistory
 from luigid.history.events import MAX_MESSAGE_CHARS
 from luigid.scheduler import Scheduler
-from tests.history.conftest import make_task, read_tables, run_once
+from tests.history.support import HistoryFactory, make_task, read_tables, run_once
 
 
-def test_one_run_writes_luigi_rows(make_history, db_url):
+def test_one_run_writes_luigi_rows(make_history: HistoryFactory, db_url: str) -> None:
     history = make_history()
     task = make_task("Ingest_2024_01_01_abc", params={"date": "2024-01-01", "region": "eu"})
     before = datetime.datetime.now() - datetime.timedelta(seconds=1)
@@ -36,7 +36,7 @@ def test_one_run_writes_luigi_rows(make_history, db_url):
     assert history.write_failures == 0 and history.dropped == 0 and history.queue_depth == 0
 
 
-def test_rerun_is_a_new_record_and_failure_message_is_kept(make_history, db_url):
+def test_rerun_is_a_new_record_and_failure_message_is_kept(make_history: HistoryFactory, db_url: str) -> None:
     history = make_history()
     task = make_task("Ingest_x", params={"n": "1"})
     run_once(history, task, host="box-1", failure="Traceback: disk full")
@@ -64,7 +64,9 @@ def test_rerun_is_a_new_record_and_failure_message_is_kept(make_history, db_url)
     assert rows["task_parameters"] == [(first, "n", "1"), (second, "n", "1")]
 
 
-def test_repeated_scheduling_stays_in_one_run_and_late_done_settles_it(make_history, db_url):
+def test_repeated_scheduling_stays_in_one_run_and_late_done_settles_it(
+    make_history: HistoryFactory, db_url: str
+) -> None:
     history = make_history()
     task = make_task("Report_1")
     history.task_scheduled(task)  # two workers add the same pending task
@@ -80,7 +82,7 @@ def test_repeated_scheduling_stays_in_one_run_and_late_done_settles_it(make_hist
     assert [r[2] for r in rows["task_events"]] == ["PENDING", "PENDING", "RUNNING", "FAILED", "DONE"]
 
 
-def test_long_failure_message_is_bounded(make_history, db_url):
+def test_long_failure_message_is_bounded(make_history: HistoryFactory, db_url: str) -> None:
     history = make_history()
     task = make_task("Big_1")
     run_once(history, task, failure="x" * (MAX_MESSAGE_CHARS * 3))
@@ -90,7 +92,7 @@ def test_long_failure_message_is_bounded(make_history, db_url):
     assert MAX_MESSAGE_CHARS <= len(message) < MAX_MESSAGE_CHARS + 100
 
 
-def test_over_long_values_are_cut_to_luigis_column_widths(make_history, db_url):
+def test_over_long_values_are_cut_to_luigis_column_widths(make_history: HistoryFactory, db_url: str) -> None:
     history = make_history()
     task = make_task("T" * 300, family="F" * 300, params={"p" * 200: "v" * 5000})
     run_once(history, task, host="h" * 300)
@@ -102,7 +104,7 @@ def test_over_long_values_are_cut_to_luigis_column_widths(make_history, db_url):
     assert (len(param_name), value) == (128, "v" * 5000)
 
 
-def test_events_from_luigids_scheduler(make_history, db_url):
+def test_events_from_luigids_scheduler(make_history: HistoryFactory, db_url: str) -> None:
     """The real scheduler reports add_task / get_work transitions into the recorder."""
     history = make_history()
     scheduler = Scheduler(SchedulerConfig(record_task_history=True), task_history_impl=history)
@@ -132,7 +134,7 @@ def test_events_from_luigids_scheduler(make_history, db_url):
     assert [m for _, m in rows["task_event_messages"]] == ["bad row"]
 
 
-def test_forgotten_run_starts_a_new_record(make_history, db_url):
+def test_forgotten_run_starts_a_new_record(make_history: HistoryFactory, db_url: str) -> None:
     """The per-task run map is bounded; a forgotten task id just opens a new row at its next event."""
     history = make_history(max_tracked_runs=2)
     tasks = [make_task(f"T_{i}") for i in range(5)]
@@ -149,7 +151,7 @@ def test_forgotten_run_starts_a_new_record(make_history, db_url):
     assert [r[2] for r in rows["task_events"] if r[1] == t4] == ["PENDING", "RUNNING"]
 
 
-def test_stop_flushes_and_later_events_are_counted_as_dropped(db_url):
+def test_stop_flushes_and_later_events_are_counted_as_dropped(db_url: str) -> None:
     from luigid.history.config import HistoryConfig
     from luigid.history.engine import open_engine
 

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from luigid.history import schema
-from tests.history.conftest import make_task, read_tables, run_once
+from tests.history.support import HistoryFactory, make_task, read_tables, run_once
+
+
+def _key(result: sa.CursorResult[Any]) -> int:
+    """The primary key an INSERT made."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def add_old_run(db_url: str, task_id: str, days_ago: list[float], message: str | None = None) -> int:
@@ -15,25 +23,25 @@ def add_old_run(db_url: str, task_id: str, days_ago: list[float], message: str |
     engine = sa.create_engine(db_url)
     now = datetime.datetime.now()
     with engine.begin() as conn:
-        record_id = conn.execute(
-            schema.tasks.insert().values(task_id=task_id, name="Old", host="h")
-        ).inserted_primary_key[0]
+        record_id = _key(conn.execute(schema.tasks.insert().values(task_id=task_id, name="Old", host="h")))
         conn.execute(schema.task_parameters.insert().values(task_id=record_id, name="p", value="v"))
         for i, age in enumerate(days_ago):
-            event_id = conn.execute(
-                schema.task_events.insert().values(
-                    task_id=record_id,
-                    event_name="FAILED" if message and i == len(days_ago) - 1 else "PENDING",
-                    ts=now - datetime.timedelta(days=age),
+            event_id = _key(
+                conn.execute(
+                    schema.task_events.insert().values(
+                        task_id=record_id,
+                        event_name="FAILED" if message and i == len(days_ago) - 1 else "PENDING",
+                        ts=now - datetime.timedelta(days=age),
+                    )
                 )
-            ).inserted_primary_key[0]
+            )
         if message:
             conn.execute(schema.task_event_messages.insert().values(event_id=event_id, message=message))
     engine.dispose()
     return record_id
 
 
-def test_prune_deletes_runs_older_than_retention(make_history, db_url):
+def test_prune_deletes_runs_older_than_retention(make_history: HistoryFactory, db_url: str) -> None:
     history = make_history(retention_days=7)
     assert history.flush(timeout=30)  # tables exist
     stale = add_old_run(db_url, "Old_1", [30, 20], message="long ago")
@@ -56,7 +64,7 @@ def test_prune_deletes_runs_older_than_retention(make_history, db_url):
     assert history.metrics()["pruned_runs"] == 2
 
 
-def test_retention_is_off_by_default(make_history, db_url):
+def test_retention_is_off_by_default(make_history: HistoryFactory, db_url: str) -> None:
     history = make_history()
     assert history.flush(timeout=30)
     add_old_run(db_url, "Old_1", [3650])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from luigid.core.model import PENDING, Task
 
 
 @pytest.fixture
-def make_task():
+def make_task() -> Callable[..., Task]:
     config = SchedulerConfig()
 
     def build(family: str = "Ingest", status: str = PENDING, **params: Any) -> Task:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
-from metrics_helpers import run_for
 
 from luigid.config import ConfigError, SchedulerConfig
-from luigid.core.model import DISABLED, FAILED
+from luigid.core.model import DISABLED, FAILED, Task
 from luigid.metrics.datadog_collector import DatadogCollector
+from tests.metrics.metrics_helpers import run_for
 
 
 class FakeAgent:
@@ -53,7 +53,9 @@ def split_datagram(packet: str) -> tuple[str, list[str]]:
     return head, tags.split(",") if tags else []
 
 
-def test_started_sends_counter_and_event_with_luigis_tags(agent, make_task):
+def test_started_sends_counter_and_event_with_luigis_tags(
+    agent: FakeAgent, make_task: Callable[..., Task]
+) -> None:
     collector = collector_for(agent)
     collector.handle_task_started(make_task("Ingest", date="2024-01-01"))
     counter, event = agent.receive(2)
@@ -70,7 +72,7 @@ def test_started_sends_counter_and_event_with_luigis_tags(agent, make_task):
     assert "task_state:STARTED" in tags and "task_name:Ingest" in tags and "environment:development" in tags
 
 
-def test_failed_and_disabled_are_errors(agent, make_task):
+def test_failed_and_disabled_are_errors(agent: FakeAgent, make_task: Callable[..., Task]) -> None:
     collector = collector_for(agent)
     task = make_task("Load")
     collector.handle_task_failed(run_for(task, 2, FAILED))
@@ -91,7 +93,9 @@ def test_failed_and_disabled_are_errors(agent, make_task):
     assert "|p:normal" in disabled_event
 
 
-def test_done_sends_execution_time_and_namespaced_metrics(agent, make_task):
+def test_done_sends_execution_time_and_namespaced_metrics(
+    agent: FakeAgent, make_task: Callable[..., Task]
+) -> None:
     collector = collector_for(
         agent, metric_namespace="etl", environment="production", default_tags="team:data,tier:1"
     )
@@ -107,7 +111,7 @@ def test_done_sends_execution_time_and_namespaced_metrics(agent, make_task):
         assert tags[-3:] == ["environment:production", "team:data", "tier:1"]
 
 
-def test_done_without_a_run_sends_nothing(agent, make_task):
+def test_done_without_a_run_sends_nothing(agent: FakeAgent, make_task: Callable[..., Task]) -> None:
     collector = collector_for(agent)
     cached = make_task("Cached")
     cached.time_running = None
@@ -118,7 +122,9 @@ def test_done_without_a_run_sends_nothing(agent, make_task):
     assert split_datagram(first)[0] == "luigi.task.started:1|c"
 
 
-def test_absent_agent_neither_raises_nor_loses_later_events(make_task, caplog, monkeypatch):
+def test_absent_agent_neither_raises_nor_loses_later_events(
+    make_task: Callable[..., Task], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(logging.getLogger("datadog.dogstatsd"), "filters", [])  # a fresh throttle
     # bind then close: a port nobody listens on, until the "agent" comes back on it below
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -147,7 +153,7 @@ def test_absent_agent_neither_raises_nor_loses_later_events(make_task, caplog, m
     assert sum("Error submitting packet" in r.getMessage() for r in caplog.records) == 1
 
 
-def test_extras_are_accepted_and_nothing_is_exposed(agent):
+def test_extras_are_accepted_and_nothing_is_exposed(agent: FakeAgent) -> None:
     collector = collector_for(agent)
     collector.observe_rpc("get_work", 0.01, 200)
     collector.observe_prune(0.1)
@@ -156,7 +162,7 @@ def test_extras_are_accepted_and_nothing_is_exposed(agent):
     collector.close()
 
 
-def test_bad_port_is_one_line():
+def test_bad_port_is_one_line() -> None:
     with pytest.raises(ConfigError) as exc:
         DatadogCollector.from_sections({"datadog": {"statsd_port": "eighty"}})
     assert (

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from luigid.config import ConfigError, SchedulerConfig
+from luigid.core.model import Task
 from luigid.metrics import MetricsCollector, NoMetricsCollector, make_collector
 from luigid.metrics.datadog_collector import DatadogCollector
 from luigid.metrics.duck_collector import DuckTypedCollector
@@ -26,7 +29,7 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
 
 
 @pytest.mark.parametrize("which", ["default", "none"])
-def test_default_and_none_record_nothing(which, make_task):
+def test_default_and_none_record_nothing(which: str, make_task: Callable[..., Task]) -> None:
     collector = make_collector(config(which), {})
     assert isinstance(collector, NoMetricsCollector)
     collector.handle_task_started(make_task())
@@ -38,14 +41,14 @@ def test_default_and_none_record_nothing(which, make_task):
     assert not collector.generate_latest()
 
 
-def test_prometheus_and_datadog_are_built_from_their_sections():
+def test_prometheus_and_datadog_are_built_from_their_sections() -> None:
     assert isinstance(make_collector(config("prometheus"), {}), PrometheusCollector)
     dd = make_collector(config("datadog"), {"datadog": {"statsd_host": "127.0.0.1", "statsd_port": "9"}})
     assert isinstance(dd, DatadogCollector)
     dd.close()
 
 
-def test_unknown_collector_name_is_one_line():
+def test_unknown_collector_name_is_one_line() -> None:
     with pytest.raises(ConfigError) as exc:
         make_collector(config("statsd"), {})
     assert "[scheduler] metrics_collector" in one_line(exc)
@@ -53,7 +56,9 @@ def test_unknown_collector_name_is_one_line():
 
 
 @pytest.mark.parametrize(("which", "package"), [("prometheus", "prometheus_client"), ("datadog", "datadog")])
-def test_missing_package_says_what_to_install(which, package, monkeypatch):
+def test_missing_package_says_what_to_install(
+    which: str, package: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # None in sys.modules makes any import of the package fail, as if it were not installed
     monkeypatch.setitem(sys.modules, package, None)
     with pytest.raises(ConfigError) as exc:
@@ -63,7 +68,7 @@ def test_missing_package_says_what_to_install(which, package, monkeypatch):
 
 
 @pytest.fixture
-def plugin_dir(tmp_path, monkeypatch):
+def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], None]:
     """A directory on sys.path where a test writes the module a custom import names."""
     monkeypatch.syspath_prepend(str(tmp_path))
 
@@ -73,7 +78,9 @@ def plugin_dir(tmp_path, monkeypatch):
     return write
 
 
-def test_custom_subclass_of_our_interface_is_used_as_is(plugin_dir, make_task):
+def test_custom_subclass_of_our_interface_is_used_as_is(
+    plugin_dir: Callable[[str, str], None], make_task: Callable[..., Task]
+) -> None:
     plugin_dir(
         "ours_collector",
         """
@@ -100,7 +107,9 @@ def test_custom_subclass_of_our_interface_is_used_as_is(plugin_dir, make_task):
     assert collector.generate_latest() == "recorded 2\n"
 
 
-def test_custom_luigi_style_collector_is_accepted_by_its_methods(plugin_dir, make_task):
+def test_custom_luigi_style_collector_is_accepted_by_its_methods(
+    plugin_dir: Callable[[str, str], None], make_task: Callable[..., Task]
+) -> None:
     # written against luigi's interface: no luigid base class, no observe_* methods
     plugin_dir(
         "luigi_style",
@@ -141,7 +150,7 @@ def test_custom_luigi_style_collector_is_accepted_by_its_methods(plugin_dir, mak
     class Handler:
         headers: dict = {}
 
-        def set_header(self, name, value):
+        def set_header(self, name: str, value: str) -> None:
             self.headers[name] = value
 
     handler = Handler()
@@ -149,7 +158,7 @@ def test_custom_luigi_style_collector_is_accepted_by_its_methods(plugin_dir, mak
     assert handler.headers == {"X-Collector": "counting"}
 
 
-def test_custom_without_import_path_is_one_line():
+def test_custom_without_import_path_is_one_line() -> None:
     with pytest.raises(ConfigError) as exc:
         make_collector(config("custom", None), {})
     assert "[scheduler] metrics_custom_import" in one_line(exc)
@@ -188,7 +197,13 @@ def test_custom_without_import_path_is_one_line():
         ("", "NoDots", "expected 'package.module.ClassName'"),
     ],
 )
-def test_bad_custom_collectors_are_refused_in_one_line(plugin_dir, source, dotted, expected, request):
+def test_bad_custom_collectors_are_refused_in_one_line(
+    plugin_dir: Callable[[str, str], None],
+    source: str,
+    dotted: str,
+    expected: str,
+    request: pytest.FixtureRequest,
+) -> None:
     # a fresh module name per case: the import system caches modules by name
     module = f"plain_mod_{abs(hash(request.node.name))}"
     dotted = dotted.replace("plain_mod", module)

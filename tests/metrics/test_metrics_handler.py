@@ -10,11 +10,12 @@ import pytest
 import requests
 import tornado.httpserver
 import tornado.web
-from metrics_helpers import parse_samples, sample
 from tornado.netutil import bind_sockets
 
+from luigid.core.model import Task
 from luigid.metrics import MetricsCollector, MetricsHandler, NoMetricsCollector
 from luigid.metrics.prometheus_collector import PrometheusCollector
+from tests.metrics.metrics_helpers import parse_samples, sample
 
 
 @pytest.fixture
@@ -52,7 +53,9 @@ def serve() -> Iterator[Callable[[MetricsCollector], str]]:
         thread.join(5)
 
 
-def test_prometheus_metrics_are_served_in_text_format(serve, make_task):
+def test_prometheus_metrics_are_served_in_text_format(
+    serve: Callable[[MetricsCollector], str], make_task: Callable[..., Task]
+) -> None:
     collector = PrometheusCollector.from_sections({})
     collector.handle_task_started(make_task("Ingest"))
     collector.set_state_probe(
@@ -66,17 +69,19 @@ def test_prometheus_metrics_are_served_in_text_format(serve, make_task):
     assert sample(samples, "luigid_tasks", status="RUNNING") == 1
 
 
-def test_collector_with_nothing_to_expose_answers_empty(serve):
+def test_collector_with_nothing_to_expose_answers_empty(serve: Callable[[MetricsCollector], str]) -> None:
     reply = requests.get(serve(NoMetricsCollector()) + "/metrics", timeout=10)
     assert reply.status_code == 200
     assert reply.content == b""
 
 
-def test_a_failing_collector_answers_500_and_the_server_keeps_serving(serve, caplog, allow_error_logs):
+def test_a_failing_collector_answers_500_and_the_server_keeps_serving(
+    serve: Callable[[MetricsCollector], str], caplog: pytest.LogCaptureFixture, allow_error_logs: None
+) -> None:
     class Flaky(NoMetricsCollector):
         calls = 0
 
-        def generate_latest(self):
+        def generate_latest(self) -> str:
             self.calls += 1
             if self.calls == 1:
                 raise RuntimeError("label mismatch")

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-from metrics_helpers import parse_samples, run_for, sample
 
 from luigid.config import ConfigError, SchedulerConfig
-from luigid.core.model import DISABLED, FAILED
+from luigid.core.model import DISABLED, FAILED, Task
 from luigid.metrics.prometheus_collector import MAX_RPC_METHOD_LABELS, PrometheusCollector
+from tests.metrics.metrics_helpers import parse_samples, run_for, sample
+from tests.support import FakeClock
 
 
 def scrape(collector: PrometheusCollector) -> dict:
     return parse_samples(collector.generate_latest())
 
 
-def test_task_events_use_luigis_names_with_family_label(make_task):
+def test_task_events_use_luigis_names_with_family_label(make_task: Callable[..., Task]) -> None:
     collector = PrometheusCollector.from_sections({})
     ingest = make_task("Ingest", date="2024-01-01")
     report = make_task("Report")
@@ -38,13 +40,15 @@ def test_task_events_use_luigis_names_with_family_label(make_task):
     assert sample(samples, "luigi_task_execution_time_seconds", family="Report") == 7.5
 
 
-def test_started_task_shows_an_execution_time_series_before_it_finishes(make_task):
+def test_started_task_shows_an_execution_time_series_before_it_finishes(
+    make_task: Callable[..., Task],
+) -> None:
     collector = PrometheusCollector.from_sections({})
     collector.handle_task_started(make_task("Slow"))
     assert sample(scrape(collector), "luigi_task_execution_time_seconds", family="Slow") == 0
 
 
-def test_task_found_already_done_counts_but_has_no_run_time(make_task):
+def test_task_found_already_done_counts_but_has_no_run_time(make_task: Callable[..., Task]) -> None:
     collector = PrometheusCollector.from_sections({})
     task = make_task("Cached")
     task.time_running = None
@@ -57,7 +61,7 @@ def test_task_found_already_done_counts_but_has_no_run_time(make_task):
     assert sample(samples, "luigi_task_failed_total", family="NeverRan") == 1
 
 
-def test_task_parameters_become_labels_before_family(make_task):
+def test_task_parameters_become_labels_before_family(make_task: Callable[..., Task]) -> None:
     collector = PrometheusCollector.from_sections(
         {"prometheus": {"task_parameters_to_use_in_labels": '["region", "missing"]'}}
     )
@@ -68,7 +72,7 @@ def test_task_parameters_become_labels_before_family(make_task):
     assert sample(samples, "luigi_task_started_total", region="eu", missing="None", family="Load") == 1
 
 
-def test_repeated_label_names_are_kept_once(make_task):
+def test_repeated_label_names_are_kept_once(make_task: Callable[..., Task]) -> None:
     collector = PrometheusCollector.from_sections(
         {"prometheus": {"task_parameters_to_use_in_labels": '["region", "family", "region"]'}}
     )
@@ -79,7 +83,7 @@ def test_repeated_label_names_are_kept_once(make_task):
     assert sample(scrape(collector), "luigi_task_started_total", region="eu", family="Load") == 1
 
 
-def test_family_label_can_be_left_out(make_task):
+def test_family_label_can_be_left_out(make_task: Callable[..., Task]) -> None:
     collector = PrometheusCollector.from_sections(
         {
             "prometheus": {
@@ -105,14 +109,14 @@ def test_family_label_can_be_left_out(make_task):
         ),
     ],
 )
-def test_bad_prometheus_section_is_one_line(options, expected):
+def test_bad_prometheus_section_is_one_line(options: dict[str, str], expected: str) -> None:
     with pytest.raises(ConfigError) as exc:
         PrometheusCollector.from_sections({"prometheus": options})
     assert expected in str(exc.value)
     assert "\n" not in str(exc.value)
 
 
-def test_each_collector_has_its_own_registry(make_task):
+def test_each_collector_has_its_own_registry(make_task: Callable[..., Task]) -> None:
     first = PrometheusCollector.from_sections({})
     second = PrometheusCollector.from_sections({})
     first.handle_task_started(make_task("A"))
@@ -120,7 +124,7 @@ def test_each_collector_has_its_own_registry(make_task):
     assert sample(scrape(second), "luigi_task_started_total", family="A") is None
 
 
-def test_state_and_history_probes_are_read_at_scrape_time():
+def test_state_and_history_probes_are_read_at_scrape_time() -> None:
     collector = PrometheusCollector.from_sections({})
     state = {"tasks_by_status": {"PENDING": 3, "DONE": 10}, "workers_active": 2, "workers_disabled": 1}
     history = {"queue_depth": 5, "write_failures": 0}
@@ -141,7 +145,7 @@ def test_state_and_history_probes_are_read_at_scrape_time():
     assert sample(samples, "luigid_history_write_failures_total") == 4
 
 
-def test_stall_probe_is_read_at_scrape_time():
+def test_stall_probe_is_read_at_scrape_time() -> None:
     collector = PrometheusCollector.from_sections({})
     reading = {
         "longest_seconds": 0.12,
@@ -159,10 +163,10 @@ def test_stall_probe_is_read_at_scrape_time():
     assert sample(scrape(collector), "luigid_event_loop_long_stalls_total") == 3
 
 
-def test_failing_probe_costs_only_its_own_metrics(caplog):
+def test_failing_probe_costs_only_its_own_metrics(caplog: pytest.LogCaptureFixture) -> None:
     collector = PrometheusCollector.from_sections({})
 
-    def broken():
+    def broken() -> dict[str, Any]:
         raise RuntimeError("state is busy")
 
     collector.set_state_probe(broken)
@@ -173,7 +177,7 @@ def test_failing_probe_costs_only_its_own_metrics(caplog):
     assert "state probe failed" in caplog.text
 
 
-def test_rpc_requests_are_counted_and_timed_by_method():
+def test_rpc_requests_are_counted_and_timed_by_method() -> None:
     collector = PrometheusCollector.from_sections({})
     collector.observe_rpc("get_work", 0.0002, 200)
     collector.observe_rpc("get_work", 0.003, 200)
@@ -190,7 +194,7 @@ def test_rpc_requests_are_counted_and_timed_by_method():
     )
 
 
-def test_rpc_method_labels_are_bounded():
+def test_rpc_method_labels_are_bounded() -> None:
     collector = PrometheusCollector.from_sections({})
     for i in range(MAX_RPC_METHOD_LABELS + 25):
         collector.observe_rpc(f"bogus_{i}", 0.001, 404)
@@ -202,17 +206,16 @@ def test_rpc_method_labels_are_bounded():
     assert sample(samples, "luigid_rpc_requests_total", method="bogus_0", code="404") == 2
 
 
-def test_prune_and_snapshot_durations_and_ages(monkeypatch):
+def test_prune_and_snapshot_durations_and_ages(monkeypatch: pytest.MonkeyPatch) -> None:
     collector = PrometheusCollector.from_sections({})
     samples = scrape(collector)
     assert sample(samples, "luigid_last_prune_duration_seconds") is None  # nothing happened yet
 
-    clock = [5000.0]
-    monkeypatch.setattr(time, "time", lambda: clock[0])
+    clock = FakeClock(5000.0).install(monkeypatch)
     collector.observe_prune(0.25)
-    clock[0] += 30
+    clock.now += 30
     collector.observe_snapshot(1.5)
-    clock[0] += 12
+    clock.now += 12
     samples = scrape(collector)
     assert sample(samples, "luigid_last_prune_duration_seconds") == 0.25
     assert sample(samples, "luigid_last_prune_age_seconds") == 42
@@ -220,7 +223,7 @@ def test_prune_and_snapshot_durations_and_ages(monkeypatch):
     assert sample(samples, "luigid_last_snapshot_age_seconds") == 12
 
 
-def test_exposition_is_the_prometheus_text_format(make_task):
+def test_exposition_is_the_prometheus_text_format(make_task: Callable[..., Task]) -> None:
     collector = PrometheusCollector.from_sections({})
     collector.handle_task_started(make_task("A"))
     body = collector.generate_latest().decode()
@@ -230,7 +233,7 @@ def test_exposition_is_the_prometheus_text_format(make_task):
     class Handler:
         headers: dict = {}
 
-        def set_header(self, name, value):
+        def set_header(self, name: str, value: str) -> None:
             self.headers[name] = value
 
     handler = Handler()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
-import time
 import types
+from collections.abc import Sequence
+from typing import Any
 
 import luigi.batch_notifier
 import pytest
@@ -12,9 +13,12 @@ import pytest
 from luigid.config import SchedulerConfig
 from luigid.notify import make_batch_notifier
 from luigid.notify.batch_notifier import BatchNotifier
+from luigid.notify.mail import OutgoingMail
 from luigid.notify.mailer import Mailer
 from luigid.notify.outbox import Outbox
 from luigid.notify.settings import BatchSettings, EmailSettings
+from tests.notify.smtp import SmtpServer
+from tests.support import FakeClock
 
 TRACEBACK = (
     'Traceback (most recent call last):\n  File "x.py", line 3, in run\n    boom()\nValueError: bad row 17\n'
@@ -23,13 +27,13 @@ OTHER_TRACEBACK = "Traceback (most recent call last):\n  File \"y.py\", line 9\n
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    now = [1_700_000_000.0]
-    monkeypatch.setattr(time, "time", lambda: now[0])
-    return now
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    return FakeClock().install(monkeypatch)
 
 
-def test_summaries_go_to_receiver_and_owners_after_the_interval(smtp_server, clock):
+def test_summaries_go_to_receiver_and_owners_after_the_interval(
+    smtp_server: SmtpServer, clock: FakeClock
+) -> None:
     sections = smtp_server.sections(receiver="ops@example.com")
     sections["batch_email"] = {"email_interval": "5"}
     notifier = make_batch_notifier(SchedulerConfig(batch_emails=True), sections)
@@ -43,9 +47,9 @@ def test_summaries_go_to_receiver_and_owners_after_the_interval(smtp_server, clo
     notifier.add_disable("Ingest(date=2024-01-01)", "Ingest", {"date": "2024-01-01"}, ["ana@example.com"])
     notifier.add_scheduling_fail("Report()", "Report", {}, OTHER_TRACEBACK, [])
 
-    clock[0] += 4 * 60
+    clock.now += 4 * 60
     notifier.update()  # too early: nothing is sent
-    clock[0] += 60
+    clock.now += 60
     notifier.update()
     assert notifier.stop(10)
 
@@ -73,16 +77,16 @@ def test_summaries_go_to_receiver_and_owners_after_the_interval(smtp_server, clo
     assert "Report()" not in ana.body
 
 
-def test_counters_restart_after_each_send(smtp_server, clock):
+def test_counters_restart_after_each_send(smtp_server: SmtpServer, clock: FakeClock) -> None:
     notifier = make_batch_notifier(
         SchedulerConfig(batch_emails=True), smtp_server.sections(receiver="ops@example.com")
     )
     notifier.add_failure("A()", "A", {}, "first", [])
     notifier.send_email()  # what the scheduler does at shutdown
-    clock[0] += 3600
+    clock.now += 3600
     notifier.update()  # nothing new happened: no mail
     notifier.add_failure("B()", "B", {}, "second", [])
-    clock[0] += 3600
+    clock.now += 3600
     notifier.update()
     notifier.stop(10)
     first, second = smtp_server.inbox.wait_for(2)
@@ -92,7 +96,9 @@ def test_counters_restart_after_each_send(smtp_server, clock):
     assert len(smtp_server.inbox.messages) == 2
 
 
-def test_dead_smtp_server_costs_one_warning_per_batch(dead_port, caplog):
+def test_dead_smtp_server_costs_one_warning_per_batch(
+    dead_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
     sections = {
         "email": {"receiver": "ops@example.com", "force_send": "true"},
         "smtp": {"host": "127.0.0.1", "port": str(dead_port)},
@@ -107,7 +113,7 @@ def test_dead_smtp_server_costs_one_warning_per_batch(dead_port, caplog):
     assert "cannot connect to SMTP server" in warnings[0].getMessage()
 
 
-def test_method_other_than_smtp_is_refused_for_batches_even_without_receiver():
+def test_method_other_than_smtp_is_refused_for_batches_even_without_receiver() -> None:
     from luigid.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"^luigid: config error in \[email\] method: sns is not supported"):
@@ -130,7 +136,7 @@ EVENTS = [
 ]
 
 
-def feed(notifier, events) -> None:
+def feed(notifier: Any, events: list[tuple[Any, ...]]) -> None:
     for kind, name, family, params, expl, owners in events:
         if kind == "failure":
             notifier.add_failure(name, family, params, expl, owners)
@@ -140,7 +146,9 @@ def feed(notifier, events) -> None:
             notifier.add_scheduling_fail(name, family, params, expl, owners)
 
 
-def luigis_summaries(monkeypatch, settings: BatchSettings, email_format: str, receiver: str) -> dict:
+def luigis_summaries(
+    monkeypatch: pytest.MonkeyPatch, settings: BatchSettings, email_format: str, receiver: str
+) -> dict:
     sent = {}
     fake_email = types.SimpleNamespace(format=email_format, receiver=receiver, sender="luigid@example.com")
     monkeypatch.setattr(luigi.batch_notifier, "email", lambda: fake_email)
@@ -164,7 +172,7 @@ def luigis_summaries(monkeypatch, settings: BatchSettings, email_format: str, re
 def our_summaries(settings: BatchSettings, email_format: str, receiver: str) -> dict:
     sent = {}
 
-    def capture(mails):
+    def capture(mails: Sequence[OutgoingMail]) -> None:
         for mail in mails:
             sent[mail.recipients[0]] = (mail.subject, mail.body)
 
@@ -191,8 +199,14 @@ def our_summaries(settings: BatchSettings, email_format: str, receiver: str) -> 
 )
 @pytest.mark.parametrize("receiver", ["ops@example.com", ""])
 def test_summaries_match_luigis(
-    monkeypatch, batch_mode, email_format, group_by, error_lines, error_messages, receiver
-):
+    monkeypatch: pytest.MonkeyPatch,
+    batch_mode: str,
+    email_format: str,
+    group_by: bool,
+    error_lines: int,
+    error_messages: int,
+    receiver: str,
+) -> None:
     settings = BatchSettings(
         email_interval=15,
         batch_mode=batch_mode,
@@ -205,7 +219,7 @@ def test_summaries_match_luigis(
     assert our_summaries(settings, email_format, receiver) == expected
 
 
-def test_missing_owners_and_non_text_explanations_are_tolerated():
+def test_missing_owners_and_non_text_explanations_are_tolerated() -> None:
     # luigi's own notifier raises on these; a scheduler must not
     sent = {}
     email = EmailSettings(receiver="ops@example.com", force_send=True)

@@ -14,9 +14,10 @@ from luigid.notify.mail import OutgoingMail
 from luigid.notify.outbox import Outbox
 from luigid.notify.settings import SmtpSettings
 from luigid.notify.smtp_transport import deliver_smtp
+from tests.notify.smtp import SilentServer, SmtpServer
 
 
-def test_disable_email_reaches_the_receiver(smtp_server):
+def test_disable_email_reaches_the_receiver(smtp_server: SmtpServer) -> None:
     notifier = make_notifier(
         SchedulerConfig(),
         smtp_server.sections(receiver="ops@example.com, oncall@example.com", prefix="[prod]"),
@@ -38,7 +39,7 @@ def test_disable_email_reaches_the_receiver(smtp_server):
     assert mail.body.strip() == "X failed 3 times"
 
 
-def test_html_format_sends_html(smtp_server):
+def test_html_format_sends_html(smtp_server: SmtpServer) -> None:
     notifier = make_notifier(
         SchedulerConfig(), smtp_server.sections(receiver="ops@example.com", format="html")
     )
@@ -49,7 +50,7 @@ def test_html_format_sends_html(smtp_server):
     assert "<b>failed</b>" in mail.body
 
 
-def test_disabled_task_email_is_luigis_text():
+def test_disabled_task_email_is_luigis_text() -> None:
     config = SchedulerConfig(retry_count=3, disable_window=600, disable_persist=86400)
     task = Task("Ingest_2024_abc", FAILED, (), config.retry_policy(), family="Ingest")
     subject, body = disabled_task_email(task, config.disable_persist)
@@ -59,7 +60,7 @@ def test_disabled_task_email_is_luigis_text():
     )
 
 
-def test_legacy_core_keys_still_configure_mail(smtp_server):
+def test_legacy_core_keys_still_configure_mail(smtp_server: SmtpServer) -> None:
     sections = {
         "core": {
             "error-email": "legacy@example.com",
@@ -79,7 +80,7 @@ def test_legacy_core_keys_still_configure_mail(smtp_server):
     assert mail.subject == "LEGACY subject"
 
 
-def test_smtp_login(smtp_server_with_login):
+def test_smtp_login(smtp_server_with_login: SmtpServer) -> None:
     sections = smtp_server_with_login.sections(receiver="ops@example.com")
     sections["smtp"].update(username="scheduler", password="s3cret")
     notifier = make_notifier(SchedulerConfig(), sections)
@@ -97,15 +98,21 @@ def test_smtp_login(smtp_server_with_login):
         ({"receiver": "ops@example.com", "force_send": "false"}, "running from a tty"),
     ],
 )
-def test_luigis_reasons_not_to_send(smtp_server, monkeypatch, caplog, options, why):
+def test_luigis_reasons_not_to_send(
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    options: dict[str, str],
+    why: str | None,
+) -> None:
     class Terminal:
-        def isatty(self):
+        def isatty(self) -> bool:
             return True
 
-        def write(self, text):
+        def write(self, text: str) -> int:
             return len(text)
 
-        def flush(self):
+        def flush(self) -> None:
             pass
 
     monkeypatch.setattr("sys.stdout", Terminal())
@@ -123,7 +130,7 @@ def test_luigis_reasons_not_to_send(smtp_server, monkeypatch, caplog, options, w
     ("method", "hint"),
     [("ses", "email-smtp.<region>.amazonaws.com"), ("sendgrid", "smtp.sendgrid.net"), ("sns", "receiver")],
 )
-def test_other_methods_are_refused_in_one_line(method, hint):
+def test_other_methods_are_refused_in_one_line(method: str, hint: str) -> None:
     sections = {"email": {"receiver": "ops@example.com", "method": method}}
     with pytest.raises(ConfigError) as exc:
         make_notifier(SchedulerConfig(), sections)
@@ -132,20 +139,20 @@ def test_other_methods_are_refused_in_one_line(method, hint):
     assert hint in message and "\n" not in message
 
 
-def test_other_method_without_anyone_to_mail_is_harmless():
+def test_other_method_without_anyone_to_mail_is_harmless() -> None:
     # a luigi.cfg shared with workers may name ses for them; with no receiver the scheduler sends nothing
     notifier = make_notifier(SchedulerConfig(), {"email": {"type": "ses"}})
     notifier.send_error_email("subject", "body")
     assert notifier.stop(1)
 
 
-def test_bad_smtp_value_is_one_line():
+def test_bad_smtp_value_is_one_line() -> None:
     with pytest.raises(ConfigError) as exc:
         make_notifier(SchedulerConfig(), {"smtp": {"port": "smtp"}, "email": {"receiver": "a@example.com"}})
     assert str(exc.value) == "luigid: config error in [smtp] port: expected an integer, got 'smtp'"
 
 
-def test_dead_smtp_server_costs_one_warning(dead_port, caplog):
+def test_dead_smtp_server_costs_one_warning(dead_port: int, caplog: pytest.LogCaptureFixture) -> None:
     sections = {
         "email": {"receiver": "ops@example.com", "force_send": "true"},
         "smtp": {"host": "127.0.0.1", "port": str(dead_port)},
@@ -159,7 +166,9 @@ def test_dead_smtp_server_costs_one_warning(dead_port, caplog):
     assert notifier.mailer.outbox.failed_batches == 1
 
 
-def test_hung_smtp_server_never_holds_the_caller(silent_server, caplog):
+def test_hung_smtp_server_never_holds_the_caller(
+    silent_server: SilentServer, caplog: pytest.LogCaptureFixture
+) -> None:
     outbox = Outbox(
         functools.partial(deliver_smtp, SmtpSettings(host="127.0.0.1", port=silent_server.port, timeout=60)),
         max_jobs=2,

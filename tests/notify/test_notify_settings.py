@@ -8,7 +8,7 @@ from luigid.config import ConfigError
 from luigid.notify.settings import BatchSettings, EmailSettings, SmtpSettings
 
 
-def test_luigis_defaults():
+def test_luigis_defaults() -> None:
     assert BatchSettings.from_sections({}) == BatchSettings(60, "unbatched_params", 20, 1, True)
     email = EmailSettings.from_sections(None)
     assert (email.method, email.format, email.receiver, email.force_send) == ("smtp", "plain", "", False)
@@ -25,12 +25,12 @@ def test_luigis_defaults():
         {"batch-notifier": {"email-interval-minutes": "5"}, "batch_email": {"batch_mode": "family"}},
     ],
 )
-def test_batch_section_spellings(sections):
+def test_batch_section_spellings(sections: dict[str, dict[str, str]]) -> None:
     settings = BatchSettings.from_sections(sections)
     assert (settings.email_interval, settings.batch_mode) == (5, "family")
 
 
-def test_new_keys_win_over_old_ones():
+def test_new_keys_win_over_old_ones() -> None:
     sections = {
         "email": {"method": "smtp", "type": "ses", "format": "html"},
         "core": {"email-type": "none", "smtp_host": "old.example.com", "smtp_login": "old"},
@@ -42,7 +42,7 @@ def test_new_keys_win_over_old_ones():
     assert (smtp.host, smtp.username) == ("new.example.com", "old")
 
 
-def test_password_stays_out_of_repr():
+def test_password_stays_out_of_repr() -> None:
     smtp = SmtpSettings.from_sections({"smtp": {"username": "u", "password": "hunter2"}})
     assert smtp.password == "hunter2"
     assert "hunter2" not in repr(smtp)
@@ -57,7 +57,7 @@ def test_password_stays_out_of_repr():
         ({"core": {"smtp_timeout": "soon"}}, "[core] smtp_timeout: expected a number, got 'soon'"),
     ],
 )
-def test_bad_values_name_section_and_key(sections, message):
+def test_bad_values_name_section_and_key(sections: dict[str, dict[str, str]], message: str) -> None:
     with pytest.raises(ConfigError) as exc:
         BatchSettings.from_sections(sections)
         EmailSettings.from_sections(sections)

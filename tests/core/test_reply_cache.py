@@ -1,0 +1,354 @@
+"""task_list and graph replies are joined from JSON kept on each task (``Task.encoded``):
+whatever changes a field they show must drop it (``Task.set`` does, by construction), so
+that the next reply shows the change.
+
+Each scenario below reads every view (filling the caches), changes a field one way a worker,
+an admin or time can, then requires the views to be byte for byte what they are with every
+cache dropped, and the change to be visible. A random test does the same after each call of
+long call sequences.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import luigid.core.replies
+from luigid.core.rpc import RPC_METHODS, Fragments, dumps, members
+from luigid.scheduler import Scheduler
+
+from .support import STATUSES_ASKED, Clock, add, work
+from .test_differential_random import CONFIG, Replayer, ops
+
+Make = Callable[..., Scheduler]
+
+
+def reply_bytes(reply: Any) -> bytes:
+    """A reply as the server sends it (``RpcHandler`` joins the pieces the same way)."""
+    if not isinstance(reply, Fragments):
+        return dumps(reply)
+    pieces = [piece if isinstance(piece, bytes) else members(piece) for piece in reply if piece]
+    return b"{" + b",".join(piece for piece in pieces if piece) + b"}"
+
+
+def streamed(s: Scheduler, method: str, **arguments: Any) -> Any:
+    """The reply as the server gets it: pieces, for a streamed method."""
+    return RPC_METHODS[method].invoke(s, arguments)
+
+
+def views(s: Scheduler) -> dict[str, bytes]:
+    """Every reply built from the cached JSON, for every task."""
+    shown = {"graph": reply_bytes(streamed(s, "graph"))}
+    for status in STATUSES_ASKED:
+        shown[f"task_list {status}"] = reply_bytes(streamed(s, "task_list", status=status))
+    for task_id in sorted(task.id for task in s._state.tasks()):
+        shown[f"dep_graph {task_id}"] = reply_bytes(streamed(s, "dep_graph", task_id=task_id))
+        shown[f"dep_graph undone {task_id}"] = reply_bytes(
+            streamed(s, "dep_graph", task_id=task_id, include_done=False)
+        )
+        shown[f"inverse_dep_graph {task_id}"] = reply_bytes(streamed(s, "inverse_dep_graph", task_id=task_id))
+    return shown
+
+
+def assert_views_fresh(s: Scheduler) -> None:
+    cached = views(s)
+    assert all(task.encoded is not None for task in s._state.tasks())  # task_list("") lists them all
+    for task in s._state.tasks():
+        task.encoded = None
+    fresh = views(s)
+    stale = {name: (cached[name], fresh[name]) for name in fresh if cached.get(name) != fresh[name]}
+    assert not stale, f"replies built from stale task JSON: {stale}"
+
+
+@pytest.fixture(params=[1000, 2], ids=["one piece", "pieces of 2"])
+def piece_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(luigid.core.replies, "FRAGMENT_SIZE", request.param)
+    return int(request.param)
+
+
+def listed(s: Scheduler, task_id: str) -> dict[str, Any]:
+    """The task as task_list (over all statuses) shows it."""
+    entry: dict[str, Any] = s.task_list(status="", upstream_status="")[task_id]
+    return entry
+
+
+def node(s: Scheduler, task_id: str) -> dict[str, Any]:
+    entry: dict[str, Any] = s.graph()[task_id]
+    return entry
+
+
+def run_batch(s: Scheduler) -> str:
+    """Three batchable tasks handed out as a batch to w1, claimed by the runner task it adds."""
+    s.add_task_batcher(worker="w1", task_family="B", batched_args=["day"], max_batch_size=3)
+    for day in "123":
+        add(s, "B_" + day, params={"day": day}, batchable=True, resources={"db": 2})
+    reply = work(s)
+    add(s, "B_all", status="RUNNING", batch_id=reply["batch_id"], params={"day": "1,2,3"})
+    return "B_all"
+
+
+# Each scenario: (setup, change, check). The check proves the change happened at all, so the
+# freshness comparison is not passing on a no-op.
+Scenario = tuple[
+    Callable[[Scheduler, Clock], object], Callable[[Scheduler, Clock], object], Callable[[Scheduler], object]
+]
+
+
+def _setup_a(s: Scheduler, clock: Clock) -> None:
+    add(s, "A_1", params={"x": "1"})
+
+
+def _setup_a_running(s: Scheduler, clock: Clock) -> None:
+    add(s, "A_1", params={"x": "1"}, resources={"r": 2})
+    work(s)
+
+
+def _setup_a_failed(s: Scheduler, clock: Clock) -> None:
+    add(s, "A_1", params={"x": "1"})
+    add(s, "A_1", status="FAILED")
+
+
+def _setup_a_disabled(s: Scheduler, clock: Clock) -> None:
+    add(s, "A_1", params={"x": "1"})
+    for _ in range(3):
+        add(s, "A_1", status="FAILED")
+    assert listed(s, "A_1")["status"] == "DISABLED"
+
+
+def _setup_a_on_b(s: Scheduler, clock: Clock) -> None:
+    add(s, "B_1")
+    add(s, "A_1", deps=["B_1"])
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "a worker reports it done": (
+        _setup_a,
+        lambda s, c: add(s, "A_1", status="DONE"),
+        lambda s: listed(s, "A_1")["status"] == "DONE",
+    ),
+    "get_work hands it out": (
+        _setup_a,
+        lambda s, c: work(s),
+        lambda s: listed(s, "A_1")["worker_running"] == "w1" and listed(s, "A_1")["time_running"] is not None,
+    ),
+    "failures disable it": (
+        _setup_a,
+        lambda s, c: [add(s, "A_1", status="FAILED") for _ in range(3)],
+        lambda s: listed(s, "A_1")["re_enable_able"] is True,
+    ),
+    "an admin re-enables it": (
+        _setup_a_disabled,
+        lambda s, c: s.re_enable_task(task_id="A_1"),
+        lambda s: listed(s, "A_1")["status"] == "FAILED" and "re_enable_able" not in listed(s, "A_1"),
+    ),
+    "the disable wears off": (
+        _setup_a_disabled,
+        lambda s, c: c.advance(301),  # the views' own prune does the rest
+        lambda s: listed(s, "A_1")["status"] == "FAILED",
+    ),
+    "an admin marks it done": (
+        _setup_a_failed,
+        lambda s, c: s.mark_as_done(task_id="A_1"),
+        lambda s: listed(s, "A_1")["status"] == "DONE",
+    ),
+    "an admin forgives its failures": (
+        _setup_a_failed,
+        lambda s, c: s.forgive_failures(task_id="A_1"),
+        lambda s: listed(s, "A_1")["status"] == "PENDING",
+    ),
+    "it is retried after retry_delay": (
+        _setup_a_failed,
+        lambda s, c: c.advance(101),
+        lambda s: listed(s, "A_1")["status"] == "PENDING",
+    ),
+    "its worker dies while running it": (
+        _setup_a_running,
+        lambda s, c: (c.advance(11), s.ping(worker="w2")),
+        lambda s: listed(s, "A_1")["status"] == "FAILED" and listed(s, "A_1")["worker_running"] is None,
+    ),
+    "a second worker can run it": (
+        _setup_a,
+        lambda s, c: add(s, "A_1", worker="w2"),
+        lambda s: listed(s, "A_1")["workers"] == ["w1", "w2"],
+    ),
+    "one of its workers is disabled": (
+        lambda s, c: (add(s, "A_1", worker="w1"), add(s, "A_1", worker="w2")),
+        lambda s, c: s.disable_worker(worker="w1"),
+        lambda s: listed(s, "A_1")["workers"] == ["w2"],
+    ),
+    "one of its workers times out": (
+        lambda s, c: (add(s, "A_1", worker="w1"), add(s, "A_1", worker="w2")),
+        lambda s, c: (c.advance(11), s.ping(worker="w2")),
+        lambda s: listed(s, "A_1")["workers"] == ["w2"],
+    ),
+    "its deps are replaced": (
+        lambda s, c: (add(s, "B_1"), add(s, "C_1"), add(s, "A_1", deps=["B_1"])),
+        lambda s, c: add(s, "A_1", deps=["C_1"]),
+        lambda s: node(s, "A_1")["deps"] == ["C_1"],
+    ),
+    "it gains dynamic deps": (
+        _setup_a_on_b,
+        lambda s, c: (add(s, "C_1"), add(s, "A_1", status="PENDING", new_deps=["C_1"], deps=None)),
+        lambda s: node(s, "A_1")["deps"] == ["B_1", "C_1"],
+    ),
+    "a dependent raises its priority": (
+        _setup_a_on_b,
+        lambda s, c: add(s, "A_1", deps=["B_1"], priority=7),
+        lambda s: listed(s, "B_1")["priority"] == 7,
+    ),
+    "its resources change": (
+        _setup_a,
+        lambda s, c: add(s, "A_1", resources={"r": 1}),
+        lambda s: listed(s, "A_1")["resources"] == {"r": 1},
+    ),
+    "its running resources decrease": (
+        _setup_a_running,
+        lambda s, c: s.decrease_running_task_resources(task_id="A_1", decrease_resources={"r": 1}),
+        lambda s: listed(s, "A_1")["resources_running"] == {"r": 1},
+    ),
+    "its status message is set": (
+        _setup_a_running,
+        lambda s, c: s.set_task_status_message(task_id="A_1", status_message="half way"),
+        lambda s: listed(s, "A_1")["status_message"] == "half way",
+    ),
+    "its progress is set": (
+        _setup_a_running,
+        lambda s, c: s.set_task_progress_percentage(task_id="A_1", progress_percentage=50),
+        lambda s: listed(s, "A_1")["progress_percentage"] == 50,
+    ),
+    "its tracking url is set": (
+        _setup_a_running,
+        lambda s, c: add(s, "A_1", status="RUNNING", tracking_url="http://t/1"),
+        lambda s: listed(s, "A_1")["tracking_url"] == "http://t/1",
+    ),
+    "it says it accepts messages": (
+        _setup_a_running,
+        lambda s, c: add(s, "A_1", status="RUNNING", accepts_messages=True),
+        lambda s: listed(s, "A_1")["accepts_messages"] is True,
+    ),
+    "a placeholder learns its family and params": (
+        lambda s, c: add(s, "A_1", deps=["B_1"]),
+        lambda s, c: add(s, "B_1", family="B", params={"day": "1"}),
+        lambda s: listed(s, "B_1")["display_name"] == "B(day=1)" and listed(s, "B_1")["name"] == "B",
+    ),
+    "it is removed": (
+        _setup_a,
+        lambda s, c: (c.advance(11), s.prune(), c.advance(1001)),
+        lambda s: "A_1" not in s.task_list(status="", upstream_status=""),
+    ),
+    "batch members get the runner's status message": (
+        lambda s, c: [run_batch(s)],
+        lambda s, c: s.set_task_status_message(task_id="B_all", status_message="batch at 10"),
+        lambda s: listed(s, "B_2")["status_message"] == "batch at 10",
+    ),
+    "batch members get the runner's tracking url": (
+        lambda s, c: [run_batch(s)],
+        lambda s, c: add(s, "B_all", status="RUNNING", tracking_url="http://t/b", params={"day": "1,2,3"}),
+        lambda s: listed(s, "B_3")["tracking_url"] == "http://t/b",
+    ),
+    "batch members' running resources decrease": (
+        lambda s, c: [run_batch(s)],
+        lambda s, c: s.decrease_running_task_resources(task_id="B_all", decrease_resources={"db": 1}),
+        lambda s: listed(s, "B_1")["resources_running"] == {"db": 1},
+    ),
+    "batch members finish with the runner": (
+        lambda s, c: [run_batch(s)],
+        lambda s, c: add(s, "B_all", status="DONE", params={"day": "1,2,3"}),
+        lambda s: listed(s, "B_2")["status"] == "DONE",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_a_change_shows_in_the_next_reply(
+    name: str, make_scheduler: Make, clock: Clock, piece_size: int
+) -> None:
+    setup, change, check = SCENARIOS[name]
+    s = make_scheduler(
+        resources={"r": 5, "db": 10},
+        retry_delay=100,
+        remove_delay=1000,
+        worker_disconnect_delay=10,
+        retry_count=3,
+        disable_persist=300,
+    )
+    setup(s, clock)
+    clock.advance(1)
+    views(s)  # fill the caches
+    assert all(task.encoded is not None for task in s._state.tasks())
+    change(s, clock)
+    clock.advance(1)
+    assert_views_fresh(s)
+    assert check(s), f"{name}: the change did not happen"
+
+
+def test_cached_replies_match_the_uncached_ones(make_scheduler: Make, clock: Clock) -> None:
+    """The same bytes as when each task is serialised afresh, placeholders and all."""
+    s = make_scheduler(retry_count=1)
+    add(s, "A_1", deps=["B_1", "C_1"], params={"x": 'é " \\ \u2028'}, resources={"r": 1})
+    add(s, "C_1", status="FAILED")
+    add(s, "D_1", status="DONE", deps=["A_1"])
+    work(s, "w2")
+    assert_views_fresh(s)
+    assert_views_fresh(s)  # and again, with every cache filled
+
+
+def test_entries_keep_the_key_order_of_serialize_task(make_scheduler: Make, clock: Clock) -> None:
+    """Entries carry their keys in the order ``serialize_task`` gives them (as before the
+    cache); placeholders as ``placeholder`` gives them."""
+    s = make_scheduler(retry_count=1)
+    add(s, "A_1", deps=["B_1", "Z_9"])
+    add(s, "B_1")
+    add(s, "C_1", status="FAILED")  # disabled: re_enable_able
+    work(s)  # running: accepts_messages
+    for _ in range(2):  # uncached, then cached
+        in_order = json.loads(reply_bytes(streamed(s, "task_list", status="")), object_pairs_hook=list)
+        for task_id, entry in in_order:
+            task = s._state.get_task(task_id)
+            assert task is not None
+            expected = s.replies.serialize_task(task, include_deps=False)
+            assert [key for key, _ in entry] == list(expected)
+        for task_id, entry in json.loads(reply_bytes(streamed(s, "graph")), object_pairs_hook=list):
+            keys = [key for key, _ in entry]
+            task = s._state.get_task(task_id)
+            if task is None or not task.family:
+                expected = s.replies.placeholder(task_id)
+            else:
+                expected = s.replies.serialize_task(task, deps=[], display="display_name" in keys)
+            assert keys == [key for key in expected if key != "display_name" or key in keys]
+    statuses = {task_id: dict(entry)["status"] for task_id, entry in in_order}
+    assert statuses == {"A_1": "PENDING", "B_1": "RUNNING", "C_1": "DISABLED", "Z_9": "UNKNOWN"}
+
+
+class _Solo:
+    """Stands in for the luigi twin in ``Replayer``: only our scheduler, called directly."""
+
+    def __init__(self, clock: Clock, ours: Scheduler) -> None:
+        self.clock = clock
+        self.ours = ours
+
+    def same(self, method: str, **kwargs: Any) -> Any:
+        return getattr(self.ours, method)(**copy.deepcopy(kwargs))
+
+
+@settings(
+    max_examples=int(os.environ.get("LUIGID_DIFF_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(sequence=st.lists(ops, min_size=5, max_size=40), placeholders=st.booleans())
+def test_random_sequences_never_show_stale_json(
+    make_scheduler: Make, clock: Clock, sequence: list[tuple[Any, ...]], placeholders: bool
+) -> None:
+    s = make_scheduler(resources={"r": 2}, **CONFIG)
+    replayer = Replayer(_Solo(clock, s), placeholders)  # type: ignore[arg-type]  # duck-typed twin
+    for op in sequence:
+        replayer.run(op)
+        assert_views_fresh(s)
