@@ -7,11 +7,12 @@ import email
 import email.policy
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any, cast
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
 @dataclass
@@ -19,6 +20,8 @@ class Delivered:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    #: the TLS version the mail came over (SMTPS or after STARTTLS), None for plain text
+    tls_version: str | None = None
 
     @property
     def subject(self) -> str:
@@ -37,12 +40,19 @@ class Inbox:
         self.logins: list[tuple[str, str]] = []
         self._changed = threading.Condition()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert server.transport is not None and envelope.original_content is not None
+        assert envelope.mail_from is not None
+        tls = server.transport.get_extra_info("ssl_object")
         # wire format has CRLF line ends; read it as a mail client would
         raw = envelope.original_content.replace(b"\r\n", b"\n")
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        delivered = Delivered(
+            envelope.mail_from, list(envelope.rcpt_tos), parsed, tls.version() if tls else None
+        )
         with self._changed:
-            self.messages.append(Delivered(envelope.mail_from, list(envelope.rcpt_tos), parsed))
+            self.messages.append(delivered)
             self._changed.notify_all()
         return "250 OK"
 
@@ -68,16 +78,20 @@ class LoopbackController(Controller):
 class SmtpServer:
     inbox: Inbox
     port: int
+    #: more ``[smtp]`` keys its clients need (``ssl = true`` for an SMTPS server)
+    smtp_options: dict[str, str] = field(default_factory=dict)
 
     def sections(self, **email_options: str) -> dict[str, dict[str, str]]:
         """Config sections pointing at this server; ``force_send`` so a terminal run still sends."""
         return {
-            "smtp": {"host": "127.0.0.1", "port": str(self.port), "timeout": "10"},
+            "smtp": {"host": "127.0.0.1", "port": str(self.port), "timeout": "10", **self.smtp_options},
             "email": {"force_send": "true", "sender": "luigid@example.com", **email_options},
         }
 
 
 def start_smtp(**smtp_options: Any) -> tuple[LoopbackController, Inbox]:
+    """A server on an ephemeral loopback port; ``smtp_options`` go to aiosmtpd's ``SMTP``
+    (``ssl_context`` for SMTPS, ``tls_context``/``require_starttls`` for STARTTLS, an authenticator)."""
     inbox = Inbox()
     controller = LoopbackController(inbox, hostname="127.0.0.1", port=0, **smtp_options)
     controller.start()

@@ -10,28 +10,16 @@ delivery, never a traceback, and the scheduler keeps answering.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-import email
-import email.policy
 import ipaddress
-import json
 import logging
-import os
 import ssl
-import subprocess
-import threading
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import EmailMessage
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -40,11 +28,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from luigid.config import LuigidConfig, SchedulerConfig
 from luigid.core.model import DISABLED, FAILED
 from luigid.scheduler import Scheduler
-from tests.processes import free_port, luigid_command, terminate, wait_for
+from tests.notify.smtp import Delivered, LoopbackController, SmtpServer, start_smtp
+from tests.support import Luigid, wait_for
+from tests.support.cli import call
 
 MODES = ("ssl", "starttls")
 DISABLE_SUBJECT = "Luigi Scheduler: DISABLED Ingest_1 due to excessive failures"
 BATCH_SUBJECT = "Luigi: 1 failure, 1 disable in the last 60 minutes"
+RECEIVER = "ops@example.com"
 
 
 # ------------------------------------------------------------------ certificates
@@ -166,66 +157,8 @@ def trust_test_ca(certificates: Certificates, monkeypatch: pytest.MonkeyPatch) -
 # ------------------------------------------------------------------ a TLS mail server
 
 
-@dataclass
-class Received:
-    rcpt_tos: list[str]
-    message: EmailMessage
-    #: the TLS version the mail came over, None for plain text
-    tls_version: str | None
-
-
-@dataclass
-class TlsInbox:
-    """aiosmtpd handler keeping each message with how it was carried."""
-
-    messages: list[Received] = field(default_factory=list)
-    changed: threading.Condition = field(default_factory=threading.Condition)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        assert server.transport is not None and envelope.original_content is not None
-        tls = server.transport.get_extra_info("ssl_object")
-        raw = envelope.original_content.replace(b"\r\n", b"\n")
-        parsed = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        with self.changed:
-            self.messages.append(Received(list(envelope.rcpt_tos), parsed, tls.version() if tls else None))
-            self.changed.notify_all()
-        return "250 OK"
-
-    def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
-        with self.changed:
-            self.changed.wait_for(lambda: len(self.messages) >= count, timeout)
-            assert len(self.messages) >= count, f"expected {count} messages, got {len(self.messages)}"
-            return list(self.messages)
-
-
-class _LoopbackController(Controller):
-    """Controller on an ephemeral loopback port (it otherwise needs the port up front)."""
-
-    def _trigger_server(self) -> None:
-        server = cast(asyncio.Server, self.server)
-        self.port = server.sockets[0].getsockname()[1]
-        super()._trigger_server()
-
-
-@dataclass
-class TlsServer:
-    mode: str
-    port: int
-    inbox: TlsInbox
-
-    def sections(self, receiver: str = "ops@example.com") -> dict[str, dict[str, str]]:
-        """luigi.cfg sections for this server: ``ssl = true`` or the default STARTTLS path."""
-        smtp = {"host": "127.0.0.1", "port": str(self.port), "timeout": "10"}
-        smtp["ssl"] = "true" if self.mode == "ssl" else "false"
-        return {
-            "smtp": smtp,
-            "email": {"receiver": receiver, "sender": "luigid@example.com", "force_send": "true"},
-        }
-
-
 class StartServer(Protocol):
-    def __call__(self, mode: str, pair: KeyPair, require_starttls: bool = True) -> TlsServer: ...
+    def __call__(self, mode: str, pair: KeyPair, require_starttls: bool = True) -> SmtpServer: ...
 
 
 @pytest.fixture
@@ -234,23 +167,21 @@ def tls_server() -> Iterator[StartServer]:
 
     ``ssl``: TLS from the first byte (SMTPS). ``starttls``: plain text until STARTTLS, which the
     server requires (unless told otherwise) before it accepts any mail, so a delivery proves the
-    upgrade happened.
+    upgrade happened. Its ``sections()`` say ``ssl = true`` or take the default STARTTLS path.
     """
-    controllers: list[Controller] = []
+    controllers: list[LoopbackController] = []
 
-    def start(mode: str, pair: KeyPair, require_starttls: bool = True) -> TlsServer:
+    def start(mode: str, pair: KeyPair, require_starttls: bool = True) -> SmtpServer:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(pair.cert, pair.key)
-        inbox = TlsInbox()
         options: dict[str, Any] = (
             {"ssl_context": context}
             if mode == "ssl"
             else {"tls_context": context, "require_starttls": require_starttls}
         )
-        controller = _LoopbackController(inbox, hostname="127.0.0.1", port=0, **options)
-        controller.start()
+        controller, inbox = start_smtp(**options)
         controllers.append(controller)
-        return TlsServer(mode, controller.port, inbox)
+        return SmtpServer(inbox, controller.port, {"ssl": "true" if mode == "ssl" else "false"})
 
     yield start
     for controller in controllers:
@@ -288,7 +219,36 @@ def _notify_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord
     return [r for r in caplog.records if r.name.startswith("luigid") and r.levelno >= logging.WARNING]
 
 
+def _first_mail(
+    tmp_path: Path, server: SmtpServer, sections: dict[str, dict[str, str]], batch_emails: bool = False
+) -> tuple[Delivered, Scheduler]:
+    """Disable Ingest_1 on a Scheduler configured by ``sections`` (then send the batch summary
+    when batched) and return the one mail ``server`` received, with the closed scheduler."""
+    scheduler = _scheduler(tmp_path, sections, batch_emails=batch_emails)
+    try:
+        _fail_once(scheduler)
+        if batch_emails:
+            _send_batch(scheduler)
+        (mail,) = server.inbox.wait_for(1, timeout=15)
+    finally:
+        scheduler.close(10)
+    return mail, scheduler
+
+
 # ------------------------------------------------------------------ delivered over TLS
+
+
+def _mail_over_tls(
+    mode: str, tmp_path: Path, certificates: Certificates, tls_server: StartServer, batch_emails: bool
+) -> Delivered:
+    """The mail a trusted server received over TLS, checked for what every such mail shares."""
+    server = tls_server(mode, certificates.good)
+    mail, scheduler = _first_mail(tmp_path, server, server.sections(receiver=RECEIVER), batch_emails)
+    assert mail.tls_version is not None and mail.tls_version.startswith("TLS")
+    assert mail.rcpt_tos == [RECEIVER]
+    notifier = scheduler.batch_notifier if batch_emails else scheduler.notifier
+    assert notifier.mailer.outbox.failed_batches == 0
+    return mail
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -299,18 +259,9 @@ def test_disable_email_arrives_over_tls(
     trust_test_ca: Path,
     tls_server: StartServer,
 ) -> None:
-    server = tls_server(mode, certificates.good)
-    scheduler = _scheduler(tmp_path, server.sections(), batch_emails=False)
-    try:
-        _fail_once(scheduler)
-        (mail,) = server.inbox.wait_for(1)
-    finally:
-        scheduler.close(10)
-    assert mail.tls_version is not None and mail.tls_version.startswith("TLS")
-    assert mail.rcpt_tos == ["ops@example.com"]
+    mail = _mail_over_tls(mode, tmp_path, certificates, tls_server, batch_emails=False)
     assert mail.message["Subject"] == DISABLE_SUBJECT
     assert "Ingest_1 failed 1 times" in mail.message.get_content()
-    assert scheduler.notifier.mailer.outbox.failed_batches == 0
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -321,20 +272,10 @@ def test_batch_email_arrives_over_tls(
     trust_test_ca: Path,
     tls_server: StartServer,
 ) -> None:
-    server = tls_server(mode, certificates.good)
-    scheduler = _scheduler(tmp_path, server.sections(), batch_emails=True)
-    try:
-        _fail_once(scheduler)
-        _send_batch(scheduler)
-        (mail,) = server.inbox.wait_for(1)
-    finally:
-        scheduler.close(10)
-    assert mail.tls_version is not None and mail.tls_version.startswith("TLS")
-    assert mail.rcpt_tos == ["ops@example.com"]
+    mail = _mail_over_tls(mode, tmp_path, certificates, tls_server, batch_emails=True)
     assert mail.message["Subject"] == BATCH_SUBJECT
     body = mail.message.get_content()
     assert "- Ingest(date=2024-01-01) (1 failure, 1 disable)" in body and "ValueError: bad row 17" in body
-    assert scheduler.batch_notifier.mailer.outbox.failed_batches == 0
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -347,14 +288,9 @@ def test_tls_verify_false_accepts_an_untrusted_certificate(
 ) -> None:
     # luigi never checked the certificate; an operator may keep that with tls_verify = false
     server = tls_server(mode, certificates.self_signed)
-    sections = server.sections()
+    sections = server.sections(receiver=RECEIVER)
     sections["smtp"]["tls_verify"] = "false"
-    scheduler = _scheduler(tmp_path, sections, batch_emails=False)
-    try:
-        _fail_once(scheduler)
-        (mail,) = server.inbox.wait_for(1)
-    finally:
-        scheduler.close(10)
+    mail, _ = _first_mail(tmp_path, server, sections)
     assert mail.tls_version is not None and mail.message["Subject"] == DISABLE_SUBJECT
 
 
@@ -368,14 +304,9 @@ def test_no_tls_decides_whether_an_offered_starttls_is_used(
 ) -> None:
     # as luigi: STARTTLS when the server offers it, unless no_tls; plain text when it does not
     server = tls_server("starttls", certificates.good, require_starttls=False)
-    sections = server.sections()
+    sections = server.sections(receiver=RECEIVER)
     sections["smtp"]["no_tls"] = str(no_tls).lower()
-    scheduler = _scheduler(tmp_path, sections, batch_emails=False)
-    try:
-        _fail_once(scheduler)
-        (mail,) = server.inbox.wait_for(1)
-    finally:
-        scheduler.close(10)
+    mail, _ = _first_mail(tmp_path, server, sections)
     assert mail.message["Subject"] == DISABLE_SUBJECT
     assert (mail.tls_version is None) == no_tls
 
@@ -388,7 +319,7 @@ def test_no_tls_against_a_server_that_requires_starttls_is_one_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = tls_server("starttls", certificates.good)
-    sections = server.sections()
+    sections = server.sections(receiver=RECEIVER)
     sections["smtp"]["no_tls"] = "true"
     scheduler = _scheduler(tmp_path, sections, batch_emails=False)
     try:
@@ -418,12 +349,7 @@ def test_luigis_core_keys_select_implicit_tls(
         },
         "email": {"force_send": "true"},
     }
-    scheduler = _scheduler(tmp_path, sections, batch_emails=False)
-    try:
-        _fail_once(scheduler)
-        (mail,) = server.inbox.wait_for(1)
-    finally:
-        scheduler.close(10)
+    mail, _ = _first_mail(tmp_path, server, sections)
     assert mail.rcpt_tos == ["legacy@example.com"] and mail.tls_version is not None
 
 
@@ -459,7 +385,7 @@ def test_rejected_certificate_is_one_clear_warning(
 ) -> None:
     reason, fix = REJECTIONS[rejection]
     server = tls_server(mode, getattr(certificates, rejection))
-    scheduler = _scheduler(tmp_path, server.sections(), batch_emails=batch_emails)
+    scheduler = _scheduler(tmp_path, server.sections(receiver=RECEIVER), batch_emails=batch_emails)
     caplog.set_level(logging.INFO, logger="luigid")
     try:
         _fail_once(scheduler)
@@ -494,62 +420,43 @@ def test_rejected_certificate_is_one_clear_warning(
 # ------------------------------------------------------------------ the daemon, end to end
 
 
-def _rpc(port: int, method: str, **arguments: Any) -> Any:
-    body = urllib.parse.urlencode({"data": json.dumps(arguments)}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/{method}", data=body)
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        return json.loads(reply.read())["response"]
-
-
-def _answers(port: int) -> bool:
-    try:
-        _rpc(port, "ping", worker="probe")
-        return True
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_daemon_reports_a_rejected_certificate_once_and_keeps_scheduling(
     mode: str,
     tmp_path: Path,
     certificates: Certificates,
+    trust_test_ca: Path,  # the daemon inherits this trust (SSL_CERT_FILE, no SSL_CERT_DIR)
     tls_server: StartServer,
     allow_error_logs: None,  # the mail server's side of the aborted handshake
 ) -> None:
     server = tls_server(mode, certificates.self_signed)
     where = f"127.0.0.1:{server.port}"
     lines = ["[scheduler]", "retry_count = 1", "record_task_history = false"]
-    for section, values in server.sections().items():
+    for section, values in server.sections(receiver=RECEIVER).items():
         lines += [f"[{section}]", *(f"{key} = {value}" for key, value in values.items())]
-    (tmp_path / "mail-tls.cfg").write_text("\n".join(lines) + "\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LUIGI_CONFIG")}
-    env.update(LUIGI_CONFIG_PATH=str(tmp_path / "mail-tls.cfg"), SSL_CERT_FILE=str(certificates.ca))
-    env.pop("SSL_CERT_DIR", None)
-    port = free_port()
-    log = tmp_path / "luigid.log"
-    argv = [*luigid_command(), "--port", str(port), "--address", "127.0.0.1"]
-    argv += ["--state-path", str(tmp_path / "state.pickle")]
-    with open(log, "wb") as sink:
-        daemon = subprocess.Popen(
-            argv, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT
-        )
+    daemon = Luigid(tmp_path, "\n".join(lines) + "\n", config_name="mail-tls.cfg").start()
     try:
-        wait_for(lambda: daemon.poll() is not None or _answers(port), timeout=30, what="luigid to answer")
-        assert daemon.poll() is None, log.read_text()
-
-        _rpc(port, "add_task", worker="w1", task_id="Ingest_1", family="Ingest", status=FAILED, expl="boom")
-        warned = lambda: [line for line in log.read_text().splitlines() if "could not send email" in line]  # noqa: E731
+        call(
+            daemon.port,
+            "add_task",
+            worker="w1",
+            task_id="Ingest_1",
+            family="Ingest",
+            status=FAILED,
+            expl="boom",
+        )
+        warned = lambda: [line for line in daemon.log.splitlines() if "could not send email" in line]  # noqa: E731
         (line,) = wait_for(warned, timeout=20, what="the mail warning")
 
         # scheduling goes on, quickly, while and after the mail fails
-        _rpc(port, "add_task", worker="w1", task_id="Other_1", family="Other", status="PENDING")
-        assert _rpc(port, "get_work", worker="w1")["task_id"] == "Other_1"
-        assert _rpc(port, "task_list", status=DISABLED, upstream_status="")["Ingest_1"]["status"] == DISABLED
+        call(daemon.port, "add_task", worker="w1", task_id="Other_1", family="Other", status="PENDING")
+        assert call(daemon.port, "get_work", worker="w1")["task_id"] == "Other_1"
+        listed = call(daemon.port, "task_list", status=DISABLED, upstream_status="")
+        assert listed["Ingest_1"]["status"] == DISABLED
     finally:
-        terminate(daemon)
-    assert daemon.returncode == 0, log.read_text()
-    output = log.read_text()
+        code = daemon.stop()
+    assert code == 0, daemon.log
+    output = daemon.log
     assert warned() == [line]  # one line for the one disable mail, none more at shutdown
     reason, fix = REJECTIONS["self_signed"]
     assert line.endswith(
