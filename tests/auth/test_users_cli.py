@@ -11,21 +11,13 @@ import pytest
 
 from luigid.auth.passwords import hash_password, parse_password_hash, token_digest, verify_password
 from luigid.auth.users import UsersFileError, parse_users, read_users
-from tests.support import luigid_command
+from tests.support.cli import luigid_tool
 
 
 def luigid_user(
     *args: str, stdin: str = "", cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*luigid_command(), "user", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-        env=env,
-    )
+    return luigid_tool("user", *args, stdin=stdin, cwd=cwd, env=env)
 
 
 def test_add_list_remove(tmp_path: Path) -> None:

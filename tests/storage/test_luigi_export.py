@@ -14,8 +14,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +30,9 @@ from luigid.storage import codec, statefile
 from luigid.storage.journal import Journal
 from luigid.storage.luigi_export import encode_for_luigi
 from luigid.storage.luigi_pickle import Instance, dumps
-from tests.processes import free_port, luigid_command, terminate, wait_for
+from tests.support import Luigid, wait_for
+from tests.support.cli import call, luigid_tool
+from tests.support.daemon import clean_env
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -47,34 +47,7 @@ def export(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``luigid state ...`` as an operator runs it."""
-    return subprocess.run(
-        [*luigid_command(), "state", *args],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=cwd,
-        env=env,
-    )
-
-
-def api(port: int, method: str, **arguments: Any) -> Any:
-    body = urllib.parse.urlencode({"data": json.dumps(arguments)}).encode()
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/{method}", body, timeout=10) as reply:
-        return json.loads(reply.read())["response"]
-
-
-def answers(port: int) -> bool:
-    try:
-        api(port, "ping", worker="probe")
-        return True
-    except OSError:
-        return False
-
-
-def clean_env(config: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LUIGI_CONFIG")}
-    env["LUIGI_CONFIG_PATH"] = str(config)
-    return env
+    return luigid_tool("state", *args, cwd=cwd, env=env)
 
 
 def as_json(value: Any) -> Any:
@@ -87,7 +60,7 @@ def task_lists(call: Any) -> dict[str, Any]:
 
 
 def stable_workers(workers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """worker_list entries without ``last_active`` (the probe pings move it) and sorted by name."""
+    """worker_list entries without ``last_active`` (a worker still pinging moves it) and sorted by name."""
     return sorted(
         ({k: v for k, v in w.items() if k != "last_active"} for w in workers), key=lambda w: w["name"]
     )
@@ -133,34 +106,36 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
     home = tmp_path_factory.mktemp("export")
     (home / "out").mkdir()
     state_path = home / "state.pickle"
-    daemon_cfg = home / "luigid.cfg"
-    daemon_cfg.write_text("[scheduler]\nrecord_task_history = false\n\n[resources]\nr = 2\n")
+    # not luigi.cfg: the workers run in the same folder and must not read the daemon's config
+    daemon = Luigid(
+        home,
+        "[scheduler]\nrecord_task_history = false\n\n[resources]\nr = 2\n",
+        state_path=state_path,
+        config_name="luigid.cfg",
+    )
     worker_cfg = home / "worker.cfg"
     worker_cfg.write_text("[core]\nno_lock = true\n\n[worker]\nkeep_alive = false\nwait_interval = 0.1\n")
-    port = free_port()
-    argv = [*luigid_command(), "--state-path", str(state_path), "--port", str(port), "--address", "127.0.0.1"]
-    with open(home / "luigid.log", "wb") as log:
-        daemon = subprocess.Popen(argv, cwd=home, env=clean_env(daemon_cfg), stdout=log, stderr=log)
+    daemon.start(timeout=TIMEOUT)
+    port = daemon.port
     slow: subprocess.Popen[bytes] | None = None
     try:
-        wait_for(lambda: answers(port), TIMEOUT, "luigid to answer")
         # two runs: Broken fails twice (two failure times), Fragile is disabled after its one failure
         for _ in range(2):
             assert _worker(home, port, "Root", worker_cfg).wait(TIMEOUT) == 0
         slow = _worker(home, port, "Slow", worker_cfg)
         wait_for(
-            lambda: tracked(api(port, "task_list", status="RUNNING", upstream_status="")), TIMEOUT, "Slow"
+            lambda: tracked(call(port, "task_list", status="RUNNING", upstream_status="")), TIMEOUT, "Slow"
         )
         slow.kill()  # the task stays RUNNING on a worker luigid still knows
         slow.wait()
-        tasks = task_lists(lambda method, **kw: api(port, method, **kw))
-        workers = as_json(api(port, "worker_list"))
+        tasks = task_lists(lambda method, **kw: call(port, method, **kw))
+        workers = as_json(call(port, "worker_list"))
     finally:
         if slow is not None and slow.poll() is None:
             slow.kill()
             slow.wait()
-        terminate(daemon)
-    assert daemon.returncode == 0, (home / "luigid.log").read_text()
+        code = daemon.stop()
+    assert code == 0, daemon.log
     out = home / "for-luigi.pickle"
     done = export("export", "--luigi", str(out), "--state-path", str(state_path))
     assert done.returncode == 0, done.stderr
@@ -248,22 +223,21 @@ def test_statuses_failures_and_fields_the_run_produced(exported: Exported) -> No
 
 def test_luigis_own_daemon_serves_the_exported_state(exported: Exported) -> None:
     """What an operator does on the way back: luigi's luigid on the exported file."""
-    port = free_port()
-    config = exported.home / "luigi-daemon.cfg"
-    config.write_text("[scheduler]\nrecord_task_history = false\n")
     state_path = exported.home / "luigi-daemon.pickle"  # luigi's daemon saves over it when it stops
     shutil.copyfile(exported.out, state_path)
-    argv = [sys.executable, "-c", "import luigi.cmdline as c; c.luigid()", "--state-path", str(state_path)]
-    argv += ["--port", str(port), "--address", "127.0.0.1"]
-    log_path = exported.home / "luigi-daemon.log"
-    with open(log_path, "wb") as log:
-        daemon = subprocess.Popen(argv, cwd=exported.home, env=clean_env(config), stdout=log, stderr=log)
+    daemon = Luigid(
+        exported.home,
+        "[scheduler]\nrecord_task_history = false\n",
+        state_path=state_path,
+        command=[sys.executable, "-c", "import luigi.cmdline as c; c.luigid()"],
+        config_name="luigi-daemon.cfg",
+        log_name="luigi-daemon.log",
+    ).start(timeout=TIMEOUT)
     try:
-        wait_for(lambda: answers(port), TIMEOUT, "luigi's luigid to answer")
-        assert task_lists(lambda method, **kw: api(port, method, **kw)) == exported.tasks
+        assert task_lists(lambda method, **kw: call(daemon.port, method, **kw)) == exported.tasks
     finally:
-        terminate(daemon)
-    output = log_path.read_text(errors="replace")
+        daemon.stop()
+    output = daemon.log
     assert "Error when loading state" not in output and "Traceback" not in output, output
 
 

@@ -17,7 +17,7 @@ import requests
 from luigid.config import SchedulerConfig
 from luigid.storage import codec
 from tests.support import daemon
-from tests.support.daemon import START_TIMEOUT, free_port
+from tests.support.daemon import START_TIMEOUT, free_port, luigid_command
 
 LUIGID = str(Path(sys.executable).with_name("luigid"))
 
@@ -43,6 +43,22 @@ def run_luigid(
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def luigid_tool(
+    *args: str, stdin: str = "", cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``luigid <args>`` run to completion as an operator types it (``luigid user ...``,
+    ``luigid state ...``), with this process's environment unless ``env`` is given."""
+    return subprocess.run(
+        [*luigid_command(), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        cwd=cwd,
+        env=env,
     )
 
 

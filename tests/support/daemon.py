@@ -36,6 +36,14 @@ def luigid_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "luigid"]
 
 
+def clean_env(config_path: Path) -> dict[str, str]:
+    """This process's environment, reading luigi's config from ``config_path`` only (any
+    LUIGI_CONFIG_* of the caller's is dropped)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LUIGI_CONFIG")}
+    env["LUIGI_CONFIG_PATH"] = str(config_path)
+    return env
+
+
 def tail(text: str, limit: int = 6000) -> str:
     return text if len(text) <= limit else "...\n" + text[-limit:]
 
@@ -127,8 +135,7 @@ class Luigid:
     def environment(self) -> dict[str, str]:
         if not self.inherit_env:
             return dict(self.extra_env)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LUIGI_CONFIG")}
-        env["LUIGI_CONFIG_PATH"] = str(self.config_path)
+        env = clean_env(self.config_path)
         env.update(self.extra_env)
         return env
 
