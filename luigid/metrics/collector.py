@@ -15,6 +15,8 @@ import abc
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from luigid.core.ports import NoMetrics
+
 #: returns {'tasks_by_status': {status: n}, 'workers_active': n, 'workers_disabled': n}
 StateProbe = Callable[[], Mapping[str, Any]]
 #: returns {'queue_depth': n, 'write_failures': n}
@@ -80,17 +82,6 @@ class MetricsCollector(abc.ABC):
         """Release sockets or threads at shutdown."""
 
 
-class NoMetricsCollector(MetricsCollector):
-    """``metrics_collector = none`` / ``default``: every event is accepted and dropped."""
-
-    def handle_task_started(self, task: Any) -> None:
-        pass
-
-    def handle_task_failed(self, task: Any) -> None:
-        pass
-
-    def handle_task_disabled(self, task: Any, config: Any) -> None:
-        pass
-
-    def handle_task_done(self, task: Any) -> None:
-        pass
+class NoMetricsCollector(NoMetrics, MetricsCollector):
+    """``metrics_collector = none`` / ``default``: every event is accepted and dropped (core's
+    ``NoMetrics``, the scheduler's own default, made a full collector)."""
