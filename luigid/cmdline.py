@@ -100,8 +100,8 @@ def main(argv: Sequence[str]) -> int:
         from luigid.auth.cli import users_main
 
         return users_main(argv[1:])
-    if argv and argv[0] == "state":  # `luigid state export ...` converts the state file (luigid.state_cli)
-        from luigid.state_cli import state_main
+    if argv and argv[0] == "state":  # `luigid state export ...` converts the state file (luigid.storage)
+        from luigid.storage.cli import state_main
 
         return state_main(argv[1:])
     opts = build_parser().parse_args(list(argv))

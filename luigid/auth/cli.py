@@ -20,18 +20,11 @@ from typing import TextIO
 
 from luigid.auth.passwords import hash_password, new_token, token_digest
 from luigid.auth.users import User, Users, UsersFileError, check_name, read_users, write_users
+from luigid.config.commands import EXIT_FAILED, EXIT_USAGE, CommandFailed, from_config, run_command
 from luigid.core.rpc import ROLES
 
-EXIT_USAGE = 2
-EXIT_FAILED = 1
 #: Shortest password accepted (luigi workers put it in the scheduler URL: long random ones are best).
 MIN_PASSWORD_LENGTH = 8
-
-
-class _Failed(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,14 +53,10 @@ def _users_file(given: str | None) -> str:
     if given:
         return given
     from luigid.auth.config import auth_config_from
-    from luigid.config import ConfigError, load_config
 
-    try:
-        configured = auth_config_from(load_config().sections).users_file
-    except ConfigError as exc:
-        raise _Failed(EXIT_USAGE, str(exc).removeprefix("luigid: ")) from None
+    configured = from_config(lambda config: auth_config_from(config.sections).users_file)
     if not configured:
-        raise _Failed(EXIT_USAGE, "no users file: pass --users-file or set [auth] users_file")
+        raise CommandFailed(EXIT_USAGE, "no users file: pass --users-file or set [auth] users_file")
     return configured
 
 
@@ -77,7 +66,7 @@ def _load(path: str, must_exist: bool) -> Users:
     try:
         return read_users(path)
     except UsersFileError as exc:
-        raise _Failed(EXIT_FAILED, str(exc)) from None
+        raise CommandFailed(EXIT_FAILED, str(exc)) from None
 
 
 def _read_password(from_stdin: bool, stdin: TextIO) -> str:
@@ -86,9 +75,9 @@ def _read_password(from_stdin: bool, stdin: TextIO) -> str:
     else:
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
-            raise _Failed(EXIT_FAILED, "the passwords differ")
+            raise CommandFailed(EXIT_FAILED, "the passwords differ")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise _Failed(EXIT_FAILED, f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise CommandFailed(EXIT_FAILED, f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     return password
 
 
@@ -96,14 +85,14 @@ def _save(path: str, users: Users) -> None:
     try:
         write_users(path, users)
     except OSError as exc:
-        raise _Failed(EXIT_FAILED, f"cannot write users file {path}: {exc.strerror or exc}") from None
+        raise CommandFailed(EXIT_FAILED, f"cannot write users file {path}: {exc.strerror or exc}") from None
 
 
 def _add(opts: argparse.Namespace, path: str, stdin: TextIO, stdout: TextIO) -> None:
     try:
         name = check_name(opts.name)
     except ValueError as exc:
-        raise _Failed(EXIT_USAGE, str(exc)) from None
+        raise CommandFailed(EXIT_USAGE, str(exc)) from None
     users = _load(path, must_exist=False)
     user = users.by_name.setdefault(name, User(name, opts.role))
     changed_role = user.role != opts.role
@@ -121,34 +110,32 @@ def _add(opts: argparse.Namespace, path: str, stdin: TextIO, stdout: TextIO) -> 
     stdout.write(f"Set the password of {name} ({opts.role}) in {path}{note}\n")
 
 
+def _command(opts: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
+    path = _users_file(opts.users_file)
+    if opts.command == "add":
+        _add(opts, path, stdin, stdout)
+    elif opts.command == "remove":
+        users = _load(path, must_exist=True)
+        if users.by_name.pop(opts.name, None) is None:
+            raise CommandFailed(EXIT_FAILED, f"no user {opts.name!r} in {path}")
+        users.by_token = {d: u for d, u in users.by_token.items() if u.name != opts.name}
+        _save(path, users)
+        stdout.write(f"Removed {opts.name} from {path}\n")
+    else:
+        for user in _load(path, must_exist=True).by_name.values():
+            kinds = ["password"] * bool(user.password_hashes) + [
+                f"{len(user.token_digests)} token(s)"
+            ] * bool(user.token_digests)
+            stdout.write(f"{user.name}\t{user.role}\t{', '.join(kinds) or 'no credentials'}\n")
+
+
 def run(argv: Sequence[str], stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout
-    try:
-        opts = build_parser().parse_args(list(argv))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    try:
-        path = _users_file(opts.users_file)
-        if opts.command == "add":
-            _add(opts, path, stdin, stdout)
-        elif opts.command == "remove":
-            users = _load(path, must_exist=True)
-            if users.by_name.pop(opts.name, None) is None:
-                raise _Failed(EXIT_FAILED, f"no user {opts.name!r} in {path}")
-            users.by_token = {d: u for d, u in users.by_token.items() if u.name != opts.name}
-            _save(path, users)
-            stdout.write(f"Removed {opts.name} from {path}\n")
-        else:
-            for user in _load(path, must_exist=True).by_name.values():
-                kinds = ["password"] * bool(user.password_hashes) + [
-                    f"{len(user.token_digests)} token(s)"
-                ] * bool(user.token_digests)
-                stdout.write(f"{user.name}\t{user.role}\t{', '.join(kinds) or 'no credentials'}\n")
-    except _Failed as exc:
-        sys.stderr.write(f"luigid user: {exc}\n")
-        return exc.code
-    return 0
+    return run_command(
+        "luigid user",
+        build_parser(),
+        argv,
+        lambda opts: _command(opts, stdin or sys.stdin, stdout or sys.stdout),
+    )
 
 
 def users_main(argv: Sequence[str]) -> int:

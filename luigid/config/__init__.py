@@ -9,7 +9,9 @@ errors in the same style.
 * ``values``: ``ConfigError``, the value parsers and the ``get_*``/``config_error`` helpers;
 * ``files``: which files to read, reading them, ``%(key)s`` and ``${ENV}`` expansion;
 * ``settings``: the typed records (``SchedulerConfig``, ``CorsConfig``, ``LuigidConfig``) and
-  building them (``load_config``).
+  building them (``load_config``);
+* ``commands``: the exit codes, one-line failures and config reading of the offline commands
+  (``luigid user``, ``luigid state``).
 """
 
 from luigid.config.files import (

@@ -14,11 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from luigid.config import ConfigError, load_config
+from luigid.config.commands import EXIT_FAILED, CommandFailed, from_config, run_command
 from luigid.storage.luigi_export import ExportError, export_for_luigi
-
-EXIT_USAGE = 2
-EXIT_FAILED = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,29 +36,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
-    try:
-        opts = build_parser().parse_args(list(argv))
-    except SystemExit as exc:
-        return int(exc.code or 0)
+def _export(opts: argparse.Namespace, stdout: TextIO) -> None:
     overrides = {"state_path": opts.state_path} if opts.state_path else {}
-    try:
-        config = load_config(overrides=overrides).scheduler
-    except ConfigError as exc:
-        stderr.write(f"luigid state: {str(exc).removeprefix('luigid: ')}\n")
-        return EXIT_USAGE
+    config = from_config(lambda config: config.scheduler, overrides)
     source = config.state_path
     try:
         summary = export_for_luigi(source, opts.luigi, config)
     except ExportError as exc:
-        stderr.write(f"luigid state: {exc}\n")
-        return EXIT_FAILED
+        raise CommandFailed(EXIT_FAILED, str(exc)) from None
     stdout.write(
         f"Exported {summary.tasks} tasks and {summary.workers} workers from {source} to {opts.luigi}\n"
     )
-    return 0
+
+
+def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    return run_command(
+        "luigid state", build_parser(), argv, lambda opts: _export(opts, stdout or sys.stdout), stderr
+    )
 
 
 def state_main(argv: Sequence[str]) -> int:
