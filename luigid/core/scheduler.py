@@ -68,29 +68,18 @@ class _StatusEvents:
 class Scheduler:
     """The central scheduler: tasks, workers, resources, and the rules that tie them.
 
-    It pickles, as luigi's does (luigi's worker pickles it with every scheduler message
-    for a task running in its own process). A pickle holds the state only: config, tasks,
-    workers, resources, pause, prune settings. The collaborators are left out, with the
-    parts wired to them, and an unpickled scheduler has the do-nothing defaults
-    (``NoHistory``, ``NoMetrics``, ``NoAlerts``, no batch notifier, no journal): nothing
-    is rebuilt, so a copy never writes to the original's journal, mail or history. A
-    prune round under way is not carried over either; the copy's next prune starts one.
+    It pickles, as luigi's does (luigi's worker pickles it with each scheduler message for
+    a task in its own process): the state only (config, tasks, workers, resources, pause,
+    prune sizes). The collaborators and the parts wired to them are left out; a copy gets
+    the do-nothing defaults (``NoHistory``, ``NoMetrics``, ``NoAlerts``, no batch notifier,
+    no journal), never rebuilt, so it cannot write to the original's journal, mail or
+    history. A prune round under way stays with the original.
     """
 
     #: attributes a pickle leaves out: the collaborators, and the parts ``_wire`` builds
     _NOT_PICKLED = frozenset(
-        {
-            "metrics_collector",
-            "batch_notifier",
-            "task_history",
-            "alerts",
-            "journal",
-            "replies",
-            "_listings",
-            "_intake",
-            "_dispatch",
-            "_pruner",
-        }
+        {"metrics_collector", "batch_notifier", "task_history", "alerts", "journal"}
+        | {"replies", "_listings", "_intake", "_dispatch", "_pruner"}
     )
 
     def __init__(
