@@ -49,10 +49,15 @@ class Scheduler(core.Scheduler):
     luigi: ``config`` is a ``SchedulerConfig`` (or a whole ``LuigidConfig``); when it is
     omitted the config files are read and ``kwargs`` override ``[scheduler]`` keys. Like
     luigi's, it builds the metrics collector, notifiers and task history the config asks
-    for unless handed one."""
+    for unless handed one. It pickles as the core scheduler does: the state without the
+    collaborators, which are do-nothing in a copy (the e-mail notifier is None)."""
 
     #: the status journal (the daemon sets one up before ``load``); others run without
     journal: Journal | None
+
+    #: the e-mail notifier is a collaborator too: an unpickled scheduler has none (its
+    #: disable mail is core's ``NoAlerts``)
+    _NOT_PICKLED = core.Scheduler._NOT_PICKLED | {"notifier"}
 
     def __init__(
         self,
@@ -92,6 +97,10 @@ class Scheduler(core.Scheduler):
             batch_notifier=batch_notifier,
             alerts=DisableMail(self.notifier, scheduler.disable_persist),
         )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.notifier = None
 
     def load(self) -> None:
         """Load the state file at ``state_path`` (see ``luigid.storage.statefile``)."""

@@ -16,6 +16,7 @@ The indexes follow the records; ``luigid.core.state.State`` calls ``detach`` bef
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from operator import attrgetter
 
 from sortedcontainers import SortedKeyList
 
@@ -31,7 +32,8 @@ def rank_key(task: Task, running: bool = False) -> RankKey:
 
 
 def new_ready_list() -> SortedKeyList:
-    return SortedKeyList(key=lambda task: task.ready_key)
+    # attrgetter, not a lambda: the list keeps its key, and a scheduler has to pickle
+    return SortedKeyList(key=attrgetter("ready_key"))
 
 
 def add_to_sets(index: dict[str, set[str]], keys: Iterable[str], member: str) -> None:

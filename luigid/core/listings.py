@@ -43,7 +43,7 @@ class Listings:
             for task in self._state.tasks():
                 if task_str in task.id:
                     found[task.status][task.id] = serialize(task, include_deps=False)
-        return found
+        return dict(found)  # a plain dict for in-process callers (pickle, json, ==)
 
     def _first_task_display_name(self, worker: Worker) -> str:
         task_id = worker.info.get("first_task", "")

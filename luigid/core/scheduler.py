@@ -66,7 +66,21 @@ class _StatusEvents:
 
 
 class Scheduler:
-    """The central scheduler: tasks, workers, resources, and the rules that tie them."""
+    """The central scheduler: tasks, workers, resources, and the rules that tie them.
+
+    It pickles, as luigi's does (luigi's worker pickles it with each scheduler message for
+    a task in its own process): the state only (config, tasks, workers, resources, pause,
+    prune sizes). The collaborators and the parts wired to them are left out; a copy gets
+    the do-nothing defaults (``NoHistory``, ``NoMetrics``, ``NoAlerts``, no batch notifier,
+    no journal), never rebuilt, so it cannot write to the original's journal, mail or
+    history. A prune round under way stays with the original.
+    """
+
+    #: attributes a pickle leaves out: the collaborators, and the parts ``_wire`` builds
+    _NOT_PICKLED = frozenset(
+        {"metrics_collector", "batch_notifier", "task_history", "alerts", "journal"}
+        | {"replies", "_listings", "_intake", "_dispatch", "_pruner"}
+    )
 
     def __init__(
         self,
@@ -89,13 +103,33 @@ class Scheduler:
         self._resources = ResourcePool(dict(resources or {}))
         self._interner = Interner(config.retry_policy())
         self._paused = False
-        self.replies = Replies(self._state, config)
-        self._listings = Listings(self._state, self.replies, self._resources)
-        self._intake = TaskIntake(self._state, self._interner, config, self.task_history, batch_notifier)
-        self._dispatch = Dispatcher(
-            self._state, self._resources, config, self.metrics_collector, self.task_history
-        )
-        self._pruner = Pruner(self._state, config, self.metrics_collector, self._prune_round_done)
+        self._wire()
+
+    def _wire(self) -> None:
+        """Build the parts that do the work on the state, handing them the collaborators."""
+        state, config = self._state, self.config
+        self.replies = Replies(state, config)
+        self._listings = Listings(state, self.replies, self._resources)
+        self._intake = TaskIntake(state, self._interner, config, self.task_history, self.batch_notifier)
+        self._dispatch = Dispatcher(state, self._resources, config, self.metrics_collector, self.task_history)
+        self._pruner = Pruner(state, config, self.metrics_collector, self._prune_round_done)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {name: value for name, value in self.__dict__.items() if name not in self._NOT_PICKLED}
+        state["_prune_sizes"] = (self._pruner.step, self._pruner.slice_tasks)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        step, slice_tasks = state.pop("_prune_sizes")
+        self.__dict__.update(state)
+        self.metrics_collector = NoMetrics()
+        self.batch_notifier = None
+        self.task_history = NoHistory()
+        self.alerts = NoAlerts()
+        self.journal = None
+        self._wire()
+        self._pruner.step, self._pruner.slice_tasks = step, slice_tasks
 
     @property
     def state(self) -> State:

@@ -55,6 +55,17 @@ class State:
         self.load_of: Callable[[str], WorkerLoad] = self.indexes.load
         self.set_status: Callable[[Task, str], None] = self.rules.set_status
 
+    def __getstate__(self) -> dict[str, Any]:
+        # without the task counter (itertools.count stops pickling in Python 3.14): the
+        # copy goes on after the highest number its tasks hold, which keeps their order
+        state = self.__dict__.copy()
+        del state["_seq"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._seq = itertools.count(max((task.seq for task in self._tasks.values()), default=0) + 1)
+
     @property
     def config(self) -> SchedulerConfig:
         return self._config

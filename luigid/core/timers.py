@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from typing import Any
 
 from luigid.config import SchedulerConfig
 from luigid.core.model import DISABLED, FAILED, Task
@@ -18,6 +19,16 @@ class PruneQueue:
         self._timer_seq = itertools.count()
         #: ids of tasks that may have lost their last stakeholder
         self.unmarked: set[str] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # as State's task counter: left out, the copy goes on after the timers' highest
+        state = self.__dict__.copy()
+        del state["_timer_seq"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._timer_seq = itertools.count(max((seq for _, seq, _ in self.timers), default=-1) + 1)
 
     def schedule(self, task: Task) -> None:
         """Remember when prune will next have something to do for this task."""
