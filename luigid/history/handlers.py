@@ -168,10 +168,10 @@ class FamilyChartPage(HistoryPage):
 
 def unwritten_note(count: int) -> str:
     """What a page read past ``read_wait`` says it may be missing."""
-    events = "event" if count == 1 else "events"
+    events, were, they = ("event", "was", "it") if count == 1 else ("events", "were", "they")
     return (
-        f"{count} {events} recorded before this request had not been written to the history "
-        "database yet (it is slow or unavailable); they may be missing here"
+        f"{count} {events} recorded before this request {were} not yet written to the history "
+        f"database, which is slow or unavailable; {they} may be missing here"
     )
 
 

@@ -107,7 +107,7 @@ def test_pages_show_the_run_that_just_finished(make_history: HistoryFactory) -> 
         assert "No runs recorded" not in recent.text
         for text in ("Extract_1", "Load_1", "DONE", "box-1"):
             assert text in recent.text
-        assert "not been written" not in recent.text
+        assert "not yet written" not in recent.text
 
         families = get(f"{base}/tasklist").text
         assert 'href="tasklist/Extract"' in families and 'href="tasklist/Load"' in families
@@ -305,7 +305,7 @@ def test_slow_database_pages_wait_at_most_read_wait_and_rpcs_do_not_wait(
             page = get(f"{base}/history", headers=HTML)
             assert page.status_code == 200
             assert "Warmup_1" in page.text and "Held_1" not in page.text
-            assert "3 events recorded before this request had not been written" in page.text
+            assert "3 events recorded before this request were not yet written" in page.text
 
             # A long read_wait: the page waits for the writer, while RPCs are answered meanwhile.
             history.read_wait = DEADLINE
