@@ -2,7 +2,9 @@
 
 Every link is relative to the page it is on, so the pages work behind a reverse proxy that
 mounts luigid under a path prefix. Database reads are awaited on the history's reader
-threads. Bad input gives 4xx with a message, an unreachable database 503, never a traceback.
+threads, each after the writer has caught up with the events queued before the request
+arrived (at most ``read_wait`` seconds; past that the page says what it may be missing).
+Bad input gives 4xx with a message, an unreachable database 503, never a traceback.
 """
 
 from __future__ import annotations
@@ -35,9 +37,14 @@ class PageError(ClientError):
 
 
 class HistoryPage(BaseHandler):
+    #: events queued before this request arrived that were still unwritten when it read
+    unwritten = 0
+
     def initialize(self, history: DbTaskHistory, **kwargs: Any) -> None:
         super().initialize(**kwargs)
         self.history = history
+        # the request has arrived: its page shows every event queued before now
+        self._through = history.accepted
 
     def get_template_path(self) -> str:
         return TEMPLATE_DIR
@@ -58,10 +65,20 @@ class HistoryPage(BaseHandler):
             q=lambda text: tornado.escape.url_escape(str(text), plus=False),
             format_seconds=format_seconds,
             page_size=self.history.config.page_size,
+            unwritten_note=unwritten_note(self.unwritten) if self.unwritten else "",
         )
         return namespace
 
     async def fetch(self, fn: Any, *args: Any) -> Any:
+        """Every page's one read: after the writer caught up with this request, on the reader threads."""
+        self.unwritten = await self.history.caught_up(self._through)
+        if self.unwritten:
+            logger.warning(
+                "task history page %s: %d earlier events not yet written after %.1f s",
+                self.request.path,
+                self.unwritten,
+                self.history.read_wait,
+            )
         try:
             return await self.history.read(fn, *args)
         except RuntimeError as exc:
@@ -78,7 +95,9 @@ class HistoryPage(BaseHandler):
 
     def write_error_body(self, status_code: int, message: str) -> None:
         if "text/html" in self.request.headers.get("Accept", ""):
-            self.render("error.html", status=status_code, message=message)
+            self.render("error.html", status=status_code, message=message)  # the layout adds the note
+        elif self.unwritten:
+            super().write_error_body(status_code, f"{message} ({unwritten_note(self.unwritten)})")
         else:
             super().write_error_body(status_code, message)
 
@@ -145,6 +164,15 @@ class FamilyChartPage(HistoryPage):
         points = await self.fetch(self.history.run_durations, family)
         svg = duration_chart(points, f"{self.root}history/by_id/")
         self.render("chart.html", family=family, points=points, svg=svg)
+
+
+def unwritten_note(count: int) -> str:
+    """What a page read past ``read_wait`` says it may be missing."""
+    events, were, they = ("event", "was", "it") if count == 1 else ("events", "were", "they")
+    return (
+        f"{count} {events} recorded before this request {were} not yet written to the history "
+        f"database, which is slow or unavailable; {they} may be missing here"
+    )
 
 
 def parse_params(data: str) -> dict[str, str]:

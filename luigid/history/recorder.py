@@ -2,7 +2,9 @@
 
 The three report methods run on the event loop inside RPC handling, so they only copy a few
 fields into a bounded in-memory queue; a writer thread does the database work. Reads for the
-pages run on a small thread pool of their own, awaited by the handlers.
+pages run on a small thread pool of their own, awaited by the handlers, after ``caught_up``:
+luigi writes history synchronously, so its pages always show every event reported before
+them, and scripts reading history right after a run rely on that.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ T = TypeVar("T")
 
 #: threads serving page reads; a hung database can tie these up, never the event loop
 READ_THREADS = 2
+#: longest a page read waits for the writer to catch up, seconds; then it reads what is written
+READ_WAIT = 5.0
 
 
 class DbTaskHistory:
     """Task history in luigi's database layout, recorded off the hot path."""
 
-    def __init__(self, config: HistoryConfig, engine: Any) -> None:
+    def __init__(self, config: HistoryConfig, engine: Any, read_wait: float = READ_WAIT) -> None:
         # Imported here, not at the top: these need SQLAlchemy, and without it from_config must
         # still be importable to report the missing package as a ConfigError.
         from luigid.history import queries
@@ -55,6 +59,9 @@ class DbTaskHistory:
             retention_days=config.retention_days,
         )
         self._wake = self._writer.wake
+        self.read_wait = read_wait
+        #: number of the last event queued; the writer settles them in this order
+        self._accepted = 0
         self._dropped_full = 0
         self._closed = False
         self._drop_log = ThrottledWarning(logger)
@@ -129,6 +136,7 @@ class DbTaskHistory:
                     failure_message(expl) if event_name == FAILED else None,
                 )
             )
+            self._accepted += 1  # one thread reports (the scheduler's), so no lock
             if len(queue) >= self._batch_size and not self._wake.is_set():
                 self._wake.set()
         except Exception:
@@ -166,6 +174,23 @@ class DbTaskHistory:
         }
 
     # -- reads for the pages (run on the reader threads) --
+
+    @property
+    def accepted(self) -> int:
+        """Number of the last event queued so far (events are numbered 1, 2, ... as they are queued)."""
+        return self._accepted
+
+    async def caught_up(self, through: int | None = None, timeout: float | None = None) -> int:
+        """Wait until events up to number ``through`` (default: every one queued so far) are written
+        or given up, at most ``timeout`` seconds (default ``read_wait``); return how many of them
+        are still unwritten (0: caught up). Holds neither the event loop nor a thread."""
+        target = self._accepted if through is None else through
+        mark = self._writer.mark
+        # stopped or never started: no writer to wait for (and the read will say so)
+        if mark.settled < target and not self._closed and self._readers is not None:
+            self._wake.set()  # write now rather than after flush_interval
+            await mark.reached(target, self.read_wait if timeout is None else timeout)
+        return max(0, target - max(mark.settled, 0))
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a read method below on the reader threads and await it."""

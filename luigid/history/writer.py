@@ -3,6 +3,8 @@
 Everything that can block on the database happens here (schema creation, inserts, retention
 deletes). When the database fails, a batch is retried a few times with growing pauses and
 then dropped and counted, so a dead database costs bounded memory and no stall anywhere else.
+Events leave the queue in order, and each one written or dropped moves ``mark`` (see
+``flushmark``), which page reads wait on.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sqlalchemy as sa
 from luigid.history import schema, store
 from luigid.history.engine import describe_db_error as _short
 from luigid.history.events import HistoryEvent
+from luigid.history.flushmark import FlushMark
 from luigid.history.runs import RunTracker
 from luigid.history.throttled_log import ThrottledWarning
 
@@ -60,6 +63,9 @@ class HistoryWriter:
         self._prune_requested = False
         self._last_prune: float | None = None
         self._thread: threading.Thread | None = None
+        #: events taken from the queue and written or dropped, in queue order
+        self._settled = 0
+        self.mark = FlushMark()
         self._failure_log = ThrottledWarning(logger)
         # Counters, each written by this thread only.
         self.write_failures = 0
@@ -138,6 +144,8 @@ class HistoryWriter:
             if not busy:
                 self._cycles += 1
                 self._idle.notify_all()
+        if not busy:
+            self.mark.advance(self._settled)  # also after a cycle that wrote nothing: the first one opens it
 
     def _work(self, final: bool) -> float:
         """Do everything due now; return how long to pause before trying again (0: nothing failed)."""
@@ -165,20 +173,28 @@ class HistoryWriter:
             for task_id, state in staged.items():
                 self._tracker.put(task_id, state)
             self.written += len(self._pending)
+            self._settle(len(self._pending))
             self._pending = []
 
-    def _take_batch(self) -> list[HistoryEvent]:
+    def _take_batch(self, size: int | None = None) -> list[HistoryEvent]:
         batch: list[HistoryEvent] = []
         queue = self._queue
-        while queue and len(batch) < self._batch_size:
+        size = size or self._batch_size
+        while queue and len(batch) < size:
             batch.append(queue.popleft())
         return batch
+
+    def _settle(self, count: int) -> None:
+        """``count`` more events, the oldest taken, are written or dropped: their readers may go on."""
+        self._settled += count
+        self.mark.advance(self._settled)
 
     def _failed(self, exc: BaseException, what: str, final: bool) -> float:
         self.write_failures += 1
         self._attempts += 1
         if self._pending and (final or self._attempts >= MAX_ATTEMPTS):
             self.dropped += len(self._pending)
+            self._settle(len(self._pending))
             self._failure_log.warn(
                 "%s (%s); dropped %d events after %d attempts",
                 what,
@@ -192,8 +208,9 @@ class HistoryWriter:
             self._failure_log.warn("%s (%s); will retry", what, _short(exc))
         if final:
             # Shutting down with the database gone: drop what is left rather than wait for it.
-            self.dropped += len(self._queue)
-            self._queue.clear()
+            left = self._take_batch(len(self._queue))
+            self.dropped += len(left)
+            self._settle(len(left))
             return 0.0
         return min(MAX_BACKOFF, 0.5 * 2 ** max(self._attempts, 1))
 

@@ -401,6 +401,13 @@ class HeldHistory:
         self.reading = asyncio.Event()
         self.release = asyncio.Event()
 
+    #: nothing queued: pages have no writer to wait for
+    accepted = 0
+    read_wait = 5.0
+
+    async def caught_up(self, through: int | None = None, timeout: float | None = None) -> int:
+        return 0
+
     def recent_runs(self) -> list[Any]:
         return []
 
