@@ -1,8 +1,14 @@
-"""Helpers for the task-history tests: tasks, one recorded run, and the tables read back."""
+"""Helpers for the task-history tests: tasks, one recorded run, the tables read back, a
+database that makes the writer wait, and luigi's side of a test run in its own process."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,6 +81,50 @@ def connect_pg_admin() -> tuple[sa.Engine | None, str]:
             last_error = str(exc).strip().splitlines()[0]
             engine.dispose()
     return None, last_error
+
+
+@contextlib.contextmanager
+def tables_locked(db_url: str, reads_too: bool) -> Iterator[None]:
+    """Another session holds a lock on the history tables: writes wait for it, and with
+    ``reads_too`` reads wait as well (without it, reads go on)."""
+    if db_url.startswith("sqlite"):
+        holder = sqlite3.connect(db_url.split("///", 1)[1].split("?", 1)[0], isolation_level=None)
+        # EXCLUSIVE keeps readers out too; IMMEDIATE takes RESERVED: other writers wait, readers go on
+        holder.execute("BEGIN EXCLUSIVE" if reads_too else "BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    else:
+        mode = "ACCESS EXCLUSIVE" if reads_too else "EXCLUSIVE"  # EXCLUSIVE still lets SELECTs through
+        engine = sa.create_engine(db_url)
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"LOCK TABLE tasks, task_parameters, task_events IN {mode} MODE"))
+            try:
+                yield
+            finally:
+                conn.rollback()
+        engine.dispose()
+
+
+def hanging_url(db_url: str) -> str:
+    """``db_url`` for a writer that waits as long as a lock is held (SQLite's gives up after 5 s)."""
+    return f"{db_url}?timeout=600" if db_url.startswith("sqlite") else db_url
+
+
+def run_python(script: str, *args: str, env: dict[str, str]) -> str:
+    """``script`` (dedented) run by a fresh Python with ``args`` (e.g. a luigi scheduler or worker,
+    whose configuration is process-global); its stdout, failing with its stderr's end."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
 
 
 HistoryFactory = Callable[..., DbTaskHistory]

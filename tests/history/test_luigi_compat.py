@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.history.support import HistoryFactory, make_task, read_tables, run_once
+from tests.history.support import HistoryFactory, make_task, read_tables, run_once, run_python
 
 LUIGI_PRELUDE = """
 import json, os, sys
@@ -67,15 +64,7 @@ def run_luigi(script: str, db_url: str, tmp_path: Path) -> str:
     config = tmp_path / "luigi.cfg"
     config.write_text(f"[core]\nautoload_range = false\n\n[task_history]\ndb_connection = {db_url}\n")
     env = dict(os.environ, LUIGI_CONFIG_PATH=str(config), HIST_URL=db_url)
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(LUIGI_PRELUDE + script)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+    return run_python(LUIGI_PRELUDE + script, env=env)
 
 
 def test_database_written_by_luigi_opens_in_ours(

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,45 +12,17 @@ import sqlalchemy as sa
 
 from luigid.config import SchedulerConfig
 from luigid.scheduler import Scheduler
-from tests.history.support import HistoryFactory, make_task, read_tables, run_once
+from tests.history.support import (
+    HistoryFactory,
+    hanging_url,
+    make_task,
+    read_tables,
+    run_once,
+    tables_locked,
+)
+from tests.support.wait import wait_for
 
 DEADLINE = 60.0
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll for a state the test needs before going on (a wait, not a timing assertion)."""
-    end = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"gave up waiting for: {what}")
-        time.sleep(0.01)
-
-
-@contextlib.contextmanager
-def database_held(db_url: str) -> Iterator[None]:
-    """Another session holds the history tables so every write (and read) waits for it."""
-    if db_url.startswith("sqlite"):
-        holder = sqlite3.connect(db_url.split("///", 1)[1].split("?", 1)[0], isolation_level=None)
-        holder.execute("BEGIN EXCLUSIVE")
-        try:
-            yield
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
-    else:
-        engine = sa.create_engine(db_url)
-        with engine.connect() as conn:
-            conn.execute(sa.text("LOCK TABLE tasks, task_parameters, task_events IN ACCESS EXCLUSIVE MODE"))
-            try:
-                yield
-            finally:
-                conn.rollback()
-        engine.dispose()
-
-
-def hanging_url(db_url: str) -> str:
-    # SQLite would give up on a lock after 5 s by default; make the writer wait as long as it is held.
-    return f"{db_url}?timeout=600" if db_url.startswith("sqlite") else db_url
 
 
 def test_hung_database_never_holds_the_event_loop(make_history: HistoryFactory, db_url: str) -> None:
@@ -65,11 +33,13 @@ def test_hung_database_never_holds_the_event_loop(make_history: HistoryFactory, 
     written_before = history.written
 
     scheduler = Scheduler(SchedulerConfig(record_task_history=True), task_history_impl=history)
-    with database_held(db_url):
+    with tables_locked(db_url, reads_too=True):
         # The writer takes the next batch and blocks inside its transaction.
         run_once(history, make_task("Stuck_1"))
-        wait_until(
-            lambda: len(history._queue) == 0 and history._writer.in_flight == 3, "writer blocked on the lock"
+        wait_for(
+            lambda: len(history._queue) == 0 and history._writer.in_flight == 3,
+            DEADLINE,
+            "writer blocked on the lock",
         )
 
         ticks = 0
@@ -145,7 +115,7 @@ def test_page_reads_on_a_hung_database_do_not_block_the_loop(
         return order
 
     release = threading.Event()
-    with database_held(db_url):
+    with tables_locked(db_url, reads_too=True):
         outcome: list[list[str]] = []
         thread = threading.Thread(target=lambda: outcome.append(asyncio.run(main())), daemon=True)
         thread.start()
@@ -198,7 +168,7 @@ def test_unreachable_database_bounds_memory_then_recovers(
     folder = tmp_path / "not-yet"
     url = f"sqlite:///{folder / 'history.db'}"
     history = make_history(url, queue_size=20, batch_size=5)
-    wait_until(lambda: history.write_failures >= 1, "a failed attempt at the missing database")
+    wait_for(lambda: history.write_failures >= 1, DEADLINE, "a failed attempt at the missing database")
     assert any("could not create the task history tables" in r.getMessage() for r in caplog.records)
 
     for i in range(30):
@@ -217,7 +187,7 @@ def test_stop_with_a_dead_database_drops_instead_of_waiting(
     make_history: HistoryFactory, tmp_path: Path
 ) -> None:
     history = make_history(f"sqlite:///{tmp_path / 'missing' / 'h.db'}")
-    wait_until(lambda: history.write_failures >= 1, "a failed attempt")
+    wait_for(lambda: history.write_failures >= 1, DEADLINE, "a failed attempt")
     for i in range(5):
         history.task_scheduled(make_task(f"Q_{i}"))
     assert history.stop(timeout=DEADLINE) is True

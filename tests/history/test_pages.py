@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import html.parser
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +12,6 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 import requests
 import tornado.httpclient
-import tornado.httpserver
-import tornado.netutil
 import tornado.web
 
 from luigid.config import SchedulerConfig
@@ -23,42 +19,9 @@ from luigid.history import DbTaskHistory, history_routes
 from luigid.scheduler import Scheduler
 from luigid.web.app import log_request
 from tests.history.support import HistoryFactory, make_task, run_once
+from tests.support.serving import ServerThread
 
 HTML = {"Accept": "text/html"}
-
-
-class ServerThread:
-    """A Tornado application served on 127.0.0.1:<free port> from its own thread and event loop."""
-
-    def __init__(self, app: tornado.web.Application) -> None:
-        self.app = app
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        self.port = sockets[0].getsockname()[1]
-        server = tornado.httpserver.HTTPServer(self.app)
-        server.add_sockets(sockets)
-        self._ready.set()
-        self._loop.run_forever()
-        server.stop()
-        self._loop.run_until_complete(server.close_all_connections())
-        self._loop.close()
-
-    def __enter__(self) -> str:
-        self._thread.start()
-        assert self._ready.wait(30)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
 
 
 class PrefixProxy(tornado.web.RequestHandler):

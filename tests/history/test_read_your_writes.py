@@ -10,13 +10,7 @@ default 1 s they lag most of the time (issue 15: "History pages lag behind finis
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import sqlite3
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,15 +21,23 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
-import tornado.httpserver
-import tornado.netutil
 
 from luigid.config import SchedulerConfig
-from luigid.core.scheduler import Scheduler
 from luigid.history import DbTaskHistory
+from luigid.scheduler import Scheduler
 from luigid.web.app import app as luigid_app
-from tests.history.conftest import HistoryFactory, make_task, run_once
-from tests.processes import free_port, terminate, wait_for
+from tests.history.support import (
+    HistoryFactory,
+    hanging_url,
+    make_task,
+    run_once,
+    run_python,
+    tables_locked,
+)
+from tests.support.cli import call
+from tests.support.daemon import Luigid, clean_env
+from tests.support.serving import ServerThread
+from tests.support.wait import wait_for
 
 HTML = {"Accept": "text/html"}
 #: a writer that waits this long before writing a partial batch lags behind every page
@@ -43,47 +45,16 @@ LONG_FLUSH = 60.0
 DEADLINE = 60.0
 
 
-@contextlib.contextmanager
-def serving(scheduler: Scheduler) -> Iterator[str]:
-    """luigid's whole application (RPCs and history pages) on 127.0.0.1, on its own thread and loop."""
-    ready = threading.Event()
-    port: list[int] = []
-    loop = asyncio.new_event_loop()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        port.append(sockets[0].getsockname()[1])
-        server = tornado.httpserver.HTTPServer(luigid_app(scheduler))
-        server.add_sockets(sockets)
-        ready.set()
-        loop.run_forever()
-        server.stop()
-        loop.run_until_complete(server.close_all_connections())
-        loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    try:
-        yield f"http://127.0.0.1:{port[0]}"
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
+def serving(scheduler: Scheduler) -> ServerThread:
+    """luigid's whole application (RPCs and history pages) served in this process."""
+    return ServerThread(luigid_app(scheduler))
 
 
-def rpc(base: str, method: str, **arguments: Any) -> Any:
-    """One RPC as luigi's client sends it."""
-    reply = requests.post(f"{base}/api/{method}", data={"data": json.dumps(arguments)}, timeout=DEADLINE)
-    assert reply.status_code == 200, reply.text
-    return reply.json()["response"]
-
-
-def run_task(base: str, task_id: str, family: str, worker: str = "w1") -> None:
+def run_task(port: int, task_id: str, family: str, worker: str = "w1") -> None:
     """Schedule, start and finish one task over HTTP, as a worker does: PENDING, RUNNING, DONE."""
-    rpc(base, "add_task", worker=worker, task_id=task_id, family=family, params={"n": "1"})
-    assert rpc(base, "get_work", worker=worker, host="box-1")["task_id"] == task_id
-    rpc(base, "add_task", worker=worker, task_id=task_id, family=family, status="DONE")
+    call(port, "add_task", worker=worker, task_id=task_id, family=family, params={"n": "1"})
+    assert call(port, "get_work", worker=worker, host="box-1")["task_id"] == task_id
+    call(port, "add_task", worker=worker, task_id=task_id, family=family, status="DONE")
 
 
 def get(url: str, **kwargs: Any) -> requests.Response:
@@ -97,9 +68,10 @@ def scheduler_for(history: DbTaskHistory) -> Scheduler:
 def test_pages_show_the_run_that_just_finished(make_history: HistoryFactory) -> None:
     history = make_history(flush_interval=LONG_FLUSH)
     assert history.flush(timeout=30)  # tables made; the writer now sleeps until its next flush
-    with serving(scheduler_for(history)) as base:
-        run_task(base, "Extract_1", "Extract")
-        run_task(base, "Load_1", "Load")
+    server = serving(scheduler_for(history))
+    with server as base:
+        run_task(server.port, "Extract_1", "Extract")
+        run_task(server.port, "Load_1", "Load")
         # right after the last DONE, with the writer's next flush a minute away
 
         recent = get(f"{base}/history")
@@ -127,9 +99,17 @@ def test_pages_show_the_run_that_just_finished(make_history: HistoryFactory) -> 
         assert chart.count("<circle") == 1  # the finished run is on the run time chart
 
         # a failure shows at once too, with the worker's message
-        rpc(base, "add_task", worker="w1", task_id="Broken_1", family="Broken")
-        assert rpc(base, "get_work", worker="w1", host="box-1")["task_id"] == "Broken_1"
-        rpc(base, "add_task", worker="w1", task_id="Broken_1", family="Broken", status="FAILED", expl="boom")
+        call(server.port, "add_task", worker="w1", task_id="Broken_1", family="Broken")
+        assert call(server.port, "get_work", worker="w1", host="box-1")["task_id"] == "Broken_1"
+        call(
+            server.port,
+            "add_task",
+            worker="w1",
+            task_id="Broken_1",
+            family="Broken",
+            status="FAILED",
+            expl="boom",
+        )
         failed = get(f"{base}/history/by_task_id/Broken_1")
         assert "Run #3 of Broken" in failed.text and "FAILED" in failed.text and "boom" in failed.text
     assert history.written == 9
@@ -177,52 +157,27 @@ print(json.dumps({"ok": ok, "first": Extract().task_id, "last": last.task_id}))
 
 
 @pytest.fixture
-def luigid_process(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    """The luigid daemon (``python -m luigid``) recording history in a fresh SQLite file."""
-    port = free_port()
-    history_db = tmp_path / "history.db"
-    config = tmp_path / "luigid.cfg"
-    config.write_text(
+def luigid_process(tmp_path: Path) -> Iterator[Luigid]:
+    """The luigid daemon recording history in a fresh SQLite file."""
+    config = (
         "[scheduler]\nrecord_task_history = true\n\n"
-        f"[task_history]\ndb_connection = sqlite:///{history_db}\nflush_interval = {LONG_FLUSH}\n"
+        f"[task_history]\ndb_connection = sqlite:///{tmp_path / 'history.db'}\n"
+        f"flush_interval = {LONG_FLUSH}\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LUIGI_CONFIG")}
-    env["LUIGI_CONFIG_PATH"] = str(config)
-    argv = [sys.executable, "-m", "luigid", "--port", str(port), "--address", "127.0.0.1"]
-    argv += ["--state-path", str(tmp_path / "state.pickle"), "--logdir", str(tmp_path / "logs")]
-    with open(tmp_path / "luigid.out", "wb") as out:
-        proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    daemon = Luigid(tmp_path, config, "--logdir", str(tmp_path / "logs")).start()
     try:
-
-        def answers() -> bool:
-            assert proc.poll() is None, (tmp_path / "luigid.out").read_text()
-            try:
-                return requests.head(f"http://127.0.0.1:{port}/", timeout=2).status_code < 500
-            except requests.ConnectionError:
-                return False
-
-        wait_for(answers, timeout=30, what="luigid to answer")
-        yield port, tmp_path
+        yield daemon
     finally:
-        terminate(proc)
+        daemon.stop()
 
 
-def test_real_luigi_worker_then_pages_at_once(luigid_process: tuple[int, Path]) -> None:
-    port, home = luigid_process
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LUIGI_CONFIG")}
-    env["LUIGI_CONFIG_PATH"] = str(home / "worker.cfg")  # none: luigi's defaults
+def test_real_luigi_worker_then_pages_at_once(luigid_process: Luigid) -> None:
+    home = luigid_process.workdir
+    env = clean_env(home / "worker.cfg")  # none: luigi's defaults
     env["PIPELINE_OUT"] = str(home)
-    worker = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(LUIGI_PIPELINE), str(port)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert worker.returncode == 0, worker.stderr[-3000:]
-    ran = json.loads(worker.stdout.strip().splitlines()[-1])
+    ran = json.loads(run_python(LUIGI_PIPELINE, str(luigid_process.port), env=env).strip().splitlines()[-1])
     assert ran["ok"] is True
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{luigid_process.port}"
 
     recent = get(f"{base}/history")
     assert recent.status_code == 200
@@ -240,39 +195,12 @@ def test_real_luigi_worker_then_pages_at_once(luigid_process: tuple[int, Path]) 
 # -- a database that does not take writes --
 
 
-@contextlib.contextmanager
-def writes_held(db_url: str) -> Iterator[None]:
-    """Another session holds a write lock on the history tables: writes wait for it, reads do not."""
-    if db_url.startswith("sqlite"):
-        holder = sqlite3.connect(db_url.split("///", 1)[1].split("?", 1)[0], isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")  # RESERVED: other writers wait, readers go on
-        try:
-            yield
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
-    else:
-        engine = sa.create_engine(db_url)
-        with engine.connect() as conn:
-            conn.execute(sa.text("LOCK TABLE tasks, task_parameters, task_events IN EXCLUSIVE MODE"))
-            try:
-                yield
-            finally:
-                conn.rollback()
-        engine.dispose()
-
-
-def hanging_url(db_url: str) -> str:
-    # SQLite would give up on a lock after 5 s by default; make the writer wait as long as it is held.
-    return f"{db_url}?timeout=600" if db_url.startswith("sqlite") else db_url
-
-
-def in_background(call: Callable[[], requests.Response]) -> Future[requests.Response]:
+def in_background(request: Callable[[], requests.Response]) -> Future[requests.Response]:
     future: Future[requests.Response] = Future()
 
     def run() -> None:
         try:
-            future.set_result(call())
+            future.set_result(request())
         except BaseException as exc:
             future.set_exception(exc)
 
@@ -286,9 +214,10 @@ def test_slow_database_pages_wait_at_most_read_wait_and_rpcs_do_not_wait(
     history = make_history(hanging_url(db_url), flush_interval=LONG_FLUSH)
     run_once(history, make_task("Warmup_1", family="Warmup"))
     assert history.flush(timeout=30)
-    with serving(scheduler_for(history)) as base:
-        with writes_held(db_url):
-            run_task(base, "Held_1", "Held")
+    server = serving(scheduler_for(history))
+    with server as base:
+        with tables_locked(db_url, reads_too=False):
+            run_task(server.port, "Held_1", "Held")
 
             # A short read_wait: the page waits for it, then answers with what is written, and says so.
             history.read_wait = 1.0
@@ -314,9 +243,9 @@ def test_slow_database_pages_wait_at_most_read_wait_and_rpcs_do_not_wait(
                 lambda: history._writer.mark._waiters, timeout=30, what="the page to wait for the writer"
             )
             for i in range(30):
-                rpc(base, "add_task", worker="w2", task_id=f"Busy_{i}", family="Busy")
+                call(server.port, "add_task", worker="w2", task_id=f"Busy_{i}", family="Busy")
             for _ in range(30):
-                assert rpc(base, "get_work", worker="w2", host="box-2")["task_id"] is not None
+                assert call(server.port, "get_work", worker="w2", host="box-2")["task_id"] is not None
             assert not page_future.done(), "the page should still be waiting for the held database"
         # Released: the writer commits, and the waiting page shows the run, with nothing missing.
         shown = page_future.result(timeout=DEADLINE)

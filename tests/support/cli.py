@@ -63,10 +63,11 @@ def luigid_tool(
 
 
 def call(port: int, method: str, timeout: float = 30, **data: Any) -> Any:
+    """One RPC to the luigid on ``port`` as luigi's client sends it; its response (it must answer 200)."""
     reply = requests.post(
         f"http://127.0.0.1:{port}/api/{method}", data={"data": json.dumps(data)}, timeout=timeout
     )
-    reply.raise_for_status()
+    assert reply.status_code == 200, reply.text
     return reply.json()["response"]
 
 
