@@ -166,6 +166,11 @@ class RpcHandler(BaseHandler):
                 result = spec.invoke(self.scheduler, arguments)
             except RpcError as exc:
                 raise ApiError(400, f"{spec.name}: {exc}") from exc
+            store = getattr(self.scheduler, "change_store", None)
+            if store is not None:
+                synced = store.durable()  # journal_fsync = always: on disk before the reply
+                if synced is not None:
+                    await synced
             if isinstance(result, Fragments):
                 await self._stream_response(result)
             else:
