@@ -99,7 +99,7 @@ class Scheduler(core.Scheduler):
     def attach_change_store(self, store: ChangeStore) -> None:
         """Record every state change in ``store`` from now on (before ``load``, which replays it)."""
         self.change_store = store
-        self.changes = store
+        self.recorder.log = store
 
     def load(self) -> None:
         """Load the state file at ``state_path`` (see ``luigid.storage.statefile``), then

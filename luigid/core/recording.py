@@ -14,12 +14,13 @@ effects are the caller's to mute (``Scheduler.quiet``): no e-mail, history or me
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from luigid.core import clock
-from luigid.core.ports import ChangeLog
+from luigid.core.ports import ChangeLog, NoAlerts, NoHistory, NoMetrics
 from luigid.core.rpc import RPC_METHODS, dumps
 
 logger = logging.getLogger("luigi.server")
@@ -67,3 +68,22 @@ class Recorder:
                 logger.debug("Replayed %s raised %s, as it did when it was made", method, exc)
             finally:
                 self._depth -= 1
+
+
+class _NoBatch:
+    """A batch notifier that sends nothing, where the real one would be called."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+@contextlib.contextmanager
+def muted(scheduler: Any) -> Iterator[None]:
+    """The scheduler with do-nothing collaborators meanwhile (``Scheduler.attach``)."""
+    saved = (scheduler.metrics_collector, scheduler.task_history, scheduler.batch_notifier, scheduler.alerts)
+    batch = None if scheduler.batch_notifier is None else _NoBatch()
+    scheduler.attach(NoMetrics(), NoHistory(), batch, NoAlerts())
+    try:
+        yield
+    finally:
+        scheduler.attach(*saved)

@@ -11,7 +11,6 @@ value per recorded call, else ``time.time()``, so tests can drive the clock.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 from luigid.config import SchedulerConfig
@@ -23,7 +22,6 @@ from luigid.core.listings import Listings
 from luigid.core.model import DISABLED, DONE, FAILED, PENDING, RUNNING, Task
 from luigid.core.ports import (
     BatchNotifier,
-    ChangeLog,
     DisableAlerts,
     Metrics,
     NoAlerts,
@@ -34,7 +32,7 @@ from luigid.core.ports import (
     tell_history,
 )
 from luigid.core.prune import Pruner
-from luigid.core.recording import PRUNE, Recorder
+from luigid.core.recording import PRUNE, Recorder, muted
 from luigid.core.replies import Replies
 from luigid.core.resources import ResourcePool
 from luigid.core.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec, rpc_method
@@ -69,13 +67,6 @@ class _StatusEvents:
             self._scheduler.alerts.disabled_for_failures(task)
 
 
-class _NoBatch:
-    """A batch notifier that sends nothing (replay), where the real one would be called."""
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
-
-
 class Scheduler:
     """The central scheduler: tasks, workers, resources, and the rules that tie them."""
 
@@ -99,7 +90,7 @@ class Scheduler:
         self._state = State(config, _StatusEvents(self))
         self._resources = ResourcePool(dict(resources or {}))
         self._interner = Interner(config.retry_policy())
-        #: records every state change when the daemon gives it a change log
+        #: records every state change in ``recorder.log`` when the daemon gives it one
         self.recorder = Recorder()
         self.replies = Replies(self._state, config)
         self._listings = Listings(self._state, self.replies, self._resources)
@@ -119,15 +110,6 @@ class Scheduler:
 
     # --------------------------------------------------------- change log
 
-    @property
-    def changes(self) -> ChangeLog | None:
-        """Where every state change is appended (``luigid.core.recording``); None: nowhere."""
-        return self.recorder.log
-
-    @changes.setter
-    def changes(self, log: ChangeLog | None) -> None:
-        self.recorder.log = log
-
     def invoke_rpc(self, spec: RpcSpec, arguments: dict[str, Any]) -> Any:
         """An RPC as the HTTP layer makes it: a state-changing one is recorded."""
         if not spec.mutating:
@@ -138,25 +120,14 @@ class Scheduler:
         """Make a recorded change again (side effects are muted by ``quiet``)."""
         self.recorder.replay(self, method, arguments, now, ids)
 
-    @contextlib.contextmanager
-    def quiet(self) -> Iterator[None]:
+    def quiet(self) -> contextlib.AbstractContextManager[None]:
         """No e-mail, history or metrics meanwhile: a replay must not repeat side effects."""
-        saved = (self.metrics_collector, self.task_history, self.batch_notifier, self.alerts)
-        self._attach(
-            NoMetrics(), NoHistory(), None if self.batch_notifier is None else _NoBatch(), NoAlerts()
-        )
-        try:
-            yield
-        finally:
-            self._attach(*saved)
+        return muted(self)
 
-    def _attach(self, metrics: Any, history: Any, batch_notifier: Any, alerts: DisableAlerts) -> None:
-        self.metrics_collector, self.task_history, self.batch_notifier, self.alerts = (
-            metrics,
-            history,
-            batch_notifier,
-            alerts,
-        )
+    def attach(self, metrics: Any, history: Any, batch_notifier: Any, alerts: DisableAlerts) -> None:
+        """Hand the scheduler (and each part that tells them) other collaborators."""
+        self.metrics_collector, self.task_history = metrics, history
+        self.batch_notifier, self.alerts = batch_notifier, alerts
         self._intake.attach(history, batch_notifier)
         self._dispatch.attach(metrics, history)
         self._pruner.attach(metrics)
