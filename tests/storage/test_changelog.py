@@ -303,3 +303,17 @@ def test_an_older_luigids_state_file_and_status_journal_still_load(tmp_path: Pat
     again.dump()  # the snapshot now covers the old journal: gone
     assert list(tmp_path.glob("state.pickle.journal.*")) == []
     assert call(scheduler_at(path), "task_list", status="DONE").keys() == {"A_1"}
+
+
+def test_the_luigi_export_replays_the_change_log_without_touching_it(tmp_path: Path) -> None:
+    from luigid.storage.luigi_export import read_state
+
+    path = tmp_path / "state.pickle"
+    live = scheduler_at(path)
+    call(live, "add_task", worker="w1", task_id="A", family="A")
+    live.dump()
+    call(live, "add_task", worker="w1", task_id="B", family="B", status="DONE")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    state = read_state(str(path), SchedulerConfig(state_path=str(path)))
+    assert {t.id: t.status for t in state.tasks()} == {"A": "PENDING", "B": "DONE"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
