@@ -21,6 +21,7 @@ from luigid.core.rpc import RPC_METHODS, rpc_method
 from luigid.metrics import make_collector
 from luigid.notify import disabled_task_email, make_batch_notifier, make_notifier
 from luigid.storage import statefile
+from luigid.storage.changelog import ChangeStore
 from luigid.storage.journal import Journal
 
 __all__ = ["RPC_METHODS", "Scheduler", "rpc_method"]
@@ -52,12 +53,14 @@ class Scheduler(core.Scheduler):
     for unless handed one. It pickles as the core scheduler does: the state without the
     collaborators, which are do-nothing in a copy (the e-mail notifier is None)."""
 
-    #: the status journal (the daemon sets one up before ``load``); others run without
+    #: the status journal of an older luigid (kept for programs that set one up themselves)
     journal: Journal | None
+    #: the change log (the daemon sets one up before ``load``; see ``luigid.core.recording``)
+    change_store: ChangeStore | None = None
 
     #: the e-mail notifier is a collaborator too: an unpickled scheduler has none (its
     #: disable mail is core's ``NoAlerts``)
-    _NOT_PICKLED = core.Scheduler._NOT_PICKLED | {"notifier"}
+    _NOT_PICKLED = core.Scheduler._NOT_PICKLED | {"notifier", "change_store"}
 
     def __init__(
         self,
@@ -102,20 +105,46 @@ class Scheduler(core.Scheduler):
         super().__setstate__(state)
         self.notifier = None
 
+    def attach_change_store(self, store: ChangeStore) -> None:
+        """Record every state change in ``store`` from now on (before ``load``, which replays it)."""
+        self.change_store = store
+        self.recorder.log = store
+
     def load(self) -> None:
-        """Load the state file at ``state_path`` (see ``luigid.storage.statefile``)."""
+        """Load the state file at ``state_path`` (see ``luigid.storage.statefile``), then
+        replay the change log written after it. Nothing is sent meanwhile (``quiet``)."""
         # Changes the journal replay makes are not journaled again: written now, they would
         # land in a newer generation with the replay's own times, and a second crash before
         # the next snapshot would replay those instead of the originals (still on disk).
         journal, self.journal = self.journal, None
+        store = self.change_store
+        if journal is None and store is not None:
+            journal = store.legacy  # an older luigid's status journal, read once
         try:
-            statefile.load_into(self.state, self.config.state_path, journal)
+            with self.quiet():
+                _, generation = statefile.load_snapshot(self.state, self.config.state_path, journal)
+                self.restored()
+                if store is not None:
+                    self._replay(store, generation)
         finally:
-            self.journal = journal
+            self.journal = journal if self.change_store is None else None
+
+    def _replay(self, store: ChangeStore, generation: int | None) -> None:
+        if generation is not None:
+            store.start_after(generation)
+        count = 0
+        for record in store.records_after(generation):
+            self.replay(record.method, record.arguments, record.now, record.ids)
+            count += 1
+        if count:
+            logger.info("Change log: replayed %d changes made after the snapshot", count)
+        if store.cut_short:  # what was replayed is no longer on disk: snapshot it now
+            statefile.save_state(self.state, self.config.state_path, store)
 
     def dump(self) -> None:
         """Write the state file atomically, then flush batched e-mail."""
-        statefile.save_state(self.state, self.config.state_path, self.journal)
+        store = self.change_store
+        statefile.save_state(self.state, self.config.state_path, store if store is not None else self.journal)
         if self.batch_notifier is not None:
             self.batch_notifier.send_email()
 
@@ -133,3 +162,5 @@ class Scheduler(core.Scheduler):
             close()
         if self.journal is not None:
             self.journal.close()
+        if self.change_store is not None:
+            self.change_store.close()

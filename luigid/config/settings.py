@@ -61,6 +61,8 @@ class SchedulerConfig:
     # luigid's own additions (not in luigi)
     state_snapshot_interval: float = 60.0
     slow_request_seconds: float = 1.0
+    #: when the change log is fsynced: always (before each reply), everysec, no
+    journal_fsync: str = "everysec"
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.retry_count, self.disable_hard_timeout, self.disable_window)
@@ -124,6 +126,7 @@ _SCHEDULER_PARSERS = _parsers_for(
     metrics_collector=as_choice(METRICS_COLLECTORS),
     state_snapshot_interval=as_non_negative_float,  # 0 turns snapshots off
     slow_request_seconds=as_non_negative_float,
+    journal_fsync=as_choice(("always", "everysec", "no")),
 )
 _CORS_PARSERS = _parsers_for(CorsConfig, allowed_origins=as_origins)
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from operator import itemgetter
 from typing import Any
 
 from luigid.config import SchedulerConfig
+from luigid.core import clock
 from luigid.core.indexes import rank_key
 from luigid.core.model import BATCH_RUNNING, DISABLED, DONE, PENDING, RUNNING, Task, Worker
 from luigid.core.ports import Metrics, TaskHistory, tell_history
@@ -38,6 +38,11 @@ class Dispatcher:
         self._state = state
         self._resources = resources
         self._config = config
+        self._metrics = metrics
+        self._history = history
+
+    def attach(self, metrics: Metrics, history: TaskHistory) -> None:
+        """Swap the collaborators told of changes (muted during a replay)."""
         self._metrics = metrics
         self._history = history
 
@@ -133,7 +138,7 @@ class Dispatcher:
         trivial = self._is_trivial_worker(worker_rec)
         if not trivial:
             used_resources = pool.used(state.tasks_by_status(RUNNING))
-            since = time.time() - self._config.worker_disconnect_delay
+            since = clock.now() - self._config.worker_disconnect_delay
             greedy_workers = {
                 w.id: w.info.get("workers", 1) for w in state.active_workers(last_get_work_gt=since)
             }
@@ -212,7 +217,7 @@ class Dispatcher:
             self._metrics.handle_task_started(best)
             # who runs it is set first, so the status journal records it with the change
             best.set(
-                worker_running=worker_id, resources_running=dict(best.resources), time_running=time.time()
+                worker_running=worker_id, resources_running=dict(best.resources), time_running=clock.now()
             )
             state.set_status(best, RUNNING)
             tell_history(self._history, best, RUNNING, host=host)

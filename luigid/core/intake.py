@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 from typing import Any
 
 from luigid.config import SchedulerConfig
+from luigid.core import clock
 from luigid.core.interning import Interner
 from luigid.core.model import (
     BATCH_RUNNING,
@@ -38,6 +38,11 @@ class TaskIntake:
         self._state = state
         self._interner = interner
         self._config = config
+        self._history = history
+        self._batch_notifier = batch_notifier
+
+    def attach(self, history: TaskHistory, batch_notifier: BatchNotifier | None) -> None:
+        """Swap the collaborators told of changes (muted during a replay)."""
         self._history = history
         self._batch_notifier = batch_notifier
 
@@ -100,7 +105,7 @@ class TaskIntake:
         if (
             status == PENDING
             and task.status == DONE
-            and time.time() - task.updated < self._config.stable_done_cooldown_secs
+            and clock.now() - task.updated < self._config.stable_done_cooldown_secs
         ):
             return
 
@@ -125,7 +130,7 @@ class TaskIntake:
                 members = state.batch_running_tasks(batch_id)
                 if members and members[0].resources_running is not None:
                     shown["resources_running"] = dict(members[0].resources_running)
-            shown["time_running"] = time.time()
+            shown["time_running"] = clock.now()
 
         if accepts_messages is not None and accepts_messages is not task.accepts_messages:
             shown["accepts_messages"] = accepts_messages

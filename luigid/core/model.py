@@ -8,9 +8,10 @@ Nothing here knows about indexes; ``luigid.core.state`` keeps those consistent.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from typing import Any, NamedTuple
+
+from luigid.core import clock
 
 # Task statuses, as luigi's workers send and expect them.
 PENDING = "PENDING"
@@ -129,7 +130,7 @@ class Task:
         status_message: str | None = None,
         progress_percentage: float | None = None,
     ) -> None:
-        now = time.time()
+        now = clock.now()
         self.id = task_id
         #: workers that want this task done; the task is kept while any of them lives
         self.stakeholders: set[str] = set()
@@ -219,7 +220,7 @@ class Task:
     # -- failure accounting (retry_count within disable_window, disable_hard_timeout) --
 
     def add_failure(self) -> None:
-        now = time.time()
+        now = clock.now()
         if not self.first_failure_time:
             self.first_failure_time = now
         if not isinstance(self.failures, deque):
@@ -229,13 +230,13 @@ class Task:
     def num_failures(self) -> int:
         failures = self.failures
         if isinstance(failures, deque):
-            oldest = time.time() - self.retry_policy.disable_window
+            oldest = clock.now() - self.retry_policy.disable_window
             while failures and failures[0] < oldest:
                 failures.popleft()
         return len(failures)
 
     def has_excessive_failures(self) -> bool:
-        if self.first_failure_time is not None and time.time() >= (
+        if self.first_failure_time is not None and clock.now() >= (
             self.first_failure_time + self.retry_policy.disable_hard_timeout
         ):
             return True
@@ -274,7 +275,7 @@ class Worker:
     )
 
     def __init__(self, worker_id: str, last_active: float | None = None) -> None:
-        now = time.time()
+        now = clock.now()
         self.id = worker_id
         self.reference: dict[str, Any] | None = None
         self.last_active = last_active or now
@@ -298,7 +299,7 @@ class Worker:
     def update(self, reference: dict[str, Any] | None, get_work: bool = False) -> None:
         if reference:
             self.reference = reference
-        self.last_active = time.time()
+        self.last_active = clock.now()
         if get_work:
             self.last_get_work = self.last_active
 

@@ -135,3 +135,11 @@ def tell_history(history: TaskHistory, task: Task, status: str, host: str | None
             history.task_started(task, host)
     except Exception:
         logger.warning("Error saving Task history", exc_info=True)
+
+
+class ChangeLog(Protocol):
+    """Where every state change is appended before its call is answered (the local-file
+    implementation is ``luigid.storage.changelog``): ``method`` run with ``arguments``
+    (JSON), at time ``now``, generating ``ids``."""
+
+    def append(self, method: str, arguments: bytes, now: float, ids: list[str]) -> None: ...

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from luigid.config import SchedulerConfig
+from luigid.core import clock
 from luigid.core.model import BATCH_RUNNING, RUNNING, Task
 from luigid.core.ports import Metrics
 from luigid.core.state import State
@@ -45,6 +46,10 @@ class Pruner:
         self._round: Iterator[int] | None = None
         self.step = PRUNE_STEP
         self.slice_tasks = PRUNE_SLICE_TASKS
+
+    def attach(self, metrics: Metrics) -> None:
+        """Swap the metrics collector (muted during a replay)."""
+        self._metrics = metrics
 
     @property
     def pruning(self) -> bool:
@@ -92,8 +97,8 @@ class Pruner:
         # Tasks looked at and kept are queued again only at the end of the round: one whose
         # timer is due but changes nothing would otherwise be taken again and again.
         kept: dict[str, Task] = {}
-        while state.has_prune_work(time.time()):
-            work, taken = state.take_prune_work(time.time(), step)  # stale timers count too
+        while state.has_prune_work(clock.now()):
+            work, taken = state.take_prune_work(clock.now(), step)  # stale timers count too
             expired = []
             for task in work:
                 state.update_status(task)
@@ -119,7 +124,7 @@ class Pruner:
     def _prune_workers(self) -> None:
         state = self._state
         delay = self._config.worker_disconnect_delay
-        deadline = time.time() - delay
+        deadline = clock.now() - delay
         gone = [w.id for w in state.workers() if w.last_active < deadline]
         for worker_id in gone:
             logger.debug("Worker %s timed out (no contact for >=%ss)", worker_id, delay)

@@ -78,7 +78,15 @@ class RpcSpec:
 
     def invoke(self, scheduler: Any, arguments: dict[str, Any]) -> Any:
         """Call the method as the HTTP layer does: a streamed method's reply may be
-        ``Fragments`` (send them as they come), any other's is the plain reply."""
+        ``Fragments`` (send them as they come), any other's is the plain reply. A scheduler
+        that records its changes (``luigid.core.recording``) runs the call through that."""
+        run = getattr(scheduler, "invoke_rpc", None)
+        if run is not None:
+            return run(self, arguments)
+        return self.call(scheduler, arguments)
+
+    def call(self, scheduler: Any, arguments: dict[str, Any]) -> Any:
+        """The method itself, unrecorded."""
         if self.streamed and self.function is not None:
             return self.function(scheduler, **arguments)
         return getattr(scheduler, self.name)(**arguments)

@@ -5,10 +5,10 @@ times). The records and indexes are kept by ``luigid.core.state``; this is the w
 from __future__ import annotations
 
 import logging
-import time
 from typing import Protocol
 
 from luigid.config import SchedulerConfig
+from luigid.core import clock
 from luigid.core.model import BATCH_RUNNING, DISABLED, DONE, FAILED, PENDING, RUNNING, Task
 from luigid.core.ports import StatusEvents
 from luigid.core.timers import PruneQueue
@@ -59,20 +59,20 @@ class StatusRules:
         if new_status == FAILED and task.status != DISABLED:
             task.add_failure()
             if task.has_excessive_failures():
-                task.set(scheduler_disable_time=time.time())
+                task.set(scheduler_disable_time=clock.now())
                 new_status = DISABLED
                 self.events.disabled_for_failures(task)
         elif new_status == DISABLED:
             task.set(scheduler_disable_time=None)
 
         if new_status != task.status:
-            self._records.move(task, new_status, time.time())
+            self._records.move(task, new_status, clock.now())
             self.events.status_changed(task)
 
         if new_status == FAILED:
-            task.retry = time.time() + config.retry_delay
+            task.retry = clock.now() + config.retry_delay
             if remove_on_failure:
-                task.remove = time.time()
+                task.remove = clock.now()
         self._queue.schedule(task)
 
     def re_enable(self, task: Task, to_failed: bool = False) -> None:
@@ -86,7 +86,7 @@ class StatusRules:
         self.set_status(task, BATCH_RUNNING)
         task.batch_id = batch_id
         # the same dict, as in luigi: decreasing a member's running resources decreases both
-        task.set(worker_running=worker_id, resources_running=task.resources, time_running=time.time())
+        task.set(worker_running=worker_id, resources_running=task.resources, time_running=clock.now())
 
     def fail_dead_worker_task(self, task: Task, assistants: set[str]) -> None:
         """A running task whose worker is gone fails, and is retried like any failure.
@@ -108,13 +108,13 @@ class StatusRules:
             )
             task.set(worker_running=None)
             self.set_status(task, FAILED)
-            task.retry = time.time() + self.config.retry_delay
+            task.retry = clock.now() + self.config.retry_delay
             self._queue.schedule(task)
 
     def update_status(self, task: Task) -> None:
         """Time-driven transitions: mark for removal, lift expired disables, retry failures."""
         config = self.config
-        now = time.time()
+        now = clock.now()
         if not task.stakeholders and task.remove is None and task.status != RUNNING:
             logger.debug(
                 "Task %r has no stakeholders anymore -> might remove task in %s seconds",
@@ -133,10 +133,10 @@ class StatusRules:
             task.status == FAILED
             and config.retry_delay >= 0
             and task.retry is not None
-            and task.retry < time.time()
+            and task.retry < clock.now()
         ):
             self.set_status(task, PENDING)
 
     @staticmethod
     def may_prune(task: Task) -> bool:
-        return bool(task.remove) and time.time() >= (task.remove or 0.0)
+        return bool(task.remove) and clock.now() >= (task.remove or 0.0)

@@ -4,16 +4,17 @@ arguments, defaults and reply shapes, each handing the work to the part whose jo
 Methods decorated with ``@rpc_method`` are the only ones the HTTP layer routes to. This
 class does no I/O and builds no collaborator: history, metrics, e-mail and the status
 journal are handed in (see ``luigid.core.ports``; the public, composed scheduler is
-``luigid.scheduler.Scheduler``). Time is always read as ``time.time()`` so tests can drive
-the clock.
+``luigid.scheduler.Scheduler``). Time is always read from ``luigid.core.clock``: one
+value per recorded call, else ``time.time()``, so tests can drive the clock.
 """
 
 from __future__ import annotations
 
-import uuid
+import contextlib
 from typing import Any
 
 from luigid.config import SchedulerConfig
+from luigid.core import clock
 from luigid.core.dispatch import Dispatcher
 from luigid.core.intake import TaskIntake
 from luigid.core.interning import Interner
@@ -31,9 +32,10 @@ from luigid.core.ports import (
     tell_history,
 )
 from luigid.core.prune import Pruner
+from luigid.core.recording import PRUNE, Recorder, muted
 from luigid.core.replies import Replies
 from luigid.core.resources import ResourcePool
-from luigid.core.rpc import RPC_METHODS, Fragments, RpcError, rpc_method
+from luigid.core.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec, rpc_method
 from luigid.core.state import State
 
 __all__ = ["RPC_METHODS", "Scheduler", "rpc_method"]
@@ -78,7 +80,7 @@ class Scheduler:
 
     #: attributes a pickle leaves out: the collaborators, and the parts ``_wire`` builds
     _NOT_PICKLED = frozenset(
-        {"metrics_collector", "batch_notifier", "task_history", "alerts", "journal"}
+        {"metrics_collector", "batch_notifier", "task_history", "alerts", "journal", "recorder"}
         | {"replies", "_listings", "_intake", "_dispatch", "_pruner"}
     )
 
@@ -102,7 +104,8 @@ class Scheduler:
         self._state = State(config, _StatusEvents(self))
         self._resources = ResourcePool(dict(resources or {}))
         self._interner = Interner(config.retry_policy())
-        self._paused = False
+        #: records every state change in ``recorder.log`` when the daemon gives it one
+        self.recorder = Recorder()
         self._wire()
 
     def _wire(self) -> None:
@@ -128,6 +131,7 @@ class Scheduler:
         self.task_history = NoHistory()
         self.alerts = NoAlerts()
         self.journal = None
+        self.recorder = Recorder()  # records nothing until a change log is attached
         self._wire()
         self._pruner.step, self._pruner.slice_tasks = step, slice_tasks
 
@@ -135,17 +139,47 @@ class Scheduler:
     def state(self) -> State:
         return self._state
 
+    @property
+    def _paused(self) -> bool:
+        return self._state.paused
+
+    # --------------------------------------------------------- change log
+
+    def invoke_rpc(self, spec: RpcSpec, arguments: dict[str, Any]) -> Any:
+        """An RPC as the HTTP layer makes it: a state-changing one is recorded."""
+        if not spec.mutating:
+            return spec.call(self, arguments)
+        return self.recorder.run(spec.name, arguments, lambda: spec.call(self, arguments))
+
+    def replay(self, method: str, arguments: dict[str, Any], now: float, ids: list[str]) -> None:
+        """Make a recorded change again (side effects are muted by ``quiet``)."""
+        self.recorder.replay(self, method, arguments, now, ids)
+
+    def quiet(self) -> contextlib.AbstractContextManager[None]:
+        """No e-mail, history or metrics meanwhile: a replay must not repeat side effects."""
+        return muted(self)
+
+    def attach(self, metrics: Any, history: Any, batch_notifier: Any, alerts: DisableAlerts) -> None:
+        """Hand the scheduler (and each part that tells them) other collaborators."""
+        self.metrics_collector, self.task_history = metrics, history
+        self.batch_notifier, self.alerts = batch_notifier, alerts
+        self._intake.attach(history, batch_notifier)
+        self._dispatch.attach(metrics, history)
+        self._pruner.attach(metrics)
+
     # ---------------------------------------------------------------- prune
 
     @rpc_method(role="admin")
     def prune(self) -> None:
         """luigi's prune, as one slice: see prune_slice."""
-        self._pruner.prune_slice()
+        self.prune_slice()
 
     def prune_slice(self, tasks: int | None = None) -> bool:
         """Go on with the prune round under way, or start one (``luigid.core.prune``); True
-        when the round is not finished and another call should follow."""
-        return self._pruner.prune_slice(tasks)
+        when the round is not finished and another call should follow. Recorded as its own
+        change unless it runs inside a recorded call."""
+        budget = self._pruner.slice_tasks if tasks is None else tasks
+        return self.recorder.run(PRUNE, {"tasks": budget}, lambda: self._pruner.prune_slice(budget))
 
     @property
     def pruning(self) -> bool:
@@ -303,7 +337,7 @@ class Scheduler:
     def send_scheduler_message(self, worker: str, task: str, content: Any) -> dict[str, Any]:
         if not self.config.send_messages:
             return {"message_id": None}
-        message_id = str(uuid.uuid4())
+        message_id = clock.new_id()
         self._state.get_worker(worker).add_rpc_message(
             "dispatch_scheduler_message", task_id=task, message_id=message_id, content=content
         )
@@ -340,25 +374,31 @@ class Scheduler:
     @rpc_method(role="admin")
     def pause(self) -> None:
         if self.config.pause_enabled:
-            self._paused = True
+            self._state.paused = True
 
     @rpc_method(role="admin")
     def unpause(self) -> None:
         if self.config.pause_enabled:
-            self._paused = False
+            self._state.paused = False
 
     # ----------------------------------------------------------- resources
 
     @rpc_method(role="admin")
     def update_resources(self, **resources: Any) -> None:
         self._resources.totals.update(resources)
+        self._state.resource_overrides.update(resources)
 
     @rpc_method(role="admin")
     def update_resource(self, resource: str, amount: Any) -> bool:
         if not isinstance(amount, int) or amount < 0:
             return False
         self._resources.totals[resource] = amount
+        self._state.resource_overrides[resource] = amount
         return True
+
+    def restored(self) -> None:
+        """After the state was loaded: the resource totals it carries apply again."""
+        self._resources.totals.update(self._state.resource_overrides)
 
     def resources(self) -> dict[str, dict[str, int]]:
         """Total and used amount of each configured resource."""

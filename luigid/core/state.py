@@ -32,6 +32,10 @@ class State:
         self._config = config
         self.events: StatusEvents = events or NoEvents()
         self._seq = itertools.count(1)
+        #: the pause flag and the resource totals set over RPC: saved with the tasks, so a
+        #: restart keeps them (configured totals apply to every other resource)
+        self.paused = False
+        self.resource_overrides: dict[str, Any] = {}
         self._start({}, {}, {})
 
     def _start(

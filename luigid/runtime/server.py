@@ -27,7 +27,7 @@ from luigid.core import gcpause
 from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
 from luigid.runtime.stalls import StallMonitor
 from luigid.scheduler import Scheduler
-from luigid.storage.journal import Journal
+from luigid.storage.changelog import LocalChangeLog
 from luigid.storage.snapshots import Snapshotter
 from luigid.web.app import app
 from luigid.web.validation import MAX_HEADER_SIZE
@@ -79,8 +79,12 @@ class Server:
         self.on_forced_exit = on_forced_exit
         self.saved = False
         config = scheduler.config
+        store = scheduler.change_store
         self.snapshots = Snapshotter(
-            scheduler.state, config.state_path, config.state_snapshot_interval, journal=scheduler.journal
+            scheduler.state,
+            config.state_path,
+            config.state_snapshot_interval,
+            journal=store if store is not None else scheduler.journal,
         )
         self.api_port = api_port
         self.address = address
@@ -265,9 +269,10 @@ def run(
     ``options`` go to ``Server`` (slow_request_seconds, on_forced_exit)."""
     if scheduler is None:
         scheduler = Scheduler()
-    if scheduler.journal is None and scheduler.config.state_snapshot_interval > 0:
-        # a snapshot can be older than the last DONE reports: journal them (see luigid.storage.journal)
-        scheduler.journal = Journal(scheduler.config.state_path)
+    config = scheduler.config
+    if scheduler.change_store is None and scheduler.journal is None and config.state_snapshot_interval > 0:
+        # a snapshot is older than the last calls: every change is logged (luigid.storage.changelog)
+        scheduler.attach_change_store(LocalChangeLog(config.state_path, config.journal_fsync))
     # collect start-up garbage while the heap is small; loading makes no cycles (and runs
     # with the collector paused), so a full pass afterwards would only walk every task
     gc.collect()

@@ -44,6 +44,8 @@ _worker_row = operator.attrgetter(*WORKER_FIELDS)
 Tasks = dict[str, Task]
 Workers = dict[str, Worker]
 Batchers = dict[str, dict[str, Batcher]]
+#: what else the file keeps: "paused", "resource_overrides"
+Settings = dict[str, Any]
 
 
 class StateFileError(Exception):
@@ -79,6 +81,11 @@ def _encode(state: State, journal_generation: int | None) -> bytes:
     }
     if journal_generation is not None:
         document["journal_generation"] = journal_generation
+    # what else the scheduler holds that a restart must keep (luigi's file has neither)
+    if state.paused:
+        document["paused"] = True
+    if state.resource_overrides:
+        document["resource_overrides"] = dict(state.resource_overrides)
     return pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -96,14 +103,32 @@ def decode_with_generation(
 ) -> tuple[Tasks, Workers, Batchers, int | None]:
     """``decode``, plus the journal generation the file covers (None: a file from before
     journals, or luigi's, which no journal on disk can be trusted to follow)."""
+    tasks, workers, batchers, generation, _ = decode_all(payload, policy)
+    return tasks, workers, batchers, generation
+
+
+def decode_all(payload: bytes, policy: RetryPolicy) -> tuple[Tasks, Workers, Batchers, int | None, Settings]:
+    """``decode_with_generation``, plus the scheduler settings the file keeps: ``paused``
+    (bool) and ``resource_overrides`` (resource totals set over RPC), when it has them."""
     with gcpause.paused():  # building the tasks allocates as much again as unpickling
-        return _decode_with_generation(payload, policy)
+        return _decode_all(payload, policy)
 
 
-def _decode_with_generation(
-    payload: bytes, policy: RetryPolicy
-) -> tuple[Tasks, Workers, Batchers, int | None]:
+def _settings(document: dict[str, Any]) -> Settings:
+    settings: Settings = {}
+    if document.get("paused") is True:
+        settings["paused"] = True
+    overrides = document.get("resource_overrides")
+    if isinstance(overrides, dict):
+        settings["resource_overrides"] = {
+            k: v for k, v in overrides.items() if isinstance(k, str) and isinstance(v, int)
+        }
+    return settings
+
+
+def _decode_all(payload: bytes, policy: RetryPolicy) -> tuple[Tasks, Workers, Batchers, int | None, Settings]:
     generation: int | None = None
+    settings: Settings = {}
     try:
         document = safe_pickle.loads(payload)
     except safe_pickle.RefusedGlobal as exc:
@@ -125,9 +150,10 @@ def _decode_with_generation(
         stored = document.get("journal_generation")
         if isinstance(stored, int) and not isinstance(stored, bool) and stored >= 0:
             generation = stored
+        settings = _settings(document)
         if version >= 2:
             try:
-                return (*_from_rows(document, policy), generation)
+                return (*_from_rows(document, policy), generation, settings)
             except DamagedStateFile:
                 raise
             except (TypeError, ValueError, AttributeError, KeyError) as exc:
@@ -139,7 +165,7 @@ def _decode_with_generation(
     else:
         raise DamagedStateFile(f"unexpected top-level {type(document).__name__}")
     try:
-        return (*_convert(*raw, policy=policy), generation)
+        return (*_convert(*raw, policy=policy), generation, settings)
     except DamagedStateFile:
         raise
     except (TypeError, ValueError, AttributeError, KeyError) as exc:

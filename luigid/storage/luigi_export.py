@@ -22,7 +22,10 @@ from typing import Any
 
 from luigid.config import SchedulerConfig
 from luigid.core.model import Task, Worker
+from luigid.core.scheduler import Scheduler
 from luigid.core.state import Batcher, State
+from luigid.storage.changelog import LocalChangeLog
+from luigid.storage.changelog_format import NewerFormat, read_records
 from luigid.storage.codec import DamagedStateFile, StateFileError, decode_with_generation
 from luigid.storage.files import write_atomically
 from luigid.storage.journal import Journal
@@ -132,10 +135,25 @@ def read_state(path: str, config: SchedulerConfig) -> State:
         tasks, workers, batchers, generation = decode_with_generation(payload, config.retry_policy())
     except (DamagedStateFile, StateFileError) as exc:
         raise ExportError(f"state file {path} is unusable: {exc}") from None
-    state = State(config)
+    scheduler = Scheduler(config)  # bare: no collaborators, so the replay sends nothing
+    state = scheduler.state
     state.restore(tasks, workers, batchers)
     if generation is not None:
         replay_journal(state, Journal(path), generation)
+    # and the change log after it, only read (a damaged file stops the replay, moved nowhere)
+    log = LocalChangeLog(path, "no")
+    for number in log.generations():
+        if generation is not None and number <= generation:
+            continue
+        try:
+            with open(log.path(number), "rb") as src:
+                contents = read_records(src.read())
+        except (OSError, NewerFormat) as exc:
+            raise ExportError(f"cannot read the change log {log.path(number)}: {exc}") from None
+        for record in contents.records:
+            scheduler.replay(record.method, record.arguments, record.now, record.ids)
+        if contents.damage is not None:
+            break
     return state
 
 

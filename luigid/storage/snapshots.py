@@ -18,8 +18,7 @@ import time
 from luigid.core.state import State
 from luigid.storage.codec import StateFileError, encode
 from luigid.storage.files import temporary_path, write_atomically
-from luigid.storage.journal import Journal
-from luigid.storage.statefile import save_state
+from luigid.storage.statefile import Generations, save_state
 
 logger = logging.getLogger("luigi.server")
 
@@ -34,7 +33,7 @@ class Snapshotter:
     """
 
     def __init__(
-        self, state: State, path: str, interval: float, fork: bool = True, journal: Journal | None = None
+        self, state: State, path: str, interval: float, fork: bool = True, journal: Generations | None = None
     ) -> None:
         self.state = state
         self.path = path

@@ -17,11 +17,12 @@ import gc
 import logging
 import os
 import time
+from typing import Protocol
 
 from luigid.core import gcpause
 from luigid.core.model import DONE, FAILED, PENDING, RUNNING
 from luigid.core.state import State
-from luigid.storage.codec import DamagedStateFile, StateFileError, decode_with_generation, encode
+from luigid.storage.codec import DamagedStateFile, StateFileError, decode_all, encode
 from luigid.storage.files import remove_stale_temporaries, write_atomically
 from luigid.storage.journal import Journal
 
@@ -32,6 +33,7 @@ __all__ = [
     "StateFileError",
     "check_writable",
     "load_into",
+    "load_snapshot",
     "quarantine",
     "replay_journal",
     "save_state",
@@ -41,15 +43,29 @@ __all__ = [
 # --------------------------------------------------------------------------- loading
 
 
+class Generations(Protocol):
+    """A log whose generations a snapshot covers (the change log, or the status journal)."""
+
+    def rotate(self) -> int: ...
+
+    def discard_through(self, gen: int) -> None: ...
+
+
 def load_into(state: State, path: str, journal: Journal | None = None) -> bool:
     """Fill ``state`` from ``path``. False (state empty) when there is no usable file: a
     damaged one is moved aside first. ``StateFileError`` when the file must not be touched
     (a newer luigid's) or cannot be read or moved at all. With ``journal``, tasks that
     became DONE after the snapshot was taken are DONE again (see ``replay_journal``)."""
+    return load_snapshot(state, path, journal)[0]
+
+
+def load_snapshot(state: State, path: str, journal: Journal | None = None) -> tuple[bool, int | None]:
+    """``load_into``, plus the last log generation the file covers (None: it does not say,
+    or there was no usable file)."""
     remove_stale_temporaries(path)
     if not os.path.exists(path):
         logger.info("No prior state file exists at %s. Starting with empty state", path)
-        return False
+        return False, None
     logger.info("Attempting to load state from %s", path)
     try:
         with open(path, "rb") as src:
@@ -60,9 +76,11 @@ def load_into(state: State, path: str, journal: Journal | None = None) -> bool:
     try:
         with gcpause.paused():
             policy = state.config.retry_policy()
-            tasks, workers, batchers, generation = decode_with_generation(payload, policy)
+            tasks, workers, batchers, generation, settings = decode_all(payload, policy)
             del payload
             state.restore(tasks, workers, batchers)
+            state.paused = bool(settings.get("paused", False))
+            state.resource_overrides = dict(settings.get("resource_overrides", {}))
             # the records live as long as the server: keep the collector from walking them
             # (re-enabled with millions of new objects counted, its next pass would)
             gc.freeze()
@@ -71,7 +89,7 @@ def load_into(state: State, path: str, journal: Journal | None = None) -> bool:
         logger.error(
             "State file %s is unusable (%s); moved it to %s and starting with empty state", path, exc, aside
         )
-        return False
+        return False, None
     except StateFileError as exc:
         raise StateFileError(f"state file {path}: {exc}") from exc
     logger.info(
@@ -84,7 +102,7 @@ def load_into(state: State, path: str, journal: Journal | None = None) -> bool:
     if journal is not None and generation is not None:
         journal.start_after(generation)
         replay_journal(state, journal, generation)
-    return True
+    return True, generation
 
 
 def replay_journal(state: State, journal: Journal, after: int) -> int:
@@ -161,8 +179,8 @@ def check_writable(path: str) -> str | None:
 # --------------------------------------------------------------------------- saving
 
 
-def save_state(state: State, path: str, journal: Journal | None = None) -> None:
-    """Write the whole state; the journal files it now covers are deleted afterwards."""
+def save_state(state: State, path: str, journal: Generations | None = None) -> None:
+    """Write the whole state; the log files it now covers are deleted afterwards."""
     started = time.perf_counter()
     generation = journal.rotate() if journal is not None else None
     write_atomically(path, encode(state, generation))

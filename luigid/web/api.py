@@ -166,6 +166,13 @@ class RpcHandler(BaseHandler):
                 result = spec.invoke(self.scheduler, arguments)
             except RpcError as exc:
                 raise ApiError(400, f"{spec.name}: {exc}") from exc
+            store = getattr(self.scheduler, "change_store", None) if spec.mutating else None
+            if store is not None:
+                # journal_fsync = always: an acknowledged change is on disk before the reply (a
+                # read's own prune slice is not something its caller asked for: it does not wait)
+                synced = store.durable()
+                if synced is not None:
+                    await synced
             if isinstance(result, Fragments):
                 await self._stream_response(result)
             else:

@@ -1,0 +1,319 @@
+"""The change log: its file format, a torn end and a damaged middle, fsync policies (with an
+instrumented fsync, never timing), replay through a real scheduler, and loading what an
+older luigid left (status journals)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.testing import AsyncHTTPTestCase
+
+from luigid.config import ConfigError, SchedulerConfig, scheduler_config_from
+from luigid.core.rpc import RPC_METHODS, collect
+from luigid.runtime.server import app
+from luigid.scheduler import Scheduler
+from luigid.storage.changelog import LocalChangeLog
+from luigid.storage.changelog_format import HEADER, encode_record, read_records
+from luigid.storage.journal import Journal
+from luigid.web import api as api_module
+
+
+class Fsyncs:
+    """An instrumented fsync: remembers each call (in ``events``, shared with replies)."""
+
+    def __init__(self, events: list[str] | None = None) -> None:
+        self.events = events if events is not None else []
+        self.calls = 0
+
+    def __call__(self, fd: int) -> None:
+        self.calls += 1
+        self.events.append("fsync")
+
+
+def scheduler_at(path: Path, policy: str = "no", fsync: Fsyncs | None = None, **config: Any) -> Scheduler:
+    scheduler = Scheduler(SchedulerConfig(state_path=str(path), **config))
+    scheduler.attach_change_store(LocalChangeLog(str(path), policy, fsync=fsync or Fsyncs()))
+    scheduler.load()
+    return scheduler
+
+
+def call(scheduler: Scheduler, method: str, **arguments: Any) -> Any:
+    """As the HTTP layer makes the call (so it is recorded)."""
+    return collect(RPC_METHODS[method].invoke(scheduler, arguments))
+
+
+def portrait(scheduler: Scheduler) -> str:
+    return json.dumps(
+        [
+            call(scheduler, "task_list", status=""),
+            call(scheduler, "worker_list"),
+            call(scheduler, "resource_list"),
+            call(scheduler, "is_paused"),
+        ],
+        sort_keys=True,
+        default=str,
+    )
+
+
+def busy(scheduler: Scheduler) -> None:
+    call(scheduler, "add_worker", worker="w1", info={"workers": 2})
+    for n in range(4):
+        deps = [f"T{n - 1}"] if n else []
+        call(scheduler, "add_task", worker="w1", task_id=f"T{n}", family="T", deps=deps, priority=n)
+    assert call(scheduler, "get_work", worker="w1", host="h")["task_id"] == "T0"
+    call(scheduler, "add_task", worker="w1", task_id="T0", status="FAILED", expl="boom")
+    call(scheduler, "pause")
+    call(scheduler, "update_resource", resource="r", amount=3)
+
+
+def log_files(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(path.name + ".changelog.*"))
+
+
+# ------------------------------------------------------------------------ format
+
+
+def test_records_are_framed_with_length_and_checksum_after_a_versioned_header(tmp_path: Path) -> None:
+    data = (
+        HEADER + encode_record(0, "pause", b"{}", 12.5, []) + encode_record(1, "x", b'{"a":1}', 13.0, ["i"])
+    )
+    contents = read_records(data)
+    assert (contents.torn, contents.damage) == (False, None)
+    assert [(r.seq, r.method, r.arguments, r.now, r.ids) for r in contents.records] == [
+        (0, "pause", {}, 12.5, []),
+        (1, "x", {"a": 1}, 13.0, ["i"]),
+    ]
+
+
+def test_a_newer_format_version_is_refused() -> None:
+    from luigid.storage.changelog_format import MAGIC, NewerFormat
+
+    with pytest.raises(NewerFormat):
+        read_records(MAGIC + b"\x00\x09")
+
+
+def test_replay_after_kill_equals_the_live_state(tmp_path: Path) -> None:
+    path = tmp_path / "state.pickle"
+    live = scheduler_at(path)
+    busy(live)
+    expected = portrait(live)
+    # no dump: the process dies here
+    again = scheduler_at(path)
+    assert portrait(again) == expected
+    assert call(again, "fetch_error", task_id="T0") == call(live, "fetch_error", task_id="T0")
+
+
+def test_a_second_crash_before_the_next_snapshot_replays_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "state.pickle"
+    live = scheduler_at(path)
+    busy(live)
+    expected = portrait(live)
+    first = scheduler_at(path)
+    assert portrait(first) == expected
+    assert portrait(scheduler_at(path)) == expected
+
+
+def test_a_snapshot_covers_the_log_and_deletes_it(tmp_path: Path) -> None:
+    path = tmp_path / "state.pickle"
+    live = scheduler_at(path)
+    busy(live)
+    live.dump()
+    assert log_files(path) == []
+    call(live, "unpause")
+    expected = portrait(live)
+    assert portrait(scheduler_at(path)) == expected
+
+
+def test_replay_sends_no_mail_history_or_metrics(tmp_path: Path) -> None:
+    path = tmp_path / "state.pickle"
+    busy(scheduler_at(path))
+    told: list[str] = []
+
+    class Spy:
+        def __getattr__(self, name: str) -> Any:
+            return lambda *args, **kwargs: told.append(name)
+
+    again = Scheduler(SchedulerConfig(state_path=str(path)), task_history_impl=Spy(), metrics_collector=Spy())
+    again.attach_change_store(LocalChangeLog(str(path), "no"))
+    again.load()
+    assert told == []
+    assert call(again, "is_paused") == {"paused": True}
+
+
+def test_message_ids_are_replayed_as_made(tmp_path: Path) -> None:
+    path = tmp_path / "state.pickle"
+    live = scheduler_at(path)
+    call(live, "add_worker", worker="w1", info={})
+    made = call(live, "send_scheduler_message", worker="w1", task="T", content="hello")["message_id"]
+    again = scheduler_at(path)
+    assert made is not None and made in json.dumps(call(again, "ping", worker="w1")["rpc_messages"])
+
+
+# --------------------------------------------------------------- torn and damaged
+
+
+def test_a_torn_last_record_is_dropped_with_one_warning(tmp_path: Path, caplog: Any) -> None:
+    path = tmp_path / "state.pickle"
+    live = scheduler_at(path)
+    busy(live)
+    expected = portrait(live)  # the last records written are the portrait's prune slices
+    (log,) = log_files(path)
+    data = log.read_bytes()
+    torn = encode_record(99, "add_task", b'{"worker":"w1","task_id":"LOST"}', 1.0, [])
+    log.write_bytes(data + torn[:-5])
+    with caplog.at_level(logging.WARNING, logger="luigi.server"):
+        again = scheduler_at(path)
+    warnings = [r for r in caplog.records if "cut short" in r.getMessage()]
+    assert len(warnings) == 1
+    assert portrait(again) == expected
+    assert log.exists()  # nothing damaged: the file stays until a snapshot covers it
+
+
+def test_a_damaged_middle_record_stops_the_replay_and_moves_the_file_aside(
+    tmp_path: Path, caplog: Any, allow_error_logs: None
+) -> None:
+    path = tmp_path / "state.pickle"
+    live = scheduler_at(path)
+    call(live, "add_task", worker="w1", task_id="A", family="A")
+    call(live, "add_task", worker="w1", task_id="B", family="B")
+    call(live, "add_task", worker="w1", task_id="C", family="C")
+    (log,) = log_files(path)
+    data = bytearray(log.read_bytes())
+    second = data.find(b'"task_id":"B"')
+    data[second + 11] ^= 0xFF  # inside B's record: its checksum no longer matches
+    log.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="luigi.server"):
+        again = scheduler_at(path)  # no crash
+    errors = [r for r in caplog.records if "damaged" in r.getMessage()]
+    assert len(errors) == 1 and errors[0].levelno == logging.ERROR
+    assert sorted(call(again, "task_list", status="")) == ["A"]
+    assert not log.exists()
+    assert len(list(tmp_path.glob("state.pickle.changelog.0.corrupt-*"))) == 1
+    # and the next start does not trip over it again
+    assert sorted(call(scheduler_at(path), "task_list", status="")) == ["A"]
+
+
+def test_a_file_cut_inside_its_header_is_torn_not_damaged(tmp_path: Path) -> None:
+    assert read_records(HEADER[:3]).torn
+    assert read_records(b"garbage!!!!").damage is not None
+
+
+# ------------------------------------------------------------------------ fsync
+
+
+def test_always_groups_one_loop_turns_records_into_one_fsync(tmp_path: Path) -> None:
+    fsyncs = Fsyncs()
+    log = LocalChangeLog(str(tmp_path / "state.pickle"), "always", fsync=fsyncs)
+
+    async def sixteen_workers() -> None:
+        waits = []
+        for n in range(16):
+            log.append("ping", json.dumps({"worker": f"w{n}"}).encode(), 1.0, [])
+            synced = log.durable()
+            assert synced is not None
+            waits.append(synced)
+        assert fsyncs.calls == 0  # no reply yet, and no fsync: it comes once, for all
+        await asyncio.gather(*waits)
+
+    asyncio.run(sixteen_workers())
+    assert fsyncs.calls == 1
+    log.close()
+
+
+def test_everysec_and_no_never_make_a_reply_wait(tmp_path: Path) -> None:
+    for policy in ("everysec", "no"):
+        fsyncs = Fsyncs()
+        log = LocalChangeLog(str(tmp_path / f"{policy}.pickle"), policy, fsync=fsyncs)
+        log.append("ping", b"{}", 1.0, [])
+        assert log.durable() is None
+        log.close()
+        assert fsyncs.calls == (1 if policy == "everysec" else 0)  # everysec syncs on close too
+
+
+def test_everysec_syncs_in_the_background(tmp_path: Path) -> None:
+    fsyncs = Fsyncs()
+    log = LocalChangeLog(str(tmp_path / "state.pickle"), "everysec", fsync=fsyncs)
+    log.append("ping", b"{}", 1.0, [])
+    from tests.support import wait_for
+
+    wait_for(lambda: fsyncs.calls >= 1, timeout=10, what="the background fsync")
+    log.close()
+
+
+def test_journal_fsync_is_a_scheduler_setting() -> None:
+    assert SchedulerConfig().journal_fsync == "everysec"
+    assert scheduler_config_from({"scheduler": {"journal_fsync": "always"}}).journal_fsync == "always"
+    with pytest.raises(ConfigError, match="journal_fsync"):
+        scheduler_config_from({"scheduler": {"journal_fsync": "sometimes"}})
+
+
+class TestAlwaysSyncsBeforeReplying(AsyncHTTPTestCase):
+    """Through the real HTTP handler: the fsync covering a call's record comes before its reply."""
+
+    def get_app(self) -> Any:
+        import tempfile
+
+        self.folder = tempfile.mkdtemp()
+        self.events: list[str] = []
+        self.fsyncs = Fsyncs(self.events)
+        path = str(Path(self.folder) / "state.pickle")
+        self.scheduler = Scheduler(SchedulerConfig(state_path=path))
+        self.scheduler.attach_change_store(LocalChangeLog(path, "always", fsync=self.fsyncs))
+        return app(self.scheduler)
+
+    def test_reply_waits_for_the_fsync(self) -> None:
+        events = self.events
+        original = api_module.RpcHandler.finish
+
+        def finish(handler: Any, chunk: Any = None) -> Any:
+            events.append("reply")
+            return original(handler, chunk)
+
+        body = urllib.parse.urlencode({"data": json.dumps({"worker": "w1", "task_id": "A", "family": "A"})})
+        api_module.RpcHandler.finish = finish  # type: ignore[method-assign,assignment]
+        try:
+            response = self.fetch("/api/add_task", method="POST", body=body)
+        finally:
+            api_module.RpcHandler.finish = original  # type: ignore[method-assign]
+        assert response.code == 200
+        assert events == ["fsync", "reply"]
+        self.scheduler.close()
+
+
+# ---------------------------------------------------------------------- migration
+
+
+def test_an_older_luigids_state_file_and_status_journal_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "state.pickle"
+    old = Scheduler(SchedulerConfig(state_path=str(path)))
+    old.journal = Journal(str(path))
+    old.add_task(worker="w1", task_id="A_1", family="A")
+    old.dump()  # generation 0 in the file
+    old.add_task(worker="w1", task_id="A_1", status="DONE")  # journaled in generation 1
+    assert (tmp_path / "state.pickle.journal.1").exists()
+
+    again = scheduler_at(path)
+    assert call(again, "task_list", status="DONE").keys() == {"A_1"}
+    again.dump()  # the snapshot now covers the old journal: gone
+    assert list(tmp_path.glob("state.pickle.journal.*")) == []
+    assert call(scheduler_at(path), "task_list", status="DONE").keys() == {"A_1"}
+
+
+def test_the_luigi_export_replays_the_change_log_without_touching_it(tmp_path: Path) -> None:
+    from luigid.storage.luigi_export import read_state
+
+    path = tmp_path / "state.pickle"
+    live = scheduler_at(path)
+    call(live, "add_task", worker="w1", task_id="A", family="A")
+    live.dump()
+    call(live, "add_task", worker="w1", task_id="B", family="B", status="DONE")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    state = read_state(str(path), SchedulerConfig(state_path=str(path)))
+    assert {t.id: t.status for t in state.tasks()} == {"A": "PENDING", "B": "DONE"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
