@@ -1,1 +1,1 @@
-"""Where state goes: the state file format, atomic writes, forked snapshots and the status journal."""
+"""Where state goes: the state file format, atomic writes, forked snapshots and the change log."""
