@@ -5,7 +5,9 @@
 Starts luigid on a free loopback port with short [scheduler] worker_disconnect_delay and
 remove_delay (so pruning runs all the time), drives it from a few processes of asyncio workers
 (see bench/soak_load.py) plus a web-UI poller whose reads make the daemon prune as luigi's do,
-samples the daemon's VmRSS, then prints requests/s, p50/p99 per method, errors and RSS over time.
+samples the daemon's VmRSS and the size of its change log (snapshots every few seconds, so the
+log is truncated many times), then prints requests/s, p50/p99 per method, errors, RSS and the
+change log's size over time.
 Exit status 0 when the run passes (rules in bench/soak_verdict.py and docs/reliability.md).
 Not part of the test suite; tests/system/soak/ runs a short version of ``run_soak``.
 """
@@ -29,6 +31,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.daemon import OURS_TEMPLATE, Daemon, DaemonError, DaemonSpec
+from bench.soak_changelog import ChangeLogSample, changelog_figures, sample_changelog, state_changing_calls
 from bench.soak_load import LoadPlan, LoadStats, run_load_process
 from bench.soak_verdict import MethodFigures, Verdict, judge, merge, method_figures, report_lines
 from bench.wire import try_ping
@@ -55,6 +58,8 @@ class SoakOptions:
     retry_delay: float = 5.0
     rss_interval: float = 0.5
     rss_tolerance: float = 0.05
+    snapshot_interval: float = 10.0  # [scheduler] state_snapshot_interval; 0: no change log to check
+    snapshot_slack: float = 3.0  # seconds a snapshot may take past its interval (soak_changelog.py)
     timeout: float = 30.0
     daemon_cmd: str = OURS_TEMPLATE
     keep_dir: bool = False
@@ -71,6 +76,7 @@ class SoakResult:
     figures: list[MethodFigures]
     stats: LoadStats
     rss: list[tuple[float, int]]
+    changelog: list[ChangeLogSample]
     start: float
     end: float
     lines: list[str]
@@ -83,6 +89,7 @@ def daemon_config(opts: SoakOptions) -> str:
         f"worker_disconnect_delay = {opts.worker_disconnect_delay}\n"
         f"remove_delay = {opts.remove_delay}\n"
         f"retry_delay = {opts.retry_delay}\n"
+        f"state_snapshot_interval = {opts.snapshot_interval}\n"
         "[resources]\n"
         # the workload's two resources; generous so workers rarely leave for want of one
         f"warehouse = {max(1, opts.workers // 4)}\n"
@@ -116,8 +123,17 @@ def _plans(opts: SoakOptions, port: int, start: float) -> list[LoadPlan]:
     return plans
 
 
-def _drive(opts: SoakOptions, daemon: Daemon) -> tuple[list[LoadStats], list[tuple[float, int]], float, bool]:
-    """Run the load processes while sampling the daemon's RSS; returns stats, samples, start, alive."""
+@dataclass
+class Samples:
+    """What the parent measured of the daemon while the load ran."""
+
+    rss: list[tuple[float, int]]
+    changelog: list[ChangeLogSample]
+
+
+def _drive(opts: SoakOptions, daemon: Daemon) -> tuple[list[LoadStats], Samples, float, bool]:
+    """Run the load processes while sampling the daemon's RSS and change log; returns stats,
+    samples, start, alive."""
     ctx = multiprocessing.get_context("fork")
     start = time.time() + 1.0  # every process begins at the same moment
     procs, pipes = [], []
@@ -128,7 +144,7 @@ def _drive(opts: SoakOptions, daemon: Daemon) -> tuple[list[LoadStats], list[tup
         sender.close()
         procs.append(proc)
         pipes.append(receiver)
-    rss: list[tuple[float, int]] = []
+    samples = Samples([], [])
     alive = True
     end = start + opts.seconds
     for _ in range(int((opts.seconds + 2) / opts.rss_interval) + 1):
@@ -139,7 +155,8 @@ def _drive(opts: SoakOptions, daemon: Daemon) -> tuple[list[LoadStats], list[tup
             alive = False
             break
         if now >= start:
-            rss.append((now, daemon.rss_bytes()))
+            samples.rss.append((now, daemon.rss_bytes()))
+            samples.changelog.append(sample_changelog(daemon.state_path, now))
         time.sleep(opts.rss_interval)
     results: list[LoadStats] = []
     for proc, pipe in zip(procs, pipes, strict=True):
@@ -155,7 +172,7 @@ def _drive(opts: SoakOptions, daemon: Daemon) -> tuple[list[LoadStats], list[tup
             proc.kill()
             proc.join()
     alive = alive and daemon.proc is not None and daemon.proc.poll() is None
-    return results, rss, start, alive
+    return results, samples, start, alive
 
 
 def run_soak(opts: SoakOptions, log: Any = None) -> SoakResult:
@@ -169,7 +186,7 @@ def run_soak(opts: SoakOptions, log: Any = None) -> SoakResult:
         daemon.wait_ready(60)
         if log:
             log(f"[soak] daemon pid {daemon.proc.pid if daemon.proc else '?'} on port {daemon.port}")
-        parts, rss, start, alive = _drive(opts, daemon)
+        parts, samples, start, alive = _drive(opts, daemon)
         alive = alive and try_ping(daemon.port, "soak-final-check", timeout=opts.timeout)
     except DaemonError:
         daemon.kill()
@@ -182,7 +199,16 @@ def run_soak(opts: SoakOptions, log: Any = None) -> SoakResult:
     end = start + opts.seconds
     stats = merge(parts)
     figures = method_figures(stats, opts.seconds)
-    verdict = judge(stats, rss, start, end, opts.rss_tolerance, opts.settle_seconds(), alive)
+    rss = samples.rss
+    log = None
+    if opts.snapshot_interval > 0:
+        calls = state_changing_calls(stats)
+        log = changelog_figures(
+            samples.changelog, opts.snapshot_interval, opts.snapshot_slack, calls, start, end
+        )
+    verdict = judge(stats, rss, start, end, opts.rss_tolerance, opts.settle_seconds(), alive, log)
+    if log is None:
+        verdict.notes.append("snapshots off (--snapshot-interval 0): luigid writes no change log to check")
     # latencies mean little on a machine busy with other work; say how busy it was
     verdict.notes.append(
         f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after ({os.cpu_count()} CPUs)"
@@ -196,9 +222,10 @@ def run_soak(opts: SoakOptions, log: Any = None) -> SoakResult:
         "task_seconds": opts.task_seconds,
         "worker_disconnect_delay": opts.worker_disconnect_delay,
         "remove_delay": opts.remove_delay,
+        "snapshot_interval": opts.snapshot_interval,
     }
-    lines = report_lines(figures, stats, rss, start, end, verdict, settings)
-    return SoakResult(verdict, figures, stats, rss, start, end, lines)
+    lines = report_lines(figures, stats, rss, start, end, verdict, settings, log)
+    return SoakResult(verdict, figures, stats, rss, samples.changelog, start, end, lines)
 
 
 def to_json(result: SoakResult, opts: SoakOptions) -> dict[str, Any]:
@@ -211,6 +238,7 @@ def to_json(result: SoakResult, opts: SoakOptions) -> dict[str, Any]:
         "errors": result.stats.errors,
         "first_errors": result.stats.first_errors,
         "rss": [[round(t - result.start, 2), v] for t, v in result.rss],
+        "changelog": [[round(s.at - result.start, 2), s.total, len(s.sizes)] for s in result.changelog],
         "state": [[round(s.at - result.start, 2), s.tasks, s.workers] for s in result.stats.state],
         "counts": {name: getattr(result.stats, name) for name in LoadStats.COUNTERS},
     }
