@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from luigid import __version__, daemon
 from luigid.config import ConfigError, LuigidConfig, load_config
 from luigid.logs import slow_request_seconds
+from luigid.runtime.limits import server_limits_from
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 3
@@ -109,6 +110,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         config = load_config(overrides=overrides)
         slow_request_seconds(config)  # validated before detaching, used by serve()
+        server_limits_from(config.sections)  # likewise, used by the server at start
     except ConfigError as exc:
         return fail(EXIT_CONFIG, str(exc))
     if opts.pidfile:

@@ -18,6 +18,7 @@ from luigid.config import LuigidConfig, SchedulerConfig, load_config, scheduler_
 from luigid.core import scheduler as core
 from luigid.core.model import Task
 from luigid.core.rpc import RPC_METHODS, rpc_method
+from luigid.core.throttled_log import ThrottledWarning
 from luigid.metrics import make_collector
 from luigid.notify import disabled_task_email, make_batch_notifier, make_notifier
 from luigid.storage import statefile
@@ -35,6 +36,7 @@ class DisableMail:
     def __init__(self, notifier: Any, disable_persist: float) -> None:
         self._notifier = notifier
         self._disable_persist = disable_persist
+        self._queue_warning = ThrottledWarning(logger)
 
     def disabled_for_failures(self, task: Task) -> None:
         subject, body = disabled_task_email(task, self._disable_persist)
@@ -42,7 +44,9 @@ class DisableMail:
         try:
             self._notifier.send_error_email(subject, body)
         except Exception:
-            logger.warning("Could not queue the disable notification for %s", task.id, exc_info=True)
+            self._queue_warning.warn(
+                "Could not queue the disable notification for %s", task.id, exc_info=True
+            )
 
 
 class Scheduler(core.Scheduler):

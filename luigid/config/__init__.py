@@ -41,6 +41,7 @@ from luigid.config.values import (
     get_float,
     get_int,
     get_list,
+    get_size,
     get_str,
 )
 
@@ -63,6 +64,7 @@ __all__ = [
     "get_float",
     "get_int",
     "get_list",
+    "get_size",
     "get_str",
     "load_config",
     "read_sections",

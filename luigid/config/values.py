@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -128,6 +129,18 @@ def as_non_negative_float(value: Any) -> float:
     return number
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)b?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def as_size(value: Any) -> int:
+    """Bytes: a number, or one with a KB/MB/GB suffix (powers of 1024)."""
+    match = _SIZE.fullmatch(as_str(value).strip())
+    if match is None:
+        raise BadValue(f"expected a size such as 10485760, 10MB or 512KB, got {value!r}")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+
+
 def as_origins(value: Any) -> tuple[str, ...]:
     # luigi drops "*" and "null" here: those are switched on by allow_any/null_origin.
     kept: list[str] = []
@@ -197,6 +210,10 @@ def get_int(sections: Mapping[str, Any], section: str, key: str, default: T) -> 
 
 def get_float(sections: Mapping[str, Any], section: str, key: str, default: T) -> float | T:
     return _get(sections, section, key, default, as_float)
+
+
+def get_size(sections: Mapping[str, Any], section: str, key: str, default: T) -> int | T:
+    return _get(sections, section, key, default, as_size)
 
 
 def get_list(sections: Mapping[str, Any], section: str, key: str, default: T) -> tuple[Any, ...] | T:

@@ -9,8 +9,11 @@ import logging
 from typing import Any, Protocol
 
 from luigid.core.model import DONE, FAILED, PENDING, RUNNING, Task
+from luigid.core.throttled_log import ThrottledWarning
 
 logger = logging.getLogger("luigi.server")
+#: a broken history fails every status change, so one line a minute
+_history_warning = ThrottledWarning(logger)
 
 
 class StatusEvents(Protocol):
@@ -134,7 +137,7 @@ def tell_history(history: TaskHistory, task: Task, status: str, host: str | None
         elif status == RUNNING:
             history.task_started(task, host)
     except Exception:
-        logger.warning("Error saving Task history", exc_info=True)
+        _history_warning.warn("Error saving Task history", exc_info=True)
 
 
 class ChangeLog(Protocol):

@@ -17,6 +17,7 @@ from typing import Any
 import tornado.escape
 import tornado.template
 
+from luigid.core.throttled_log import ThrottledWarning
 from luigid.history.chart import duration_chart, format_seconds
 from luigid.history.engine import describe_db_error
 from luigid.history.recorder import DbTaskHistory
@@ -24,6 +25,9 @@ from luigid.web.base import BaseHandler
 from luigid.web.errors import ClientError
 
 logger = logging.getLogger("luigid.history")
+#: pages are asked for again and again while the database is slow or down: one line a minute each
+_lag_warning = ThrottledWarning(logger)
+_database_warning = ThrottledWarning(logger)
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "web", "templates", "history")
 
@@ -73,7 +77,7 @@ class HistoryPage(BaseHandler):
         """Every page's one read: after the writer caught up with this request, on the reader threads."""
         self.unwritten = await self.history.caught_up(self._through)
         if self.unwritten:
-            logger.warning(
+            _lag_warning.warn(
                 "task history page %s: %d earlier events not yet written after %.1f s",
                 self.request.path,
                 self.unwritten,
@@ -85,7 +89,7 @@ class HistoryPage(BaseHandler):
             raise PageError(503, f"task history is not available: {exc}") from None
         except Exception as exc:
             if type(exc).__module__.startswith("sqlalchemy"):
-                logger.warning("task history page %s: %s", self.request.path, describe_db_error(exc))
+                _database_warning.warn("task history page %s: %s", self.request.path, describe_db_error(exc))
                 raise PageError(503, "the task history database is unavailable; try again later") from None
             raise
 

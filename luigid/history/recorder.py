@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from luigid.core.model import DONE, FAILED, PENDING, RUNNING, Task
+from luigid.core.throttled_log import ThrottledWarning
 from luigid.history import views
 from luigid.history.config import HistoryConfig, parse_history_config
 from luigid.history.engine import open_engine
 from luigid.history.events import HistoryEvent, failure_message
-from luigid.history.throttled_log import ThrottledWarning
 
 logger = logging.getLogger("luigid.history")
 
@@ -65,6 +65,7 @@ class DbTaskHistory:
         self._dropped_full = 0
         self._closed = False
         self._drop_log = ThrottledWarning(logger)
+        self._queue_log = ThrottledWarning(logger)
         self._readers: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -140,7 +141,7 @@ class DbTaskHistory:
             if len(queue) >= self._batch_size and not self._wake.is_set():
                 self._wake.set()
         except Exception:
-            logger.warning("task history: could not queue an event", exc_info=True)
+            self._queue_log.warn("task history: could not queue an event", exc_info=True)
 
     # -- counters, for metrics --
 

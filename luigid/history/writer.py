@@ -18,12 +18,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from luigid.core.throttled_log import ThrottledWarning
 from luigid.history import schema, store
 from luigid.history.engine import describe_db_error as _short
 from luigid.history.events import HistoryEvent
 from luigid.history.flushmark import FlushMark
 from luigid.history.runs import RunTracker
-from luigid.history.throttled_log import ThrottledWarning
 
 logger = logging.getLogger("luigid.history")
 

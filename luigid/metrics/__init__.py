@@ -4,6 +4,7 @@ from luigid.metrics.collector import (
     HistoryProbe,
     MetricsCollector,
     NoMetricsCollector,
+    ServerProbe,
     StallProbe,
     StateProbe,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "MetricsCollector",
     "MetricsHandler",
     "NoMetricsCollector",
+    "ServerProbe",
     "StallProbe",
     "StateProbe",
     "make_collector",

@@ -24,6 +24,9 @@ HistoryProbe = Callable[[], Mapping[str, int]]
 #: returns {'longest_seconds': s, 'longest_on_cpu_seconds': s, 'recent_longest_seconds': s,
 #: 'over_threshold': n} (see luigid.runtime.stalls)
 StallProbe = Callable[[], Mapping[str, float]]
+#: returns {'open_connections': n, 'accepts_refused': n, 'resident_memory_bytes': n}
+#: (see luigid.runtime.accept and luigid.runtime.resources)
+ServerProbe = Callable[[], Mapping[str, int]]
 
 
 class MetricsCollector(abc.ABC):
@@ -77,6 +80,9 @@ class MetricsCollector(abc.ABC):
 
     def set_stall_probe(self, probe: StallProbe) -> None:  # noqa: B027 (optional hook)
         """Give a callable read at scrape time for the event loop's longest stalls."""
+
+    def set_server_probe(self, probe: ServerProbe) -> None:  # noqa: B027 (optional hook)
+        """Give a callable read at scrape time for connections, refused accepts and memory."""
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release sockets or threads at shutdown."""

@@ -10,7 +10,6 @@ agent holds its own key.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from datadog.dogstatsd import DogStatsd
 
 from luigid.config import get_int, get_str
+from luigid.core.throttled_log import SUPPRESSED_NOTE, Throttle
 from luigid.metrics.collector import MetricsCollector
 
 logger = logging.getLogger("luigid.metrics")
@@ -31,20 +31,16 @@ class _ThrottleSendWarnings(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._next_allowed = 0.0
-        self._suppressed = 0
+        self._throttle = Throttle(SEND_WARNING_INTERVAL)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not str(record.msg).startswith("Error submitting packet"):
             return True
-        now = time.monotonic()
-        if now < self._next_allowed:
-            self._suppressed += 1
+        held = self._throttle.due()
+        if held is None:
             return False
-        self._next_allowed = now + SEND_WARNING_INTERVAL
-        if self._suppressed:
-            record.msg = f"{record.msg} ({self._suppressed} similar warnings suppressed)"
-            self._suppressed = 0
+        if held:
+            record.msg = f"{record.msg}{SUPPRESSED_NOTE % held}"
         return True
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from luigid.metrics.collector import HistoryProbe, MetricsCollector, StallProbe, StateProbe
+from luigid.metrics.collector import HistoryProbe, MetricsCollector, ServerProbe, StallProbe, StateProbe
 
 #: methods without which an object cannot stand in for a collector
 REQUIRED_METHODS = ("handle_task_started", "handle_task_failed", "handle_task_disabled", "handle_task_done")
@@ -80,6 +80,11 @@ class DuckTypedCollector(MetricsCollector):
 
     def set_stall_probe(self, probe: StallProbe) -> None:
         forward = self._optional("set_stall_probe")
+        if forward is not None:
+            forward(probe)
+
+    def set_server_probe(self, probe: ServerProbe) -> None:
+        forward = self._optional("set_server_probe")
         if forward is not None:
             forward(probe)
 

@@ -24,7 +24,8 @@ from prometheus_client import (
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from luigid.config import config_error, get_bool, get_list
-from luigid.metrics.collector import HistoryProbe, MetricsCollector, StallProbe, StateProbe
+from luigid.core.throttled_log import ThrottledWarning
+from luigid.metrics.collector import HistoryProbe, MetricsCollector, ServerProbe, StallProbe, StateProbe
 from luigid.runtime.stalls import WARN_ABOVE
 
 logger = logging.getLogger("luigid.metrics")
@@ -166,6 +167,9 @@ class PrometheusCollector(MetricsCollector):
     def set_stall_probe(self, probe: StallProbe) -> None:
         self._readings.stall_probe = probe
 
+    def set_server_probe(self, probe: ServerProbe) -> None:
+        self._readings.server_probe = probe
+
 
 class _StateReadings:
     """A prometheus_client custom collector: every value is read when ``/metrics`` is scraped."""
@@ -174,8 +178,11 @@ class _StateReadings:
         self.state_probe: StateProbe | None = None
         self.history_probe: HistoryProbe | None = None
         self.stall_probe: StallProbe | None = None
+        self.server_probe: ServerProbe | None = None
         self.last_prune: tuple[float, float] | None = None  # (duration, finished at)
         self.last_snapshot: tuple[float, float] | None = None
+        #: a broken probe fails every scrape: one line a minute
+        self._probe_warning = ThrottledWarning(logger)
 
     def describe(self) -> list[Metric]:
         return []  # values are dynamic; skip registration-time collision checks
@@ -185,11 +192,12 @@ class _StateReadings:
         yield from self._state_metrics()
         yield from self._history_metrics()
         yield from self._stall_metrics()
+        yield from self._server_metrics()
         yield from _last_run_metrics("prune", "prune of the task graph", self.last_prune, now)
         yield from _last_run_metrics("snapshot", "state snapshot written", self.last_snapshot, now)
 
     def _state_metrics(self) -> Iterator[Metric]:
-        reading = _read_probe(self.state_probe, "state")
+        reading = _read_probe(self.state_probe, "state", self._probe_warning)
         if reading is None:
             return
         tasks = GaugeMetricFamily(
@@ -206,7 +214,7 @@ class _StateReadings:
         yield workers
 
     def _history_metrics(self) -> Iterator[Metric]:
-        reading = _read_probe(self.history_probe, "history")
+        reading = _read_probe(self.history_probe, "history", self._probe_warning)
         if reading is None:
             return
         yield GaugeMetricFamily(
@@ -221,7 +229,7 @@ class _StateReadings:
         )
 
     def _stall_metrics(self) -> Iterator[Metric]:
-        reading = _read_probe(self.stall_probe, "event loop")
+        reading = _read_probe(self.stall_probe, "event loop", self._probe_warning)
         if reading is None:
             return
         yield GaugeMetricFamily(
@@ -245,14 +253,34 @@ class _StateReadings:
             value=float(reading.get("over_threshold", 0)),
         )
 
+    def _server_metrics(self) -> Iterator[Metric]:
+        reading = _read_probe(self.server_probe, "server", self._probe_warning)
+        if reading is None:
+            return
+        yield GaugeMetricFamily(
+            "luigid_open_connections",
+            "HTTP connections open (keep-alive ones included)",
+            value=float(reading.get("open_connections", 0)),
+        )
+        yield CounterMetricFamily(
+            "luigid_accepts_refused",
+            "Times accepting a connection failed for want of descriptors or memory (then paused)",
+            value=float(reading.get("accepts_refused", 0)),
+        )
+        yield GaugeMetricFamily(
+            "luigid_resident_memory_bytes",
+            "Resident memory of the luigid process",
+            value=float(reading.get("resident_memory_bytes", 0)),
+        )
 
-def _read_probe(probe: Any, what: str) -> Mapping[str, Any] | None:
+
+def _read_probe(probe: Any, what: str, warning: ThrottledWarning) -> Mapping[str, Any] | None:
     if probe is None:
         return None
     try:
         return probe()
     except Exception:  # a broken probe must cost its own metrics, never the whole scrape
-        logger.warning(
+        warning.warn(
             "metrics: the %s probe failed; its metrics are left out of this scrape", what, exc_info=True
         )
         return None

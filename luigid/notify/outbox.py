@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from luigid.core.throttled_log import ThrottledWarning
 from luigid.notify.mail import OutgoingMail
 
 logger = logging.getLogger("luigid.notify")
@@ -23,6 +24,9 @@ Job = Callable[[], Sequence[OutgoingMail]]
 Deliver = Callable[[Sequence[OutgoingMail]], None]
 
 DEFAULT_QUEUE_SIZE = 100
+#: each failed batch is worth a line, up to this many a minute; past that (SMTP down under a
+#: stream of failures) the rest are counted into the next line
+FAILURE_LINES_PER_MINUTE = 3
 _STOP = object()
 
 
@@ -37,6 +41,8 @@ class Outbox:
         self._lock = threading.Lock()
         self._stopping = False
         self._dropped = 0
+        self._drop_warning = ThrottledWarning(logger)
+        self._failure_warning = ThrottledWarning(logger, burst=FAILURE_LINES_PER_MINUTE)
         #: jobs handed in and not yet finished (queued or being delivered)
         self._unfinished = 0
         self.delivered_batches = 0
@@ -51,7 +57,7 @@ class Outbox:
     def submit(self, job: Job) -> bool:
         """Queue ``job`` without blocking; False if it was dropped (queue full or outbox stopped)."""
         if self._stopping:
-            logger.warning("email dropped: the mail sender is shutting down")
+            self._drop_warning.warn("email dropped: the mail sender is shutting down")
             return False
         self.start()
         with self._lock:
@@ -63,13 +69,11 @@ class Outbox:
                 self._unfinished -= 1
                 self._dropped += 1
                 dropped = self._dropped
-            # one line per power of two keeps a long outage from flooding the log
-            if dropped & (dropped - 1) == 0:
-                logger.warning(
-                    "email dropped: %d batches already waiting (SMTP slow or down); %d dropped so far",
-                    self._queue.maxsize,
-                    dropped,
-                )
+            self._drop_warning.warn(
+                "email dropped: %d batches already waiting (SMTP slow or down); %d dropped so far",
+                self._queue.maxsize,
+                dropped,
+            )
             return False
         return True
 
@@ -129,5 +133,7 @@ class Outbox:
             )
         except Exception as exc:  # one warning per batch, whatever went wrong
             self.failed_batches += 1
-            logger.warning("could not send email: %s", " ".join(str(exc).split()) or type(exc).__name__)
+            self._failure_warning.warn(
+                "could not send email: %s", " ".join(str(exc).split()) or type(exc).__name__
+            )
             logger.debug("email delivery failure", exc_info=True)

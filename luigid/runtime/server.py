@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import tornado.httpserver
 import tornado.netutil
 from tornado.ioloop import PeriodicCallback
 
@@ -25,6 +24,14 @@ from luigid.auth import open_access_warning
 from luigid.config import ConfigError
 from luigid.core import gcpause
 from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
+from luigid.runtime.accept import Listener
+from luigid.runtime.limits import server_limits_from
+from luigid.runtime.resources import (
+    MemoryWatch,
+    memory_warning_threshold,
+    raise_open_files_limit,
+    resident_memory_bytes,
+)
 from luigid.runtime.stalls import StallMonitor
 from luigid.scheduler import Scheduler
 from luigid.storage.changelog import LocalChangeLog
@@ -44,6 +51,8 @@ SLOW_REQUEST_SECONDS = DEFAULT_SLOW_REQUEST_SECONDS
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
 #: How long in-flight requests get to finish at shutdown.
 DRAIN_SECONDS = 5.0
+#: reading the resident memory is one small /proc read
+MEMORY_CHECK_MS = 10_000
 
 
 class StartupError(Exception):
@@ -93,8 +102,9 @@ class Server:
         self._pruning: asyncio.Future[None] | None = None
         self.force_exit = False
         self.sockets: list[socket.socket] = []
-        self._http: tornado.httpserver.HTTPServer | None = None
+        self._http: Listener | None = None
         self.stalls = StallMonitor()
+        self.memory = MemoryWatch(0)
 
     def handle_signal(self, signum: int) -> None:
         """Only set flags: the main coroutine does the work."""
@@ -117,6 +127,14 @@ class Server:
         logger.info("Received %s again: exiting as soon as the state is saved", signal.Signals(signum).name)
         if self.saved:
             self.exit_now()
+
+    def _server_probe(self) -> dict[str, int]:
+        http = self._http
+        return {
+            "open_connections": http.open_connections if http is not None else 0,
+            "accepts_refused": http.acceptor.refused if http is not None and hasattr(http, "acceptor") else 0,
+            "resident_memory_bytes": resident_memory_bytes(),
+        }
 
     def _state_probe(self) -> dict[str, Any]:
         state = self.scheduler.state
@@ -166,6 +184,7 @@ class Server:
         collector = self.scheduler.metrics_collector
         collector.set_state_probe(self._state_probe)
         collector.set_stall_probe(self.stalls.reading)
+        collector.set_server_probe(self._server_probe)
         history = self.scheduler.task_history
         if hasattr(history, "queue_depth"):
             collector.set_history_probe(
@@ -173,20 +192,24 @@ class Server:
             )
         try:
             application = app(self.scheduler)
+            limits = server_limits_from(self.scheduler.settings.sections)
         except ConfigError as exc:
             raise StartupError(str(exc)) from None
+        raise_open_files_limit(limits.max_open_files)
+        self.memory = MemoryWatch(memory_warning_threshold(limits.memory_warning_threshold))
         self.sockets = _bind(self.api_port, self.address, self.unix_socket)
         self.application = application
         self.application.settings["slow_request_seconds"] = self.slow_request_seconds
         warning = open_access_warning(application.settings["guard"], self.address, self.unix_socket)
         if warning is not None:
             logger.warning("%s", warning)
-        self._http = tornado.httpserver.HTTPServer(
+        self._http = Listener(
             self.application,
             max_body_size=MAX_BODY_SIZE,
             max_buffer_size=MAX_BODY_SIZE,
             xheaders=True,
             max_header_size=MAX_HEADER_SIZE,
+            idle_connection_timeout=limits.idle_connection_timeout,
         )
         self._http.add_sockets(self.sockets)
 
@@ -206,6 +229,9 @@ class Server:
         snapshots = PeriodicCallback(self._snapshot_tick, self.snapshots.tick_ms)
         if self.snapshots.enabled:
             snapshots.start()
+        self.memory.check()  # loading a big state file may already have passed the threshold
+        memory = PeriodicCallback(self.memory.check, MEMORY_CHECK_MS)
+        memory.start()
         logger.info("Scheduler starting up on %s", self.bound)
         if ready is not None:
             ready(self)
@@ -216,6 +242,7 @@ class Server:
             if self._pruning is not None:
                 self._pruning.cancel()  # the final save settles what a round left half done
             snapshots.stop()
+            memory.stop()
             await self.shutdown()
             for sig in SHUTDOWN_SIGNALS:
                 loop.remove_signal_handler(sig)

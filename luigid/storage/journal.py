@@ -17,13 +17,11 @@ import glob
 import json
 import logging
 import os
-import time
 from typing import Any
 
-logger = logging.getLogger("luigi.server")
+from luigid.core.throttled_log import ThrottledWarning
 
-#: Seconds between two warnings about failed journal writes.
-WARN_EVERY = 60.0
+logger = logging.getLogger("luigi.server")
 
 #: task id, status, when (epoch seconds), the worker running it (RUNNING only, else None)
 Entry = tuple[str, str, float, "str | None"]
@@ -39,8 +37,8 @@ class Journal:
         #: generation new records go to; never reuses a number found on disk
         self.gen = existing[-1] + 1 if existing else 0
         self._fd: int | None = None
-        self._failures = 0
-        self._warned_at = -WARN_EVERY
+        # a full disk fails every status change: one line a minute, with a count
+        self._write_warning = ThrottledWarning(logger)
 
     # ------------------------------------------------------------------ files
 
@@ -77,17 +75,7 @@ class Journal:
             self._write_failed(exc)
 
     def _write_failed(self, exc: Exception) -> None:
-        self._failures += 1
-        now = time.monotonic()
-        if now - self._warned_at >= WARN_EVERY:
-            self._warned_at = now
-            logger.warning(
-                "Could not write the status journal %s (%d failed writes since the last warning): %s",
-                self.path(self.gen),
-                self._failures,
-                exc,
-            )
-            self._failures = 0
+        self._write_warning.warn("Could not write the status journal %s: %s", self.path(self.gen), exc)
 
     def rotate(self) -> int:
         """Start a new generation; return the one a snapshot taken now covers."""

@@ -11,12 +11,11 @@ free-form values (``expl``, status messages, parameter values) are any JSON.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from luigid.config import config_error, get_str
+from luigid.config import config_error, get_size
 from luigid.core.model import DISABLED, DONE, FAILED, PENDING, RUNNING, SUSPENDED, UNKNOWN
 
 #: Longest accepted id (task, worker, family, module, message, resource, batch). luigi's task
@@ -326,26 +325,11 @@ class RequestLimits:
     max_request_body: int = DEFAULT_MAX_REQUEST_BODY
 
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)b?", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-
-
-def _parse_size(raw: str) -> int:
-    match = _SIZE.fullmatch(raw.strip())
-    if match is None:
-        raise ValueError(f"expected a size such as 10485760, 10MB or 512KB, got {raw!r}")
-    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
-
-
 def request_limits_from(sections: Mapping[str, Any]) -> RequestLimits:
     """``[server] max_request_body`` (bytes, or with a KB/MB/GB suffix); ConfigError when bad."""
-    raw = get_str(sections, "server", "max_request_body", None)
-    if raw is None:
+    size = get_size(sections, "server", "max_request_body", None)
+    if size is None:
         return RequestLimits()
-    try:
-        size = _parse_size(raw)
-    except ValueError as exc:
-        raise config_error(sections, "server", "max_request_body", str(exc)) from None
     if size < MIN_MAX_REQUEST_BODY:
         raise config_error(
             sections,
