@@ -22,6 +22,8 @@ from luigid.storage.changelog import LocalChangeLog
 from luigid.storage.changelog_format import HEADER, encode_record, read_records
 from luigid.storage.journal import Journal
 from luigid.web import api as api_module
+from tests.support import wait_for
+from tests.support.portrait import portrait as saved_fields
 
 
 class Fsyncs:
@@ -49,12 +51,14 @@ def call(scheduler: Scheduler, method: str, **arguments: Any) -> Any:
 
 
 def portrait(scheduler: Scheduler) -> str:
+    """What its RPCs show, and every saved field (tests.support.portrait), comparable."""
     return json.dumps(
         [
             call(scheduler, "task_list", status=""),
             call(scheduler, "worker_list"),
             call(scheduler, "resource_list"),
             call(scheduler, "is_paused"),
+            saved_fields(scheduler),
         ],
         sort_keys=True,
         default=str,
@@ -240,8 +244,6 @@ def test_everysec_syncs_in_the_background(tmp_path: Path) -> None:
     fsyncs = Fsyncs()
     log = LocalChangeLog(str(tmp_path / "state.pickle"), "everysec", fsync=fsyncs)
     log.append("ping", b"{}", 1.0, [])
-    from tests.support import wait_for
-
     wait_for(lambda: fsyncs.calls >= 1, timeout=10, what="the background fsync")
     log.close()
 
