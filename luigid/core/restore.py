@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from luigid.core.indexes import Indexes, add_to_sets, rank_key
-from luigid.core.model import DONE, FAILED, PENDING, RUNNING, Task, Worker
-from luigid.core.timers import PruneQueue
+from luigid.core.model import DONE, FAILED, PENDING, Task, Worker
+from luigid.core.timers import PruneQueue, unstaked
 
 
 def rebuild(
@@ -38,7 +38,7 @@ def rebuild(
             runner = workers.get(worker_id)
             if runner is not None:
                 runner.tasks.add(task)
-        if not task.stakeholders and task.remove is None and task.status != RUNNING:
+        if unstaked(task):
             unmarked.add(task_id)
         if task.remove is not None or task.retry is not None or task.scheduler_disable_time is not None:
             queue.schedule(task)

@@ -1,37 +1,87 @@
 """What prune has to look at, so that a prune round costs O(expired), not O(all tasks):
 the retry, re-enable and removal times of tasks (a heap), and tasks that may have lost
-their last stakeholder (a set)."""
+their last stakeholder.
+
+A replay of the change log must run a prune round spread over several slices exactly as
+the live daemon did, taking the same tasks in each slice. So both hand out their entries in
+an order fixed by the entries themselves (due time, then task id; ids smallest first),
+never by when or in which order they were queued, and a snapshot carries the queue as it
+is (``saved``/``restore_saved``) rather than having it rebuilt from the tasks: stale timers
+(tasks re-added or removed since) count toward a slice's budget, and a rebuilt queue has
+none.
+"""
 
 from __future__ import annotations
 
 import heapq
-import itertools
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from luigid.config import SchedulerConfig
-from luigid.core.model import DISABLED, FAILED, Task
+from luigid.core.model import DISABLED, FAILED, RUNNING, Task
+
+
+def unstaked(task: Task) -> bool:
+    """Prune would mark this task for removal: nobody holds a stake in it, it is not
+    marked yet, and it is not running."""
+    return not task.stakeholders and task.remove is None and task.status != RUNNING
+
+
+class Unmarked:
+    """Ids of tasks that may have lost their last stakeholder, a set handed out smallest
+    first (a heap beside it; an id discarded stays in the heap until reached, then skipped)."""
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self._ids = set(ids)
+        self._heap = sorted(self._ids)
+
+    def add(self, task_id: str) -> None:
+        if task_id not in self._ids:
+            self._ids.add(task_id)
+            heapq.heappush(self._heap, task_id)
+
+    def discard(self, task_id: str) -> None:
+        self._ids.discard(task_id)
+
+    def pop(self) -> str:
+        """The smallest id (KeyError when empty)."""
+        ids, heap = self._ids, self._heap
+        while heap:
+            task_id = heapq.heappop(heap)
+            if task_id in ids:
+                ids.remove(task_id)
+                return task_id
+        raise KeyError("pop from an empty Unmarked")
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._ids
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 class PruneQueue:
     def __init__(self, config: SchedulerConfig) -> None:
         self.config = config
-        self.timers: list[tuple[float, int, str]] = []
-        self._timer_seq = itertools.count()
-        #: ids of tasks that may have lost their last stakeholder
-        self.unmarked: set[str] = set()
-
-    def __getstate__(self) -> dict[str, Any]:
-        # as State's task counter: left out, the copy goes on after the timers' highest
-        state = self.__dict__.copy()
-        del state["_timer_seq"]
-        return state
+        #: (due time, task id), a heap; a task's entry whose time is no longer one of its
+        #: timers (re-added, removed) stays until reached
+        self.timers: list[tuple[float, str]] = []
+        #: tasks that may have lost their last stakeholder
+        self.unmarked = Unmarked()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        # a copy pickled by an older luigid: (due, sequence, id) timers and a plain set
         self.__dict__.update(state)
-        self._timer_seq = itertools.count(max((seq for _, seq, _ in self.timers), default=-1) + 1)
+        self.timers = [(entry[0], entry[-1]) for entry in self.timers]
+        heapq.heapify(self.timers)
+        if not isinstance(self.unmarked, Unmarked):
+            self.unmarked = Unmarked(self.unmarked)
 
-    def schedule(self, task: Task) -> None:
-        """Remember when prune will next have something to do for this task."""
+    def dues(self, task: Task) -> list[float]:
+        """When prune will next have something to do for this task."""
         due = []
         if task.status == FAILED and task.retry is not None:
             due.append(task.retry)
@@ -39,8 +89,28 @@ class PruneQueue:
             due.append(task.scheduler_disable_time + self.config.disable_persist)
         if task.remove is not None:
             due.append(task.remove)
-        for when in due:
-            heapq.heappush(self.timers, (when, next(self._timer_seq), task.id))
+        return due
+
+    def schedule(self, task: Task) -> None:
+        """Remember when prune will next have something to do for this task."""
+        for when in self.dues(task):
+            heapq.heappush(self.timers, (when, task.id))
+
+    def saved(self) -> dict[str, Any]:
+        """The queue as a snapshot keeps it (plain lists)."""
+        return {"timers": list(self.timers), "unmarked": list(self.unmarked)}
+
+    def restore_saved(self, saved: Any) -> bool:
+        """Take the queue a snapshot kept (after ``restore.rebuild``, whose queue it
+        replaces); False, keeping the rebuilt one, if ``saved`` is not one."""
+        try:
+            timers = [(float(when), task_id) for when, task_id in saved["timers"] if isinstance(task_id, str)]
+            unmarked = Unmarked(i for i in saved["unmarked"] if isinstance(i, str))
+        except (TypeError, ValueError, KeyError):
+            return False
+        heapq.heapify(timers)  # already a heap when saved; cheap to make sure
+        self.timers, self.unmarked = timers, unmarked
+        return True
 
     def has_work(self, now: float) -> bool:
         """Some task may have lost its last stakeholder, or some timer is due."""
@@ -57,7 +127,7 @@ class PruneQueue:
         # tasks already gone, and popping them all at once was the stall again
         taken = 0
         while timers and timers[0][0] <= now and taken < limit:
-            _, _, task_id = heapq.heappop(timers)
+            _, task_id = heapq.heappop(timers)
             taken += 1
             task = tasks.get(task_id)
             if task is not None:

@@ -86,6 +86,8 @@ def _encode(state: State, journal_generation: int | None) -> bytes:
         document["paused"] = True
     if state.resource_overrides:
         document["resource_overrides"] = dict(state.resource_overrides)
+    # as it is, stale timers included: the change log's replay runs on it (luigid.core.timers)
+    document["prune_queue"] = state.queue.saved()
     return pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -109,7 +111,8 @@ def decode_with_generation(
 
 def decode_all(payload: bytes, policy: RetryPolicy) -> tuple[Tasks, Workers, Batchers, int | None, Settings]:
     """``decode_with_generation``, plus the scheduler settings the file keeps: ``paused``
-    (bool) and ``resource_overrides`` (resource totals set over RPC), when it has them."""
+    (bool), ``resource_overrides`` (resource totals set over RPC) and ``prune_queue``
+    (``PruneQueue.saved``, checked by ``PruneQueue.restore_saved``), when it has them."""
     with gcpause.paused():  # building the tasks allocates as much again as unpickling
         return _decode_all(payload, policy)
 
@@ -123,6 +126,8 @@ def _settings(document: dict[str, Any]) -> Settings:
         settings["resource_overrides"] = {
             k: v for k, v in overrides.items() if isinstance(k, str) and isinstance(v, int)
         }
+    if isinstance(document.get("prune_queue"), dict):
+        settings["prune_queue"] = document["prune_queue"]
     return settings
 
 

@@ -81,6 +81,8 @@ def load_snapshot(state: State, path: str, journal: Journal | None = None) -> tu
             state.restore(tasks, workers, batchers)
             state.paused = bool(settings.get("paused", False))
             state.resource_overrides = dict(settings.get("resource_overrides", {}))
+            if "prune_queue" in settings:
+                state.queue.restore_saved(settings["prune_queue"])
             # the records live as long as the server: keep the collector from walking them
             # (re-enabled with millions of new objects counted, its next pass would)
             gc.freeze()

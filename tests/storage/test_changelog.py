@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from luigid.storage.changelog import LocalChangeLog
 from luigid.storage.changelog_format import HEADER, encode_record, read_records
 from luigid.storage.journal import Journal
 from luigid.web import api as api_module
+from tests.support import FakeClock, wait_for
+from tests.support.portrait import portrait as saved_fields
 
 
 class Fsyncs:
@@ -49,12 +52,14 @@ def call(scheduler: Scheduler, method: str, **arguments: Any) -> Any:
 
 
 def portrait(scheduler: Scheduler) -> str:
+    """What its RPCs show, and every saved field (tests.support.portrait), comparable."""
     return json.dumps(
         [
             call(scheduler, "task_list", status=""),
             call(scheduler, "worker_list"),
             call(scheduler, "resource_list"),
             call(scheduler, "is_paused"),
+            saved_fields(scheduler),
         ],
         sort_keys=True,
         default=str,
@@ -155,6 +160,60 @@ def test_message_ids_are_replayed_as_made(tmp_path: Path) -> None:
     assert made is not None and made in json.dumps(call(again, "ping", worker="w1")["rpc_messages"])
 
 
+def test_a_prune_round_over_several_slices_replays_as_it_ran(tmp_path: Path, monkeypatch: Any) -> None:
+    """Many tasks expire in one round, the budget takes a few per slice, and other calls run
+    between slices; the queue also holds stale timers (tasks re-added since they were marked)
+    when the snapshot is taken. A crash mid-round, and again after it: the replay equals."""
+    clock = FakeClock().install(monkeypatch)
+    crashes = iter(range(1, 10))
+
+    def open_scheduler(folder: Path) -> Scheduler:
+        path = str(folder / "state.pickle")
+        scheduler = Scheduler(
+            SchedulerConfig(state_path=path, remove_delay=100.0, worker_disconnect_delay=10.0)
+        )
+        scheduler.prune_step, scheduler.prune_slice_tasks = 3, 7
+        scheduler.attach_change_store(LocalChangeLog(path, "no", fsync=Fsyncs()))
+        scheduler.load()
+        return scheduler
+
+    def whole_round(scheduler: Scheduler) -> None:
+        while scheduler.prune_slice():
+            pass
+
+    def assert_replay_equals(live: Scheduler) -> None:
+        # what kill -9 leaves, restarted in a folder of its own (its reads' prune slices are
+        # recorded too, and must not land in the live daemon's log)
+        image = shutil.copytree(tmp_path / "live", tmp_path / f"crash-{next(crashes)}")
+        again = open_scheduler(image)
+        assert portrait(again) == portrait(live)
+        for status in ("PENDING", "RUNNING", "DONE", "FAILED", "DISABLED", "UNKNOWN"):
+            assert call(again, "task_list", status=status) == call(live, "task_list", status=status)
+        assert call(again, "worker_list") == call(live, "worker_list")
+        assert sorted(again.state.queue.timers) == sorted(live.state.queue.timers)
+
+    (tmp_path / "live").mkdir()
+    live = open_scheduler(tmp_path / "live")
+    for n in range(60):
+        call(live, "add_task", worker="w1", task_id=f"T{n:02}", family="T")
+    clock.advance(11)
+    whole_round(live)  # w1 is gone: every task is marked for removal at one time
+    for n in range(0, 60, 2):  # asked for again: their removal timers go stale
+        call(live, "add_task", worker="w2", task_id=f"T{n:02}", family="T")
+    call(live, "add_worker", worker="w3", info={})
+    live.dump()  # the snapshot: the live queue still holds the stale timers
+    clock.advance(101)
+    call(live, "ping", worker="w2")
+    call(live, "ping", worker="w3")
+    assert live.prune_slice()  # the round's first slice...
+    call(live, "add_task", worker="w3", task_id="T05", family="T", priority=3)  # ...calls between...
+    call(live, "add_task", worker="w3", task_id="T41", family="T", priority=4)
+    assert live.prune_slice()  # ...and another slice: the daemon dies here
+    assert_replay_equals(live)
+    whole_round(live)
+    assert_replay_equals(live)
+
+
 # --------------------------------------------------------------- torn and damaged
 
 
@@ -240,8 +299,6 @@ def test_everysec_syncs_in_the_background(tmp_path: Path) -> None:
     fsyncs = Fsyncs()
     log = LocalChangeLog(str(tmp_path / "state.pickle"), "everysec", fsync=fsyncs)
     log.append("ping", b"{}", 1.0, [])
-    from tests.support import wait_for
-
     wait_for(lambda: fsyncs.calls >= 1, timeout=10, what="the background fsync")
     log.close()
 

@@ -15,15 +15,14 @@ The cases walk ``RPC_METHODS``: a state-changing RPC without a sequence fails th
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.daemon import OURS_TEMPLATE, Daemon, DaemonSpec
-from bench.wire import RpcClient, RpcError
 from luigid.scheduler import RPC_METHODS
+from tests.support.cli import call
+from tests.support.daemon import Luigid
 
 DAEMON_CONFIG = """\
 [scheduler]
@@ -125,69 +124,47 @@ def mutating_rpcs() -> list[str]:
     return sorted(name for name, spec in RPC_METHODS.items() if spec.mutating)
 
 
-def start(rundir: Path, state_from: Path | None = None) -> Daemon:
-    """A daemon in ``rundir`` (its state folder first filled from ``state_from``), ready."""
-    rundir.mkdir(parents=True, exist_ok=True)
-    (rundir / "luigi.cfg").write_text(DAEMON_CONFIG)
-    daemon = Daemon(DaemonSpec("luigid", OURS_TEMPLATE), rundir, rundir)
+def start(rundir: Path, state_from: Path | None = None) -> Luigid:
+    """A daemon in ``rundir`` (its state folder first filled from ``state_from``), ready: it
+    answered HEAD /, which is no RPC, so nothing of its own is recorded."""
+    daemon = Luigid(rundir, DAEMON_CONFIG, state_path=rundir / "state" / "state.pickle")
     if state_from is not None:
-        shutil.rmtree(daemon.state_dir)
-        shutil.copytree(state_from, daemon.state_dir)
-    daemon.start()
-    # not Daemon.wait_ready: its ping would be a change of its own
-    deadline = time.monotonic() + 60
-    client = RpcClient(daemon.port, timeout=10)
-    try:
-        while True:
-            assert daemon.proc is not None and daemon.proc.poll() is None, daemon.output_tail()
-            try:
-                client.call("is_paused", {}, http_method="GET")
-                return daemon
-            except RpcError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-    finally:
-        client.close()
+        shutil.copytree(state_from, daemon.state_path.parent)
+    else:
+        daemon.state_path.parent.mkdir(parents=True)
+    return daemon.start()
 
 
 def view(port: int) -> dict[str, Any]:
-    client = RpcClient(port, timeout=30)
-    try:
+    def get(method: str, **args: Any) -> Any:
+        return call(port, method, **args)
 
-        def get(method: str, **args: Any) -> Any:
-            return client.call(method, args, http_method="GET")
-
-        seen: dict[str, Any] = {
-            "tasks": get("task_list", status="", upstream_status="", search=""),
-            "workers": get("worker_list"),
-            "resources": get("resource_list"),
-            "paused": get("is_paused"),
-        }
-        for task in TASKS:
-            seen[f"error {task}"] = get("fetch_error", task_id=task)
-            seen[f"message {task}"] = get("get_task_status_message", task_id=task)
-            seen[f"progress {task}"] = get("get_task_progress_percentage", task_id=task)
-            seen[f"running resources {task}"] = get("get_running_task_resources", task_id=task)
-        # last, as a ping changes what it reads: messages queued for the worker
-        seen["messages"] = client.call("ping", {"worker": W})["rpc_messages"]
-        return seen
-    finally:
-        client.close()
+    seen: dict[str, Any] = {
+        "tasks": get("task_list", status="", upstream_status="", search=""),
+        "workers": get("worker_list"),
+        "resources": get("resource_list"),
+        "paused": get("is_paused"),
+    }
+    for task in TASKS:
+        seen[f"error {task}"] = get("fetch_error", task_id=task)
+        seen[f"message {task}"] = get("get_task_status_message", task_id=task)
+        seen[f"progress {task}"] = get("get_task_progress_percentage", task_id=task)
+        seen[f"running resources {task}"] = get("get_running_task_resources", task_id=task)
+    # last, as a ping changes what it reads: messages queued for the worker
+    seen["messages"] = get("ping", worker=W)["rpc_messages"]
+    return seen
 
 
 def check_kill_equals_sigterm(tmp_path: Path, calls: list[Call]) -> None:
     live = start(tmp_path / "live")
     try:
-        client = RpcClient(live.port, timeout=30)
         for method, args in calls:
-            client.call(method, args)
-        client.close()
+            call(live.port, method, **args)
         killed_image = tmp_path / "killed-state"
-        shutil.copytree(live.state_dir, killed_image)  # what kill -9 now leaves
+        shutil.copytree(live.state_path.parent, killed_image)  # what kill -9 now leaves
     finally:
-        live.terminate(30)
-    graceful = start(tmp_path / "graceful", state_from=live.state_dir)
+        live.stop(strict=True)  # SIGTERM: the final save (a hang would make it a kill)
+    graceful = start(tmp_path / "graceful", state_from=live.state_path.parent)
     try:
         expected = view(graceful.port)
     finally:
@@ -197,16 +174,6 @@ def check_kill_equals_sigterm(tmp_path: Path, calls: list[Call]) -> None:
         assert view(crashed.port) == expected
         crashed.kill()  # kill -9 before any snapshot: the log is all there is
         crashed.start()
-        again = RpcClient(crashed.port, timeout=30)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                again.call("is_paused", {}, http_method="GET")
-                break
-            except RpcError:
-                assert time.monotonic() < deadline, crashed.output_tail()
-                time.sleep(0.05)
-        again.close()
         second = view(crashed.port)
         # the first view's own ping is a change too (it read the worker's messages and
         # touched its last contact): only what it changed may differ

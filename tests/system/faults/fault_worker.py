@@ -15,31 +15,38 @@ import os
 import sys
 import time
 import traceback
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import luigi
-from fault_dag import FaultRoot, fault_dir
+from fault_dag import FaultRecorded, FaultRoot, fault_dir
 
 MAX_ROUNDS = 200
 
 
-def main() -> int:
-    deadline = float(sys.argv[1])
+def build_until_complete(root: FaultRecorded, deadline: float, workers: int, **extra: Any) -> dict[str, Any]:
+    """``luigi.build([root])`` again while ``root`` is incomplete (until ``deadline``); each
+    round's outcome (after ``extra``) written to ``$LUIGID_FAULT_DIR/workers/<pid>.json``."""
     rounds = []
     for _ in range(MAX_ROUNDS):
-        if FaultRoot().complete() or time.time() > deadline:
+        if root.complete() or time.time() > deadline:
             break
         started = time.time()
         try:
-            outcome = "ok" if luigi.build([FaultRoot()], workers=1, log_level="WARNING") else "not all done"
+            outcome = "ok" if luigi.build([root], workers=workers, log_level="WARNING") else "not all done"
         except Exception:  # an RPC that failed every retry: luigi raises, the job would be rerun
             outcome = "error: " + traceback.format_exc(limit=1).strip().splitlines()[-1]
         rounds.append({"started": started, "seconds": time.time() - started, "outcome": outcome})
-    done = FaultRoot().complete()
+    report = {**extra, "rounds": rounds, "root_complete": root.complete()}
     with open(os.path.join(fault_dir(), "workers", f"{os.getpid()}.json"), "w") as out:
-        json.dump({"rounds": rounds, "root_complete": done}, out)
-    return 0 if done else 1
+        json.dump(report, out)
+    return report
+
+
+def main() -> int:
+    report = build_until_complete(FaultRoot(), float(sys.argv[1]), workers=1)
+    return 0 if report["root_complete"] else 1
 
 
 if __name__ == "__main__":

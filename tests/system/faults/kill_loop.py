@@ -95,13 +95,18 @@ class Outcome:
         }
 
 
-def task_counts(port: int) -> dict[str, int]:
+def task_statuses(port: int) -> dict[str, str]:
+    """Every task the daemon knows, with its status."""
     client = RpcClient(port, timeout=30)
     try:
         listing = client.call("task_list", {"status": "", "upstream_status": "", "search": ""})
     finally:
         client.close()
-    return dict(Counter(task["status"] for task in listing.values()))
+    return {task_id: task["status"] for task_id, task in listing.items()}
+
+
+def task_counts(port: int) -> dict[str, int]:
+    return dict(Counter(task_statuses(port).values()))
 
 
 class KillLoop:
@@ -117,15 +122,18 @@ class KillLoop:
         self.daemon = Daemon(DaemonSpec("luigid", template), workdir / "daemon", workdir)
         (workdir / "worker.cfg").write_text(WORKER_CONFIG.format(port=self.daemon.port))
 
-    def _start_workers(self, deadline: float) -> list[subprocess.Popen[bytes]]:
+    def start_workers(
+        self, count: int, *args: str, script: str = "fault_worker.py", log_prefix: str = "worker"
+    ) -> list[subprocess.Popen[bytes]]:
+        """``count`` processes running ``script`` with ``args``, logging to ``<log_prefix>-<n>.log``."""
         env = dict(os.environ, LUIGI_CONFIG_PATH=str(self.workdir / "worker.cfg"))
         env["LUIGID_FAULT_DIR"] = str(self.workdir)
         procs = []
-        for n in range(self.n_workers):
-            with open(self.workdir / f"worker-{n}.log", "wb") as log:
+        for n in range(count):
+            with open(self.workdir / f"{log_prefix}-{n}.log", "wb") as log:
                 procs.append(
                     subprocess.Popen(
-                        [sys.executable, str(HERE / "fault_worker.py"), str(deadline)],
+                        [sys.executable, str(HERE / script), *args],
                         cwd=self.workdir,
                         env=env,
                         stdout=log,
@@ -148,7 +156,7 @@ class KillLoop:
         deadline = started + seconds
         self.daemon.start()
         self.daemon.wait_ready(60)
-        procs = self._start_workers(deadline)
+        procs = self.start_workers(self.n_workers, str(deadline))
         try:
             for _ in range(max_kills):
                 time.sleep(random.uniform(*gap))
@@ -181,12 +189,16 @@ class KillLoop:
                 self.daemon.terminate(30)
         outcome.seconds = time.time() - started
         outcome.worker_exit_codes = [p.returncode for p in procs]
+        self.read_records(outcome)
+        return outcome
+
+    def read_records(self, outcome: Outcome) -> None:
+        """What the workers reported and what the tasks recorded of their runs, into ``outcome``."""
         for report in sorted((self.workdir / "workers").glob("*.json")):
             outcome.worker_reports.append(json.loads(report.read_text()))
         for path in (self.workdir / "runs").iterdir():
             outcome.runs[path.name] = [json.loads(line) for line in path.read_text().splitlines()]
         outcome.outputs = sum(1 for _ in (self.workdir / "out").iterdir())
-        return outcome
 
     def log_tail(self, chars: int = 1500) -> str:
         parts = [f"daemon: {self.daemon.output_tail(chars)}"]
