@@ -17,6 +17,7 @@ from typing import Any
 from luigid.config import LuigidConfig, SchedulerConfig, load_config, scheduler_config_from
 from luigid.core import scheduler as core
 from luigid.core.model import Task
+from luigid.core.recording import muted
 from luigid.core.rpc import RPC_METHODS, rpc_method
 from luigid.core.throttled_log import ThrottledWarning
 from luigid.metrics import make_collector
@@ -116,7 +117,7 @@ class Scheduler(core.Scheduler):
 
     def load(self) -> None:
         """Load the state file at ``state_path`` (see ``luigid.storage.statefile``), then
-        replay the change log written after it. Nothing is sent meanwhile (``quiet``)."""
+        replay the change log written after it. Nothing is sent meanwhile (``muted``)."""
         # Changes the journal replay makes are not journaled again: written now, they would
         # land in a newer generation with the replay's own times, and a second crash before
         # the next snapshot would replay those instead of the originals (still on disk).
@@ -125,7 +126,7 @@ class Scheduler(core.Scheduler):
         if journal is None and store is not None:
             journal = store.legacy  # an older luigid's status journal, read once
         try:
-            with self.quiet():
+            with muted(self):  # a replay must not send mail, history or metrics again
                 _, generation = statefile.load_snapshot(self.state, self.config.state_path, journal)
                 self.restored()
                 if store is not None:
@@ -138,7 +139,7 @@ class Scheduler(core.Scheduler):
             store.start_after(generation)
         count = 0
         for record in store.records_after(generation):
-            self.replay(record.method, record.arguments, record.now, record.ids)
+            self.recorder.replay(self, record.method, record.arguments, record.now, record.ids)
             count += 1
         if count:
             logger.info("Change log: replayed %d changes made after the snapshot", count)

@@ -9,7 +9,7 @@ appended after the call ran and before it is answered, whatever its outcome: a c
 failed half-way fails the same way when replayed.
 
 Replaying a record runs the same call with the clock frozen at the recorded time. Side
-effects are the caller's to mute (``Scheduler.quiet``): no e-mail, history or metrics.
+effects are the caller's to mute (``muted``): no e-mail, history or metrics.
 """
 
 from __future__ import annotations

@@ -33,3 +33,17 @@ class ResourcePool:
         """Total and used amount of each configured resource."""
         used = self.used(running)
         return {name: {"total": total, "used": used.get(name, 0)} for name, total in self.totals.items()}
+
+    @staticmethod
+    def decrease_held(holders: Iterable[Task], decrease: dict[str, int]) -> None:
+        """luigi's decrease_running_task_resources: each holder gives back up to ``decrease``
+        (never below 0). In place, as luigi does: a batch member's running resources are its
+        resources; ``Task.set`` still drops each holder's cached reply."""
+        for holder in holders:
+            held = holder.resources_running
+            if held is None:
+                continue
+            for name, amount in decrease.items():
+                if amount > 0 and name in held:
+                    held[name] = max(0, held[name] - amount)
+            holder.set(resources_running=held)

@@ -2,24 +2,24 @@
 arguments, defaults and reply shapes, each handing the work to the part whose job it is.
 
 Methods decorated with ``@rpc_method`` are the only ones the HTTP layer routes to. This
-class does no I/O and builds no collaborator: history, metrics, e-mail and the status
-journal are handed in (see ``luigid.core.ports``; the public, composed scheduler is
+class does no I/O and builds no collaborator: history, metrics, e-mail and the change
+log are handed in (see ``luigid.core.ports``; the public, composed scheduler is
 ``luigid.scheduler.Scheduler``). Time is always read from ``luigid.core.clock``: one
 value per recorded call, else ``time.time()``, so tests can drive the clock.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from luigid.config import SchedulerConfig
 from luigid.core import clock
 from luigid.core.dispatch import Dispatcher
+from luigid.core.events import StatusRouter
 from luigid.core.intake import TaskIntake
 from luigid.core.interning import Interner
 from luigid.core.listings import Listings
-from luigid.core.model import DISABLED, DONE, FAILED, PENDING, RUNNING, Task
+from luigid.core.model import DISABLED, DONE, FAILED, PENDING, RUNNING
 from luigid.core.ports import (
     BatchNotifier,
     DisableAlerts,
@@ -32,7 +32,7 @@ from luigid.core.ports import (
     tell_history,
 )
 from luigid.core.prune import Pruner
-from luigid.core.recording import PRUNE, Recorder, muted
+from luigid.core.recording import PRUNE, Recorder
 from luigid.core.replies import Replies
 from luigid.core.resources import ResourcePool
 from luigid.core.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec, rpc_method
@@ -41,41 +41,12 @@ from luigid.core.state import State
 __all__ = ["RPC_METHODS", "Scheduler", "rpc_method"]
 
 
-class _StatusEvents:
-    """Routes status changes from the state to the journal, metrics and e-mail."""
-
-    def __init__(self, scheduler: Scheduler) -> None:
-        self._scheduler = scheduler
-
-    def status_changed(self, task: Task) -> None:
-        scheduler = self._scheduler
-        journal = scheduler.journal
-        if journal is not None:  # first, so the change is on disk before the RPC replies
-            journal.record(
-                task.id, task.status, task.updated, task.worker_running if task.status == RUNNING else None
-            )
-        collector = scheduler.metrics_collector
-        if task.status == DISABLED:
-            collector.handle_task_disabled(task, scheduler.config)
-        elif task.status == DONE:
-            collector.handle_task_done(task)
-        elif task.status == FAILED:
-            collector.handle_task_failed(task)
-
-    def disabled_for_failures(self, task: Task) -> None:
-        if not self._scheduler.config.batch_emails:  # else the batched mail says it
-            self._scheduler.alerts.disabled_for_failures(task)
-
-
 class Scheduler:
     """The central scheduler: tasks, workers, resources, and the rules that tie them.
 
-    It pickles, as luigi's does (luigi's worker pickles it with each scheduler message for
-    a task in its own process): the state only (config, tasks, workers, resources, pause,
-    prune sizes). The collaborators and the parts wired to them are left out; a copy gets
-    the do-nothing defaults (``NoHistory``, ``NoMetrics``, ``NoAlerts``, no batch notifier,
-    no journal), never rebuilt, so it cannot write to the original's journal, mail or
-    history. A prune round under way stays with the original.
+    It pickles as luigi's does (luigi's worker sends it with each scheduler message to a task
+    process): the state only. A copy gets the do-nothing collaborators, so it can never write
+    to the original's change log, mail or history; a prune round under way stays behind.
     """
 
     #: attributes a pickle leaves out: the collaborators, and the parts ``_wire`` builds
@@ -101,7 +72,7 @@ class Scheduler:
         self.alerts: DisableAlerts = alerts or NoAlerts()
         #: where status changes are written as they happen; the daemon sets one up
         self.journal: StatusJournal | None = None
-        self._state = State(config, _StatusEvents(self))
+        self._state = State(config, StatusRouter(self))
         self._resources = ResourcePool(dict(resources or {}))
         self._interner = Interner(config.retry_policy())
         #: records every state change in ``recorder.log`` when the daemon gives it one
@@ -150,14 +121,6 @@ class Scheduler:
         if not spec.mutating:
             return spec.call(self, arguments)
         return self.recorder.run(spec.name, arguments, lambda: spec.call(self, arguments))
-
-    def replay(self, method: str, arguments: dict[str, Any], now: float, ids: list[str]) -> None:
-        """Make a recorded change again (side effects are muted by ``quiet``)."""
-        self.recorder.replay(self, method, arguments, now, ids)
-
-    def quiet(self) -> contextlib.AbstractContextManager[None]:
-        """No e-mail, history or metrics meanwhile: a replay must not repeat side effects."""
-        return muted(self)
 
     def attach(self, metrics: Any, history: Any, batch_notifier: Any, alerts: DisableAlerts) -> None:
         """Hand the scheduler (and each part that tells them) other collaborators."""
@@ -415,21 +378,8 @@ class Scheduler:
         task = self._state.get_task(task_id)
         if task is None or task.status != RUNNING:
             return
-
-        def decrease(holder: Task) -> None:
-            held = holder.resources_running
-            if held is None:
-                return
-            # in place, as luigi does: a batch member's running resources are its resources
-            for name, amount in decrease_resources.items():
-                if amount > 0 and name in held:
-                    held[name] = max(0, held[name] - amount)
-            holder.set(resources_running=held)
-
-        decrease(task)
-        if task.batch_id is not None:
-            for member in self._state.batch_running_tasks(task.batch_id):
-                decrease(member)
+        batch = self._state.batch_running_tasks(task.batch_id) if task.batch_id is not None else []
+        self._resources.decrease_held([task, *batch], decrease_resources)
 
     @rpc_method(role="viewer", mutating=False)
     def get_running_task_resources(self, task_id: str) -> dict[str, Any]:

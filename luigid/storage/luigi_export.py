@@ -151,7 +151,7 @@ def read_state(path: str, config: SchedulerConfig) -> State:
         except (OSError, NewerFormat) as exc:
             raise ExportError(f"cannot read the change log {log.path(number)}: {exc}") from None
         for record in contents.records:
-            scheduler.replay(record.method, record.arguments, record.now, record.ids)
+            scheduler.recorder.replay(scheduler, record.method, record.arguments, record.now, record.ids)
         if contents.damage is not None:
             break
     return state
