@@ -23,6 +23,7 @@ from luigid.metrics.datadog_collector import _throttle_client_warnings
 from luigid.metrics.prometheus_collector import PrometheusCollector
 from luigid.notify.mail import OutgoingMail
 from luigid.notify.outbox import Outbox
+from luigid.storage.changelog import LocalChangeLog
 from luigid.storage.journal import Journal
 
 #: how long each fault is repeated
@@ -52,6 +53,14 @@ def assert_no_flood(caplog: pytest.LogCaptureFixture, fault: Callable[[], Any]) 
 def test_status_journal_on_a_missing_folder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     journal = Journal(str(tmp_path / "gone" / "state.pickle"))  # every write fails
     assert_no_flood(caplog, lambda: journal.record("T_1", "DONE", 1.0))
+
+
+def test_change_log_on_a_missing_folder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    log = LocalChangeLog(str(tmp_path / "gone" / "state.pickle"), "no")  # every write fails
+    try:
+        assert_no_flood(caplog, lambda: log.append("ping", b'{"worker":"w"}', 1.0, []))
+    finally:
+        log.close()
 
 
 class BrokenHistory:

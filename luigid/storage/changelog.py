@@ -20,24 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import glob
 import logging
 import os
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
+from luigid.core.throttled_log import ThrottledWarning
 from luigid.storage.changelog_format import HEADER, NewerFormat, Record, encode_record, read_records
 from luigid.storage.codec import StateFileError
+from luigid.storage.generations import Generations
 from luigid.storage.journal import Journal
 from luigid.storage.statefile import quarantine
 
 logger = logging.getLogger("luigi.server")
 
 POLICIES = ("always", "everysec", "no")
-#: Seconds between two warnings about failed writes.
-WARN_EVERY = 60.0
 
 
 class ChangeStore(Protocol):
@@ -66,7 +64,7 @@ class ChangeStore(Protocol):
     def close(self) -> None: ...
 
 
-class LocalChangeLog:
+class LocalChangeLog(Generations):
     """``luigid.core.ports.ChangeLog`` in files next to the state file."""
 
     def __init__(
@@ -75,7 +73,7 @@ class LocalChangeLog:
         if policy not in POLICIES:
             raise ValueError(f"journal_fsync must be one of {', '.join(POLICIES)}, not {policy!r}")
         self.policy = policy
-        self.prefix = os.path.abspath(state_path) + ".changelog."
+        super().__init__(state_path, ".changelog.")
         #: status journals an older luigid left: read once, deleted with the generations they share
         self.legacy: Journal | None = Journal(state_path)
         existing = self.generations() + self.legacy.generations()
@@ -90,23 +88,11 @@ class LocalChangeLog:
         self._commit_scheduled = False
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
-        self._failures = 0
-        self._warned_at = -WARN_EVERY
+        # a full disk fails every call: one line a minute, with a count
+        self._write_warning = ThrottledWarning(logger)
         self.cut_short = False
 
     # ------------------------------------------------------------------ files
-
-    def path(self, gen: int) -> str:
-        return f"{self.prefix}{gen}"
-
-    def generations(self) -> list[int]:
-        """Generation numbers of the change log files on disk, oldest first."""
-        found = []
-        for name in glob.glob(glob.escape(self.prefix) + "*"):
-            suffix = name[len(self.prefix) :]
-            if suffix.isdigit():
-                found.append(int(suffix))
-        return sorted(found)
 
     # ---------------------------------------------------------------- writing
 
@@ -143,17 +129,7 @@ class LocalChangeLog:
         return fd
 
     def _write_failed(self, exc: Exception) -> None:
-        self._failures += 1
-        now = time.monotonic()
-        if now - self._warned_at >= WARN_EVERY:
-            self._warned_at = now
-            logger.warning(
-                "Could not write the change log %s (%d failed writes since the last warning): %s",
-                self.path(self.gen),
-                self._failures,
-                exc,
-            )
-            self._failures = 0
+        self._write_warning.warn("Could not write the change log %s: %s", self.path(self.gen), exc)
 
     # ------------------------------------------------------------ durability
 

@@ -13,13 +13,13 @@ disk those files are deleted. On load, lines from later generations are read bac
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import logging
 import os
 from typing import Any
 
 from luigid.core.throttled_log import ThrottledWarning
+from luigid.storage.generations import Generations
 
 logger = logging.getLogger("luigi.server")
 
@@ -27,12 +27,12 @@ logger = logging.getLogger("luigi.server")
 Entry = tuple[str, str, float, "str | None"]
 
 
-class Journal:
+class Journal(Generations):
     """Status changes of one state file, one line each: JSON ``[task_id, status, when]``, with
     the running worker's id as a fourth item for RUNNING."""
 
     def __init__(self, state_path: str) -> None:
-        self.prefix = os.path.abspath(state_path) + ".journal."
+        super().__init__(state_path, ".journal.")
         existing = self.generations()
         #: generation new records go to; never reuses a number found on disk
         self.gen = existing[-1] + 1 if existing else 0
@@ -41,18 +41,6 @@ class Journal:
         self._write_warning = ThrottledWarning(logger)
 
     # ------------------------------------------------------------------ files
-
-    def path(self, gen: int) -> str:
-        return f"{self.prefix}{gen}"
-
-    def generations(self) -> list[int]:
-        """Generation numbers of the journal files on disk, oldest first."""
-        found = []
-        for name in glob.glob(glob.escape(self.prefix) + "*"):
-            suffix = name[len(self.prefix) :]
-            if suffix.isdigit():
-                found.append(int(suffix))
-        return sorted(found)
 
     # ---------------------------------------------------------------- writing
 
