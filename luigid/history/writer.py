@@ -190,7 +190,6 @@ class HistoryWriter:
         self.mark.advance(self._settled)
 
     def _failed(self, exc: BaseException, what: str, final: bool) -> float:
-        self.write_failures += 1
         self._attempts += 1
         if self._pending and (final or self._attempts >= MAX_ATTEMPTS):
             self.dropped += len(self._pending)
@@ -206,6 +205,8 @@ class HistoryWriter:
             self._attempts = 0
         else:
             self._failure_log.warn("%s (%s); will retry", what, _short(exc))
+        # counted after the warning: whoever sees the count (metrics, tests) can also see the line
+        self.write_failures += 1
         if final:
             # Shutting down with the database gone: drop what is left rather than wait for it.
             left = self._take_batch(len(self._queue))
