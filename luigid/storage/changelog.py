@@ -73,7 +73,7 @@ class LocalChangeLog(Generations):
         if policy not in POLICIES:
             raise ValueError(f"journal_fsync must be one of {', '.join(POLICIES)}, not {policy!r}")
         self.policy = policy
-        super().__init__(state_path, ".changelog.")
+        super().__init__(state_path, ".changelog.", "change log")
         #: status journals an older luigid left: read once, deleted with the generations they share
         self.legacy: Journal | None = Journal(state_path)
         existing = self.generations() + self.legacy.generations()
@@ -200,15 +200,7 @@ class LocalChangeLog(Generations):
         """Delete the files (and older status journals) a saved snapshot covers."""
         if self.legacy is not None:
             self.legacy.discard_through(gen)
-        for old in self.generations():
-            if old > gen:
-                break
-            try:
-                os.unlink(self.path(old))
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                logger.warning("Could not delete the old change log %s: %s", self.path(old), exc)
+        super().discard_through(gen)
 
     def _close_file(self) -> None:
         with self._lock:

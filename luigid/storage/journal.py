@@ -32,7 +32,7 @@ class Journal(Generations):
     the running worker's id as a fourth item for RUNNING."""
 
     def __init__(self, state_path: str) -> None:
-        super().__init__(state_path, ".journal.")
+        super().__init__(state_path, ".journal.", "status journal")
         existing = self.generations()
         #: generation new records go to; never reuses a number found on disk
         self.gen = existing[-1] + 1 if existing else 0
@@ -78,18 +78,6 @@ class Journal(Generations):
         if self.gen <= gen:
             self.close()
             self.gen = gen + 1
-
-    def discard_through(self, gen: int) -> None:
-        """Delete the files a saved snapshot covers."""
-        for old in self.generations():
-            if old > gen:
-                break
-            try:
-                os.unlink(self.path(old))
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                logger.warning("Could not delete the old status journal %s: %s", self.path(old), exc)
 
     def close(self) -> None:
         if self._fd is not None:
