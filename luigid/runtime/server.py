@@ -297,8 +297,9 @@ def run(
     if scheduler is None:
         scheduler = Scheduler()
     config = scheduler.config
-    if scheduler.change_store is None and scheduler.journal is None and config.state_snapshot_interval > 0:
-        # a snapshot is older than the last calls: every change is logged (luigid.storage.changelog)
+    if scheduler.change_store is None and scheduler.journal is None:
+        # the last save is older than the last calls: every change is logged
+        # (luigid.storage.changelog). Without periodic snapshots the log is cut only at shutdown.
         scheduler.attach_change_store(LocalChangeLog(config.state_path, config.journal_fsync))
     # collect start-up garbage while the heap is small; loading makes no cycles (and runs
     # with the collector paused), so a full pass afterwards would only walk every task

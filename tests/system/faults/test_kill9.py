@@ -2,9 +2,9 @@
 
 Every task must end up done, and no task may start while its output already exists. The
 daemon comes back on the same state path and port each time, with periodic snapshots off
-(every restart starts empty) and every second. What each restart lost is printed (shown with
--s or on failure) and written to $LUIGID_FAULT_REPORT-<interval>.json when that is set; see
-docs/reliability.md.
+(every restart replays the change log from the start) and every second. What each restart
+lost is printed (shown with -s or on failure) and written to
+$LUIGID_FAULT_REPORT-<interval>.json when that is set; see docs/reliability.md.
 """
 
 from __future__ import annotations
