@@ -140,6 +140,11 @@ def tell_history(history: TaskHistory, task: Task, status: str, host: str | None
         _history_warning.warn("Error saving Task history", exc_info=True)
 
 
+class WritesRefused(Exception):
+    """A change could not be made durable (disk full, the database unreachable, no longer
+    the leader): the call that made it is answered 503 with this message."""
+
+
 class ChangeLog(Protocol):
     """Where every state change is appended before its call is answered (the local-file
     implementation is ``luigid.storage.changelog``): ``method`` run with ``arguments``

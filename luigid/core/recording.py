@@ -29,6 +29,8 @@ T = TypeVar("T")
 
 #: The method name of a prune slice run outside a recorded call; arguments ``{"tasks": n}``.
 PRUNE = "__prune__"
+#: A new leader marking every known worker as just seen (``Scheduler.mark_workers_seen``).
+WORKERS_SEEN = "__workers_seen__"
 
 
 class Recorder:
@@ -62,6 +64,8 @@ class Recorder:
             try:
                 if method == PRUNE:
                     scheduler.prune_slice(arguments.get("tasks"))
+                elif method == WORKERS_SEEN:
+                    scheduler.mark_workers_seen()
                 else:
                     RPC_METHODS[method].call(scheduler, arguments)
             except Exception as exc:

@@ -32,7 +32,7 @@ from luigid.core.ports import (
     tell_history,
 )
 from luigid.core.prune import Pruner
-from luigid.core.recording import PRUNE, Recorder
+from luigid.core.recording import PRUNE, WORKERS_SEEN, Recorder
 from luigid.core.replies import Replies
 from luigid.core.resources import ResourcePool
 from luigid.core.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec, rpc_method
@@ -121,6 +121,23 @@ class Scheduler:
         if not spec.mutating:
             return spec.call(self, arguments)
         return self.recorder.run(spec.name, arguments, lambda: spec.call(self, arguments))
+
+    def reset_state(self) -> None:
+        """Start again from an empty state (a standby about to load a newer snapshot), keeping
+        the collaborators and the change log."""
+        self._state = State(self.config, StatusRouter(self))
+        self._wire()
+        self.attach(self.metrics_collector, self.task_history, self.batch_notifier, self.alerts)
+
+    def mark_workers_seen(self) -> None:
+        """Every known worker was active just now: a new leader does this so that workers that
+        only waited for the failover are not timed out at once. Recorded as its own change."""
+
+        def touch() -> None:
+            for worker in self._state.workers():
+                worker.last_active = clock.now()
+
+        self.recorder.run(WORKERS_SEEN, {}, touch)
 
     def attach(self, metrics: Any, history: Any, batch_notifier: Any, alerts: DisableAlerts) -> None:
         """Hand the scheduler (and each part that tells them) other collaborators."""

@@ -51,7 +51,14 @@ class ChangeStore(Protocol):
 
     def append(self, method: str, arguments: bytes, now: float, ids: list[str]) -> None: ...
 
-    def durable(self) -> Awaitable[None] | None: ...
+    def durable(self) -> Awaitable[None] | None:
+        """What a reply waits for (None: nothing). It, or its awaitable, may raise
+        ``luigid.core.ports.WritesRefused``."""
+        ...
+
+    def refusal(self) -> str | None:
+        """None while changes are accepted; otherwise why not (the call is not run)."""
+        ...
 
     def records_after(self, gen: int | None) -> Iterator[Record]: ...
 
@@ -161,6 +168,9 @@ class LocalChangeLog(Generations):
             self._commit_scheduled = True
             loop.call_soon(self._group_commit)
         return waiter
+
+    def refusal(self) -> str | None:
+        return None
 
     def _group_commit(self) -> None:
         """One fsync for every record written in the loop turn before this one."""
