@@ -1,0 +1,123 @@
+"""A leader killed or frozen: the standby takes over, with everything acknowledged before."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests.ha.load import Writer
+from tests.ha.support import Cluster, add_task, leader_status, rpc, wait_answers
+from tests.support.wait import wait_for
+
+
+def missing(acknowledged: dict[str, str], known: dict[str, str]) -> dict[str, tuple[str, str | None]]:
+    """Acknowledged changes the node does not show: id -> (acknowledged status, shown status)."""
+    return {
+        task_id: (status, known.get(task_id))
+        for task_id, status in acknowledged.items()
+        if known.get(task_id) != status
+    }
+
+
+def test_kill_9_of_the_leader_loses_nothing_acknowledged(cluster: Callable[..., Cluster]) -> None:
+    nodes = cluster(lease=3.0).start()
+    leader = nodes.wait_leader()
+    standby = nodes.standby(leader)
+    # a worker that holds a running task across the failover
+    add_task(leader, "Running-Across", worker="runner")
+    assert rpc(leader, "get_work", {"worker": "runner", "host": "h"}).json()["response"]["task_id"] == (
+        "Running-Across"
+    )
+    writer = Writer([leader, standby])
+    writer.start()
+    wait_for(lambda: len(writer.acknowledged) >= 150, 60, "150 acknowledged changes")
+    leader.kill()
+    killed = time.monotonic()
+    new = nodes.wait_leader(timeout=15, other_than=leader)
+    assert new is standby
+    assert time.monotonic() - killed < 15
+    wait_for(lambda: writer.acknowledged_after(time.monotonic() - 0.5) > 0, 30, "writes to resume")
+    writer.stop()
+    known = wait_answers(new)
+    assert missing(writer.acknowledged, known) == {}
+    assert known["Running-Across"] == "RUNNING"
+    # every known worker counts as just seen: the runner is still there after the takeover
+    workers = {w["name"] for w in rpc(new, "worker_list", {}).json()["response"]}
+    assert "runner" in workers
+    assert f"epoch {leader_status(new)[1]['epoch']}" in new.log
+
+
+def test_a_graceful_stop_hands_over_at_once(cluster: Callable[..., Cluster]) -> None:
+    nodes = cluster(lease=30.0).start()
+    leader = nodes.wait_leader()
+    standby = nodes.standby(leader)
+    add_task(leader, "Before-Stop")
+    leader.stop()
+    stopped = time.monotonic()
+    nodes.wait_leader(timeout=10, other_than=leader)  # far less than the 30 s lease: it resigned
+    assert time.monotonic() - stopped < 10
+    assert wait_answers(standby) == {"Before-Stop": "PENDING"}
+
+
+def test_a_restarted_cluster_has_every_change(cluster: Callable[..., Cluster]) -> None:
+    nodes = cluster(lease=3.0).start()
+    leader = nodes.wait_leader()
+    for n in range(30):
+        assert add_task(leader, f"Kept{n}", "DONE" if n % 2 else "PENDING").status_code == 200
+    nodes.stop()
+    # snapshots every 2 s and the log after them: both halves are read back
+    nodes.start()
+    leader = nodes.wait_leader()
+    known = wait_answers(leader)
+    assert known == {f"Kept{n}": "DONE" if n % 2 else "PENDING" for n in range(30)}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_frozen_leader_is_replaced_and_steps_down_after_it_wakes(cluster: Callable[..., Cluster]) -> None:
+    lease = 3.0
+    nodes = cluster(lease=lease).start()
+    old = nodes.wait_leader()
+    standby = nodes.standby(old)
+    assert add_task(old, "Before-Freeze").status_code == 200
+    old.proc.send_signal(signal.SIGSTOP)
+    frozen = time.monotonic()
+    try:
+        # calls sent to the frozen node wait in its socket and are read when it wakes
+        late: dict[str, int] = {}
+
+        def call_frozen(n: int) -> None:
+            try:
+                late[f"Late{n}"] = add_task(old, f"Late{n}").status_code
+            except Exception:
+                late[f"Late{n}"] = 0
+
+        callers = [threading.Thread(target=call_frozen, args=(n,)) for n in range(5)]
+        for caller in callers:
+            caller.start()
+        new = nodes.wait_leader(timeout=lease + 10, other_than=old)
+        assert new is standby
+        assert time.monotonic() - frozen < lease + 10
+        assert add_task(new, "After-Takeover").status_code == 200
+    finally:
+        old.proc.send_signal(signal.SIGCONT)
+    woke = time.monotonic()
+    wait_for(lambda: leader_status(old)[0] == 503, 10, "the old leader to step down")
+    assert time.monotonic() - woke < 10
+    for caller in callers:
+        caller.join(60)
+    # more calls at the old leader after it woke: forwarded to the new one, or refused
+    for n in range(5, 10):
+        late[f"Late{n}"] = add_task(old, f"Late{n}").status_code
+    known = wait_answers(new)
+    assert known["Before-Freeze"] == "PENDING" and known["After-Takeover"] == "PENDING"
+    acknowledged = {task_id for task_id, code in late.items() if code == 200}
+    # no split brain: whatever the old leader acknowledged is on the new leader
+    assert acknowledged <= set(known), (late, known)
+    assert {code for code in late.values()} <= {200, 503}, late
+    assert "stops leading" in old.log
+    assert len(nodes.leaders()) == 1
