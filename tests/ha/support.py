@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,6 +38,8 @@ def fresh_schema() -> Iterator[str]:
     try:
         yield name
     finally:
+        if os.environ.get("LUIGID_HA_KEEP_SCHEMA"):  # to look at after a failure
+            return
         with psycopg.connect(PG, autocommit=True) as conn:
             terminate(conn, name)
             conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
@@ -61,7 +64,7 @@ def terminate_sessions(schema: str, node: str = "") -> int:
         return terminate(conn, schema, node)
 
 
-def node_config(schema: str, name: str, lease: float, extra: str = "") -> str:
+def node_config(schema: str, name: str, lease: float, extra: str = "", snapshots: float = 2.0) -> str:
     return (
         "[ha]\n"
         f"db_connection = {dsn(schema, name).replace('%', '%%')}\n"
@@ -69,7 +72,7 @@ def node_config(schema: str, name: str, lease: float, extra: str = "") -> str:
         f"lease_timeout = {lease:g}\n"
         "[scheduler]\n"
         "journal_fsync = always\n"
-        "state_snapshot_interval = 2\n"
+        f"state_snapshot_interval = {snapshots:g}\n"
         "retry_delay = 5\n"
         f"{extra}"
     )
@@ -78,11 +81,13 @@ def node_config(schema: str, name: str, lease: float, extra: str = "") -> str:
 class Cluster:
     """``n`` luigid nodes on one schema, each in its own folder with its own port."""
 
-    def __init__(self, workdir: Path, schema: str, n: int = 2, lease: float = 3.0, extra: str = "") -> None:
+    def __init__(
+        self, workdir: Path, schema: str, n: int = 2, lease: float = 3.0, extra: str = "", snapshots: float = 2.0
+    ) -> None:
         self.schema = schema
         self.lease = lease
         self.nodes = [
-            Luigid(workdir / f"node{i}", node_config(schema, f"node{i}", lease, extra)) for i in range(n)
+            Luigid(workdir / f"node{i}", node_config(schema, f"node{i}", lease, extra, snapshots)) for i in range(n)
         ]
 
     def start(self) -> Cluster:
