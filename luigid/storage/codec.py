@@ -254,7 +254,7 @@ def _from_rows(document: dict[str, Any], policy: RetryPolicy) -> tuple[Tasks, Wo
         tasks = {key: build(key, named) for key, named in _by_name(task_fields, rows, "task")}
     seqs = document.get("task_seqs")
     if isinstance(seqs, list) and len(seqs) == len(tasks) and all(type(n) is int and n > 0 for n in seqs):
-        for task, number in zip(tasks.values(), seqs):
+        for task, number in zip(tasks.values(), seqs, strict=True):
             task.seq = number
     named_workers = _by_name(worker_fields, worker_rows, "worker")
     workers = {key: _worker_from(key, named, {}) for key, named in named_workers}

@@ -19,7 +19,7 @@ class HAProxy:
     def __init__(self, workdir: Path, nodes: list[Luigid]) -> None:
         self.port = free_port()
         text = CONFIG.read_text().replace("bind *:8082", f"bind 127.0.0.1:{self.port}")
-        for address, node in zip(("10.0.0.11:8082", "10.0.0.12:8082"), nodes):
+        for address, node in zip(("10.0.0.11:8082", "10.0.0.12:8082"), nodes[:2], strict=True):
             text = text.replace(address, f"127.0.0.1:{node.port}")
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "haproxy.cfg"

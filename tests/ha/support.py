@@ -38,11 +38,10 @@ def fresh_schema() -> Iterator[str]:
     try:
         yield name
     finally:
-        if os.environ.get("LUIGID_HA_KEEP_SCHEMA"):  # to look at after a failure
-            return
-        with psycopg.connect(PG, autocommit=True) as conn:
-            terminate(conn, name)
-            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        if not os.environ.get("LUIGID_HA_KEEP_SCHEMA"):  # kept to look at after a failure
+            with psycopg.connect(PG, autocommit=True) as conn:
+                terminate(conn, name)
+                conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
 def dsn(schema: str, node: str) -> str:
@@ -82,12 +81,19 @@ class Cluster:
     """``n`` luigid nodes on one schema, each in its own folder with its own port."""
 
     def __init__(
-        self, workdir: Path, schema: str, n: int = 2, lease: float = 3.0, extra: str = "", snapshots: float = 2.0
+        self,
+        workdir: Path,
+        schema: str,
+        n: int = 2,
+        lease: float = 3.0,
+        extra: str = "",
+        snapshots: float = 2.0,
     ) -> None:
         self.schema = schema
         self.lease = lease
         self.nodes = [
-            Luigid(workdir / f"node{i}", node_config(schema, f"node{i}", lease, extra, snapshots)) for i in range(n)
+            Luigid(workdir / f"node{i}", node_config(schema, f"node{i}", lease, extra, snapshots))
+            for i in range(n)
         ]
 
     def start(self) -> Cluster:
@@ -111,7 +117,9 @@ class Cluster:
                 return leaders[0]
             return None
 
-        return wait_for(single, timeout, "exactly one leader", interval=0.1)
+        found = wait_for(single, timeout, "exactly one leader", interval=0.1)
+        assert found is not None
+        return found
 
     def standby(self, leader: Luigid) -> Luigid:
         return next(node for node in self.running() if node is not leader)
@@ -149,7 +157,9 @@ def wait_answers(node: Luigid, timeout: float = 30.0) -> dict[str, str]:
         except requests.RequestException:
             return None
 
-    return wait_for(attempt, timeout, f"{node.base} to answer task_list", interval=0.1)[0]
+    answered = wait_for(attempt, timeout, f"{node.base} to answer task_list", interval=0.1)
+    assert answered is not None
+    return answered[0]
 
 
 def monotonic_since(start: float) -> float:

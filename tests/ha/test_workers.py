@@ -68,7 +68,8 @@ def test_real_workers_behind_haproxy_across_two_leader_kills(
                     )
                 )
         for kill in range(KILLS):
-            wait_for(lambda k=kill: len(runs(work)) >= 12 * (k + 1), 120, f"{12 * (kill + 1)} tasks to run")
+            wanted = 12 * (kill + 1)
+            wait_for(lambda: len(runs(work)) >= wanted, 120, f"{wanted} tasks to run")  # noqa: B023
             leader = nodes.wait_leader()
             leader.kill()
             nodes.wait_leader(timeout=15, other_than=leader)
@@ -80,7 +81,9 @@ def test_real_workers_behind_haproxy_across_two_leader_kills(
                 proc.kill()
                 proc.wait()
         proxy.stop()
-    logs = "\n".join(tail((work / f"worker-{n}.log").read_text(errors="replace"), 2000) for n in range(WORKERS))
+    logs = "\n".join(
+        tail((work / f"worker-{n}.log").read_text(errors="replace"), 2000) for n in range(WORKERS)
+    )
     assert codes == [0] * WORKERS, logs
     counted = runs(work)
     assert len(counted) == N_TASKS, logs
