@@ -40,6 +40,11 @@ class Recorder:
         #: >0 inside a recorded call or a replay: nested work is part of that record
         self._depth = 0
 
+    @property
+    def inside(self) -> bool:
+        """Inside a recorded call or a replay."""
+        return self._depth > 0
+
     def run(self, method: str, arguments: dict[str, Any], body: Callable[[], T]) -> T:
         """Run ``body``, the call ``method(**arguments)``, as one record."""
         log = self.log

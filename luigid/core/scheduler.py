@@ -49,6 +49,10 @@ class Scheduler:
     to the original's change log, mail or history; a prune round under way stays behind.
     """
 
+    #: an HA standby: it answers read calls from its copy, and the prune they make is its
+    #: leader's to record (so it only happens when a record of it is replayed)
+    follower = False
+
     #: attributes a pickle leaves out: the collaborators, and the parts ``_wire`` builds
     _NOT_PICKLED = frozenset(
         {"metrics_collector", "batch_notifier", "task_history", "alerts", "journal", "recorder"}
@@ -158,6 +162,8 @@ class Scheduler:
         """Go on with the prune round under way, or start one (``luigid.core.prune``); True
         when the round is not finished and another call should follow. Recorded as its own
         change unless it runs inside a recorded call."""
+        if self.follower and not self.recorder.inside:
+            return False  # a follower's state changes only by replaying its leader's records
         budget = self._pruner.slice_tasks if tasks is None else tasks
         return self.recorder.run(PRUNE, {"tasks": budget}, lambda: self._pruner.prune_slice(budget))
 

@@ -1,7 +1,8 @@
 """HTTP for HA: ``/leader`` for load balancers, and a standby's API forwarding.
 
-A standby answers no API call itself: it sends it on to the leader and passes the answer
-back, so workers and browsers may use any node. A forwarded request carries
+A standby sends every API call on to the leader and passes the answer back, so workers and
+browsers may use any node. With no leader in reach it answers read calls from its own copy
+(the UI keeps working) and refuses changes with 503. A forwarded request carries
 ``X-Luigid-Forwarded``; a node that gets one and does not lead answers 503 rather than
 forward it again (two nodes that each think the other leads must not bounce it forever).
 """
@@ -12,6 +13,7 @@ from typing import Any, Protocol
 
 import tornado.httpclient
 
+from luigid.core.rpc import RPC_METHODS
 from luigid.web.access import Access
 from luigid.web.api import RpcHandler
 from luigid.web.base import BaseHandler
@@ -82,12 +84,19 @@ class HaRpcHandler(RpcHandler):
         if self.node.leading:
             await super()._call(method)
             return
-        await self._forward()
-
-    async def _forward(self) -> None:
         target = self.node.leader_url()
-        if self.request.headers.get(FORWARDED) or target is None or target == self.node.url:
-            raise ApiError(503, f"no leader at the moment (this node, {self.node.name}, is a standby); retry")
+        if target is not None and target != self.node.url and not self.request.headers.get(FORWARDED):
+            await self._forward(target)
+            return
+        spec = RPC_METHODS.get(method)
+        if spec is not None and not spec.mutating:
+            # no leader in reach (PostgreSQL is down, or a takeover is under way): reads and
+            # the UI are answered from this node's copy, as of the last change it applied
+            await super()._call(method)
+            return
+        raise ApiError(503, f"no leader at the moment (this node, {self.node.name}, is a standby); retry")
+
+    async def _forward(self, target: str) -> None:
         self._read_body()  # the size limit applies here too
         request = self.request
         headers = {k: v for k, v in request.headers.get_all() if k.lower() not in _HOP_HEADERS}

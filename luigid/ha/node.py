@@ -74,6 +74,7 @@ class HaNode:
             sink=PgSnapshotSink(config.db_connection, lease, lambda: self.epoch),
         )
         self._catching = asyncio.Lock()
+        scheduler.follower = True
         self._tasks: list[asyncio.Task[None]] = []
         self._warning = ThrottledWarning(logger)
 
@@ -241,6 +242,7 @@ class HaNode:
             self.store.lead(epoch, self.position + 1)
             self.epoch = epoch
             self.role = LEADER
+            self.scheduler.follower = False
             self._lock_lost = None
             self.leader = schema.Leader(epoch, self.name, self.url, False)
             self.snapshots.state = self.scheduler.state
@@ -253,6 +255,7 @@ class HaNode:
             return
         logger.warning("HA: node %s stops leading: %s", self.name, reason)
         self.role = STANDBY
+        self.scheduler.follower = True
         self.epoch = None
         self._lock_lost = None
         self.store.stop_leading(f"this node ({self.name}) stopped leading: {reason}")

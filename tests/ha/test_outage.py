@@ -5,12 +5,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import requests
 
 from tests.ha.load import Writer
-from tests.ha.support import Cluster, leader_status, tasks, terminate_sessions, wait_answers
+from tests.ha.support import (
+    Cluster,
+    add_task,
+    leader_status,
+    node_config,
+    tasks,
+    terminate_sessions,
+    wait_answers,
+)
+from tests.ha.tcp_proxy import Relay
 from tests.ha.test_takeover import missing
+from tests.support.daemon import Luigid
 from tests.support.wait import wait_for
 
 
@@ -38,3 +50,40 @@ def test_sessions_terminated_under_load(cluster: Callable[..., Cluster], n_nodes
     for node in nodes.nodes:  # every node, standby or leader, answers the same
         assert tasks(node) == known
     assert leader_status(leader)[1]["epoch"] >= 1
+
+
+@pytest.mark.timeout(180)
+def test_postgresql_unreachable_refuses_writes_keeps_reads_then_recovers(tmp_path: Path, schema: str) -> None:
+    relay = Relay(("127.0.0.1", 5432))
+    lease = 3.0
+    config = node_config(schema, "alone", lease).replace("127.0.0.1:5432", f"127.0.0.1:{relay.port}")
+    node = Luigid(tmp_path / "alone", config)
+    try:
+        node.start()
+        wait_for(lambda: leader_status(node)[0] == 200, 30, "the node to lead")
+        for n in range(10):
+            assert add_task(node, f"Before{n}").status_code == 200
+        relay.cut()
+        cut = time.monotonic()
+        refused = wait_for(lambda: _refused(add_task(node, "During")), 10, "a write to be refused")
+        assert "PostgreSQL" in refused, refused
+        # reads keep working, before and after the lease lapsed
+        assert set(tasks(node)) >= {f"Before{n}" for n in range(10)}
+        wait_for(lambda: leader_status(node)[0] == 503, lease + 5, "the node to step down")
+        assert time.monotonic() - cut >= lease - 0.5  # it waited for its lease, not less
+        assert set(tasks(node)) >= {f"Before{n}" for n in range(10)}
+        assert requests.get(node.base + "static/visualiser/index.html", timeout=5).status_code == 200
+        assert add_task(node, "Still-Down").status_code == 503
+        relay.restore()
+        wait_for(lambda: leader_status(node)[0] == 200, 30, "the node to lead again")
+        wait_for(lambda: add_task(node, "After").status_code == 200, 10, "writes to resume")
+        known = tasks(node)
+        assert {f"Before{n}" for n in range(10)} | {"After"} <= set(known)
+        assert "Still-Down" not in known
+    finally:
+        node.stop()
+        relay.close()
+
+
+def _refused(answer: requests.Response) -> str | None:
+    return str(answer.json()["error"]) if answer.status_code == 503 else None
