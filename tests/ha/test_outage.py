@@ -66,7 +66,7 @@ def test_postgresql_unreachable_refuses_writes_keeps_reads_then_recovers(tmp_pat
         relay.cut()
         cut = time.monotonic()
         refused = wait_for(lambda: _refused(add_task(node, "During")), 10, "a write to be refused")
-        assert "PostgreSQL" in refused, refused
+        assert refused is not None and "PostgreSQL" in refused, refused
         # reads keep working, before and after the lease lapsed
         assert set(tasks(node)) >= {f"Before{n}" for n in range(10)}
         wait_for(lambda: leader_status(node)[0] == 503, lease + 5, "the node to step down")
