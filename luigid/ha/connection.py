@@ -51,7 +51,13 @@ async def current_schema(conn: psycopg.AsyncConnection[Any]) -> str:
     return str(row[0])
 
 
-async def ensure_tables(conn: psycopg.AsyncConnection[Any]) -> None:
+async def ensure_tables(conn: psycopg.AsyncConnection[Any], seed: bytes | None = None) -> bool:
+    """Create the tables if needed; with ``seed`` (a state file's bytes), make it the first
+    snapshot of a cluster that has none and no log yet. True when the seed was used."""
     async with conn.transaction():
         await conn.execute(schema.CREATE_LOCK, schema.params())
         await conn.execute(schema.CREATE)
+        if seed is None:
+            return False
+        cur = await conn.execute(schema.SEED, schema.params(data=seed))
+        return cur.rowcount == 1

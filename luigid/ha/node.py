@@ -1,6 +1,7 @@
 """One HA node: standby or leader, and the moves between them.
 
-* **Start**: create the tables if needed, load the latest snapshot and the log after it.
+* **Start**: create the tables if needed (the first node of an empty cluster brings its state
+  file, if it has one: upgrading one node to two), load the latest snapshot and the log after it.
 * **Standby**: follow the log (``follower``) and campaign every tick (``election``): take the
   lock when it is free, or end a frozen holder's session once its lease has lapsed.
 * **Take over**: catch up, bump the epoch (from then on the old leader cannot commit), catch
@@ -16,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import glob
 import logging
 import time
 from typing import Any
@@ -122,7 +124,12 @@ class HaNode:
             conn = await asyncio.wait_for(connect(dsn, lease), lease)
             try:
                 name = await current_schema(conn)
-                await ensure_tables(conn)
+                seed = self._state_file()
+                if await ensure_tables(conn, seed):
+                    logger.warning(
+                        "HA: the cluster was empty: it starts from this node's state file %s",
+                        self.scheduler.config.state_path,
+                    )
             finally:
                 await conn.close()
             self.reader = LogReader(dsn, lease, schema.channel_for(name))
@@ -139,6 +146,24 @@ class HaNode:
         logger.info("HA: node %s loaded the state up to change %d; campaigning", self.name, self.position)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._election_loop()), loop.create_task(self._follow_loop())]
+
+    def _state_file(self) -> bytes | None:
+        """The state file of the single node this one was (None when there is none). Only
+        its saved state is brought: changes in a change log next to it are not (stop the
+        single node cleanly first, which saves them into the file)."""
+        path = self.scheduler.config.state_path
+        try:
+            with open(path, "rb") as src:
+                data = src.read()
+        except OSError:
+            return None
+        if glob.glob(glob.escape(path) + ".changelog.*"):
+            logger.warning(
+                "HA: %s has change log files next to it, whose changes are not in the file: "
+                "if the cluster starts from it, they are lost (stop the single node cleanly first)",
+                path,
+            )
+        return data
 
     async def stop(self) -> None:
         """At shutdown: commit what is queued, hand the lease back so a standby need not wait."""

@@ -105,6 +105,14 @@ WHERE luigid_ha_snapshot.seq < EXCLUDED.seq
 """
 TRIM_LOG = "DELETE FROM luigid_ha_log WHERE seq <= %(seq)s"
 
+#: the first node of a new cluster may bring the state of the single node it was (a state
+#: file), as the snapshot every later change follows: only while there is nothing at all yet
+SEED = """
+INSERT INTO luigid_ha_snapshot (id, seq, epoch, taken, data)
+SELECT 1, -1, 0, now(), %(data)s
+WHERE NOT EXISTS (SELECT 1 FROM luigid_ha_log) AND NOT EXISTS (SELECT 1 FROM luigid_ha_snapshot)
+"""
+
 
 @dataclass(frozen=True)
 class Leader:

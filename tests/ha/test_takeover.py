@@ -6,11 +6,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from tests.ha.load import Writer
 from tests.ha.support import Cluster, add_task, leader_status, rpc, wait_answers
+from tests.support.daemon import Luigid
 from tests.support.wait import wait_for
 
 
@@ -121,3 +123,23 @@ def test_a_frozen_leader_is_replaced_and_steps_down_after_it_wakes(cluster: Call
     assert {code for code in late.values()} <= {200, 503}, late
     assert "stops leading" in old.log
     assert len(nodes.leaders()) == 1
+
+
+def test_a_single_node_upgraded_to_two_keeps_its_state(
+    cluster: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    single = Luigid(tmp_path / "single", "[scheduler]\nretry_delay = 5\n").start()
+    for n in range(5):
+        assert add_task(single, f"Single{n}", "DONE" if n % 2 else "PENDING").status_code == 200
+    single.stop()  # a clean stop saves every change into the state file
+    nodes = cluster(lease=3.0)
+    nodes.nodes[0].state_path = single.state_path  # the upgraded node keeps its --state-path
+    nodes.start()
+    leader = nodes.wait_leader()
+    expected = {f"Single{n}": "DONE" if n % 2 else "PENDING" for n in range(5)}
+    assert wait_answers(leader) == expected
+    assert "starts from this node's state file" in nodes.nodes[0].log
+    # the second node has it too: it takes over with it
+    leader.kill()
+    new = nodes.wait_leader(timeout=15, other_than=leader)
+    assert wait_answers(new) == expected
