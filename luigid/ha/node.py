@@ -34,6 +34,7 @@ from luigid.ha.follower import BATCH, LogReader
 from luigid.ha.snapshots import PgSnapshotSink
 from luigid.ha.store import PgChangeStore
 from luigid.storage.changelog_format import Record
+from luigid.storage.codec import DamagedStateFile, StateFileError
 from luigid.storage.snapshots import Snapshotter
 from luigid.storage.statefile import restore_payload
 
@@ -126,10 +127,7 @@ class HaNode:
                 name = await current_schema(conn)
                 seed = self._state_file()
                 if await ensure_tables(conn, seed):
-                    logger.warning(
-                        "HA: the cluster was empty: it starts from this node's state file %s",
-                        self.scheduler.config.state_path,
-                    )
+                    self._seeded()
             finally:
                 await conn.close()
             self.reader = LogReader(dsn, lease, schema.channel_for(name))
@@ -142,6 +140,9 @@ class HaNode:
             raise HaStartError(
                 f"[ha] db_connection: cannot use PostgreSQL: {' '.join(str(exc).split())}"
             ) from None
+        except (StateFileError, DamagedStateFile) as exc:
+            await self._close_connections()
+            raise HaStartError(f"[ha] the snapshot in PostgreSQL cannot be loaded: {exc}") from None
         self.role = STANDBY
         logger.info("HA: node %s loaded the state up to change %d; campaigning", self.name, self.position)
         loop = asyncio.get_running_loop()
@@ -151,19 +152,21 @@ class HaNode:
         """The state file of the single node this one was (None when there is none). Only
         its saved state is brought: changes in a change log next to it are not (stop the
         single node cleanly first, which saves them into the file)."""
-        path = self.scheduler.config.state_path
         try:
-            with open(path, "rb") as src:
-                data = src.read()
+            with open(self.scheduler.config.state_path, "rb") as src:
+                return src.read()
         except OSError:
             return None
+
+    def _seeded(self) -> None:
+        path = self.scheduler.config.state_path
+        logger.warning("HA: the cluster was empty: it starts from this node's state file %s", path)
         if glob.glob(glob.escape(path) + ".changelog.*"):
             logger.warning(
-                "HA: %s has change log files next to it, whose changes are not in the file: "
-                "if the cluster starts from it, they are lost (stop the single node cleanly first)",
+                "HA: %s has change log files next to it, whose changes are not in the file and were "
+                "not brought into the cluster (stop a single node cleanly before upgrading it)",
                 path,
             )
-        return data
 
     async def stop(self) -> None:
         """At shutdown: commit what is queued, hand the lease back so a standby need not wait."""
