@@ -11,6 +11,7 @@ import json
 import re
 import signal
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -68,17 +69,20 @@ def daemon(tmp_path: Path, disk: Path) -> Iterator[Luigid]:
 
 
 def fill_until_refused(daemon: Luigid, disk: Path) -> tuple[set[str], list[requests.Response]]:
-    """Add tasks on a nearly full disk until a dozen are refused: (acknowledged, refusals)."""
+    """Eight clients add tasks on a nearly full disk until a dozen calls are refused:
+    (the tasks acknowledged, the refusals)."""
     fill(disk, leave=256 * 1024)
     acknowledged: set[str] = set()
     refused: list[requests.Response] = []
-    for n in range(5000):
-        reply = add_task(daemon, n)
-        if reply.status_code == 200:
-            acknowledged.add(f"Fill_{n}")
-        else:
-            assert reply.status_code == 503, reply.text
-            refused.append(reply)
+    with ThreadPoolExecutor(8) as pool:
+        for start in range(0, 5000, 8):
+            numbers = range(start, start + 8)
+            for n, reply in zip(numbers, pool.map(lambda n: add_task(daemon, n), numbers), strict=True):
+                if reply.status_code == 200:
+                    acknowledged.add(f"Fill_{n}")
+                else:
+                    assert reply.status_code == 503, reply.text
+                    refused.append(reply)
             if len(refused) >= 12:
                 break
     assert refused, "the disk never filled up"
