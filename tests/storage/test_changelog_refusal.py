@@ -137,3 +137,37 @@ def test_everysec_refuses_changes_after_its_background_fsync_failed(tmp_path: Pa
     fsync.failing = False
     assert log.recover()
     log.close()
+
+
+def test_a_damaged_log_on_a_full_disk_still_starts(
+    tmp_path: Path, caplog: Any, allow_error_logs: None
+) -> None:
+    """Replay stops at the damage and the replayed state is saved at once; when the disk has
+    no room for that save, the start goes on with it in memory (never a crash loop)."""
+    from luigid.config import SchedulerConfig
+    from luigid.core.rpc import RPC_METHODS, collect
+    from luigid.scheduler import Scheduler
+
+    def scheduler_at(path: Path) -> Scheduler:
+        scheduler = Scheduler(SchedulerConfig(state_path=str(path)))
+        scheduler.attach_change_store(LocalChangeLog(str(path), "no"))
+        scheduler.load()
+        return scheduler
+
+    def call(scheduler: Scheduler, method: str, **arguments: Any) -> Any:
+        return collect(RPC_METHODS[method].invoke(scheduler, arguments))
+
+    with small_tmpfs(tmp_path / "disk", "1m") as disk:
+        path = disk / "state.pickle"
+        live = scheduler_at(path)
+        for name in "ABC":
+            call(live, "add_task", worker="w1", task_id=name, family=name)
+        log = disk / "state.pickle.changelog.0"
+        data = bytearray(log.read_bytes())
+        data[data.find(b'"task_id":"B"') + 11] ^= 0xFF
+        log.write_bytes(bytes(data))
+        fill(disk)
+        with caplog.at_level(logging.WARNING, "luigi.server"):
+            again = scheduler_at(path)
+        assert sorted(call(again, "task_list", status="")) == ["A"]
+        assert any("Could not save the replayed state" in r.getMessage() for r in caplog.records)
