@@ -75,6 +75,8 @@ class PgChangeStore:
         self.outage: str | None = None
         #: a change was made while not leading: the state must be reloaded before leading
         self.diverged = False
+        #: state-changing calls refused or not acknowledged since start (for metrics)
+        self.refused = 0
         self._warning = ThrottledWarning(logger)
 
     # ------------------------------------------------------------ the ChangeStore side
@@ -88,19 +90,33 @@ class PgChangeStore:
         self.next_seq += 1
         self._kick()
 
+    @property
+    def refusing(self) -> bool:
+        return self._why_not() is not None
+
+    def recover(self) -> bool:
+        """True when changes are accepted (commits retry by themselves, in the background)."""
+        return self._why_not() is None
+
     def refusal(self) -> str | None:
-        reason = self._leadership()
+        reason = self._why_not()
         if reason is not None:
-            return reason
-        return self.outage
+            self.refused += 1
+        return reason
+
+    def _why_not(self) -> str | None:
+        reason = self._leadership()
+        return reason if reason is not None else self.outage
 
     def durable(self) -> Awaitable[None] | None:
         target = self.next_seq - 1
         if self.epoch is None:
+            self.refused += 1
             raise WritesRefused(self._leadership() or "this node is not the leader")
         if target <= self.committed:
             return None
         if self.outage is not None:
+            self.refused += 1
             raise WritesRefused(self.outage)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((target, waiter))
