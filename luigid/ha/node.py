@@ -55,8 +55,9 @@ class HaNode:
         self.name = config.node_name
         self.url = config.advertise_url
         lease = config.lease_timeout
-        #: how often the leader renews and a standby campaigns
-        self.tick = max(0.2, min(1.0, lease / 5))
+        #: how often the leader renews and a standby campaigns (a dead leader's successor
+        #: takes over within about one tick)
+        self.tick = max(0.2, min(0.5, lease / 10))
         self.role = STARTING
         self.epoch: int | None = None
         #: the leader row as last read (standbys), for /leader and forwarding
