@@ -64,6 +64,13 @@ class LogReader:
         async for _ in self._listener.notifies(timeout=timeout, stop_after=1):
             pass
 
+    async def stop_listening(self) -> None:
+        """While leading: notifications nobody reads would pile up in PostgreSQL's queue."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                await listener.close()
+
     async def close(self) -> None:
         for conn in (self._conn, self._listener):
             if conn is not None:

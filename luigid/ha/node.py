@@ -67,6 +67,8 @@ class HaNode:
         self._deadline = 0.0
         #: the leader's lock session is gone: writes wait until it is back
         self._lock_lost: str | None = None
+        #: a step down happened: the election loop closes its connection (and so the lock)
+        self._drop_lock = False
         self.store = PgChangeStore(config.db_connection, lease, "", self._refusal, self.step_down)
         self.election = Election(config.db_connection, lease, self.name, self.url)
         self.reader: LogReader | None = None
@@ -202,6 +204,9 @@ class HaNode:
 
     async def _election_loop(self) -> None:
         while True:
+            if self._drop_lock:
+                self._drop_lock = False
+                await self.election.close()
             try:
                 if self.role == LEADER:
                     await self._renew()
@@ -291,8 +296,9 @@ class HaNode:
         if not self.store.diverged:
             self.position = self.store.committed
         self.snapshots.stop()
-        # lets go of the lock, if it still had it, so another node can take over
-        asyncio.get_running_loop().create_task(self.election.close())
+        # let go of the lock, if it still has it, so another node can take over: at the
+        # election loop's next step, which alone uses that connection
+        self._drop_lock = True
 
     # ------------------------------------------------------------------ following
 
@@ -300,6 +306,9 @@ class HaNode:
         assert self.reader is not None
         while True:
             if self.role != STANDBY:
+                # closed by the task that waits on it: a connection closed under another task's
+                # wait lets that wait act on whatever connection gets the same descriptor next
+                await self.reader.stop_listening()
                 await asyncio.sleep(self.tick)
                 continue
             try:
@@ -308,7 +317,8 @@ class HaNode:
                         await self._catch_up_locked()
                 await self.reader.wait_for_commit(self.tick)
             except FAILURES as exc:
-                await self.reader.close()
+                async with self._catching:  # its read connection is used under this lock
+                    await self.reader.close()
                 self._warning.warn("HA: cannot follow the log: %s", " ".join(str(exc).split()))
                 await asyncio.sleep(self.tick)
             except Exception:

@@ -88,7 +88,9 @@ UPDATE luigid_ha_leader SET lease_until = now() + %(lease)s * interval '1 second
 WHERE id = 1 AND epoch = %(epoch)s RETURNING epoch
 """
 #: a leader leaving cleanly: the lease ends now, so a standby need not wait for it
-RESIGN = "UPDATE luigid_ha_leader SET lease_until = '-infinity' WHERE id = 1 AND epoch = %(epoch)s"
+RESIGN = """
+UPDATE luigid_ha_leader SET lease_until = '-infinity' WHERE id = 1 AND epoch = %(epoch)s RETURNING epoch
+"""
 
 READ_LOG = "SELECT seq, body FROM luigid_ha_log WHERE seq > %(after)s ORDER BY seq LIMIT %(limit)s"
 LAST_SEQ = "SELECT coalesce((SELECT max(seq) FROM luigid_ha_log), (SELECT seq FROM luigid_ha_snapshot), -1)"
