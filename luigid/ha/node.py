@@ -134,7 +134,7 @@ class HaNode:
             finally:
                 await conn.close()
             self.reader = LogReader(dsn, lease, schema.channel_for(name))
-            self.store._channel = schema.channel_for(name)
+            self.store.channel = schema.channel_for(name)
             async with self._catching:
                 await self._reload()
                 await self._catch_up_locked()

@@ -57,7 +57,8 @@ class PgChangeStore:
     ) -> None:
         self._dsn = dsn
         self._lease_timeout = lease_timeout
-        self._channel = channel
+        #: the NOTIFY channel standbys listen on (set once the schema is known)
+        self.channel = channel
         #: why this node may not change state now (None: it leads)
         self._leadership = leadership
         #: told when a commit finds a newer epoch
@@ -224,7 +225,7 @@ class PgChangeStore:
             epoch=epoch,
             seqs=[seq for seq, _ in batch],
             bodies=[body for _, body in batch],
-            channel=self._channel,
+            channel=self.channel,
             last=str(batch[-1][0]),
         )
         cur = await asyncio.wait_for(self._conn.execute(schema.COMMIT, values), self._lease_timeout)
