@@ -29,7 +29,9 @@ class PgSnapshotSink:
         #: the epoch the node leads (read at fork time, in the parent's memory the child copied)
         self._epoch = epoch
 
-    def __call__(self, state: State, covered: int | None, still_wanted: Callable[[], None]) -> None:
+    def __call__(  # pragma: no cover - runs in the forked snapshot child (tests/ha restarts check it)
+        self, state: State, covered: int | None, still_wanted: Callable[[], None]
+    ) -> None:
         epoch = self._epoch()
         if epoch is None or covered is None or covered < 0:
             raise StateFileError("nothing to snapshot: this node does not lead or has logged nothing")

@@ -8,12 +8,25 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.ha.load import Writer
-from tests.ha.support import Cluster, add_task, leader_status, rpc, wait_answers
+from tests.ha.support import PG, Cluster, add_task, leader_status, rpc, wait_answers
 from tests.support.daemon import Luigid
 from tests.support.wait import wait_for
+
+
+def snapshot_seq(schema: str) -> int:
+    """The last change the snapshot in PostgreSQL covers (-1: none yet)."""
+    with psycopg.connect(PG, options=f"-csearch_path={schema}") as conn:
+        row = conn.execute("SELECT seq FROM luigid_ha_snapshot").fetchone()
+    return int(row[0]) if row else -1
+
+
+def log_seqs(schema: str) -> list[int]:
+    with psycopg.connect(PG, options=f"-csearch_path={schema}") as conn:
+        return [int(r[0]) for r in conn.execute("SELECT seq FROM luigid_ha_log").fetchall()]
 
 
 def missing(acknowledged: dict[str, str], known: dict[str, str]) -> dict[str, tuple[str, str | None]]:
@@ -68,14 +81,20 @@ def test_a_graceful_stop_hands_over_at_once(cluster: Callable[..., Cluster]) -> 
 def test_a_restarted_cluster_has_every_change(cluster: Callable[..., Cluster]) -> None:
     nodes = cluster(lease=3.0).start()
     leader = nodes.wait_leader()
-    for n in range(30):
+    for n in range(20):
         assert add_task(leader, f"Kept{n}", "DONE" if n % 2 else "PENDING").status_code == 200
+    # a snapshot (every 2 s) covers these, and trims the log it covers
+    covered = wait_for(lambda: snapshot_seq(nodes.schema) >= 19, 30, "a snapshot covering the first 20")
+    for n in range(20, 30):
+        assert add_task(leader, f"Kept{n}", "DONE" if n % 2 else "PENDING").status_code == 200
+    assert all(seq > covered for seq in log_seqs(nodes.schema))  # the covered part was trimmed
     nodes.stop()
-    # snapshots every 2 s and the log after them: both halves are read back
+    # the snapshot and the log after it: both halves are read back
     nodes.start()
     leader = nodes.wait_leader()
     known = wait_answers(leader)
     assert known == {f"Kept{n}": "DONE" if n % 2 else "PENDING" for n in range(30)}
+    assert "loaded the snapshot of change" in leader.log
 
 
 @pytest.mark.slow
