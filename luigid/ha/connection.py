@@ -56,7 +56,10 @@ async def ensure_tables(conn: psycopg.AsyncConnection[Any], seed: bytes | None =
     snapshot of a cluster that has none and no log yet. True when the seed was used."""
     async with conn.transaction():
         await conn.execute(schema.CREATE_LOCK, schema.params())
-        await conn.execute(schema.CREATE)
+        cur = await conn.execute(schema.TABLES_EXIST)
+        row = await cur.fetchone()
+        if not (row and row[0]):  # a role without CREATE works on tables made for it
+            await conn.execute(schema.CREATE)
         if seed is None:
             return False
         cur = await conn.execute(schema.SEED, schema.params(data=seed))

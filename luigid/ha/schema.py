@@ -24,6 +24,10 @@ LOCK_CLASS = 0x4C756964
 #: two nodes starting at once must not both create the tables
 #: (another key than the leader lock, which a running leader holds)
 CREATE_LOCK = "SELECT pg_advisory_xact_lock(%(lock_class)s + 1, hashtext(current_schema()))"
+TABLES_EXIST = """
+SELECT to_regclass('luigid_ha_leader') IS NOT NULL AND to_regclass('luigid_ha_log') IS NOT NULL
+   AND to_regclass('luigid_ha_snapshot') IS NOT NULL
+"""
 CREATE = """
 CREATE TABLE IF NOT EXISTS luigid_ha_leader (
     id integer PRIMARY KEY CHECK (id = 1),
