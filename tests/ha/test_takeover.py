@@ -162,3 +162,23 @@ def test_a_single_node_upgraded_to_two_keeps_its_state(
     leader.kill()
     new = nodes.wait_leader(timeout=15, other_than=leader)
     assert wait_answers(new) == expected
+
+
+def test_a_new_leader_counts_every_known_worker_as_just_seen(cluster: Callable[..., Cluster]) -> None:
+    """Workers that only waited for the failover are not timed out by the new leader's first prune."""
+    nodes = cluster(lease=3.0, extra="worker_disconnect_delay = 3\n")
+    nodes.start()
+    leader = nodes.wait_leader()
+    add_task(leader, "Held", worker="quiet")
+    time.sleep(3.5)  # longer than worker_disconnect_delay since the worker was last heard of
+    leader.kill()
+    new = nodes.wait_leader(timeout=15, other_than=leader)
+    # worker_list prunes first, as luigi's does: a worker last seen before the takeover stays
+    workers = {w["name"] for w in rpc(new, "worker_list", {}).json()["response"]}
+    assert "quiet" in workers
+    # and it is timed out as usual once the delay passes again without a call
+    wait_for(
+        lambda: "quiet" not in {w["name"] for w in rpc(new, "worker_list", {}).json()["response"]},
+        30,
+        "the quiet worker to be timed out",
+    )
