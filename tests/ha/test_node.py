@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import requests
 
+from tests.auth.test_auth import basic, make_users_file
 from tests.ha.support import Cluster, add_task, leader_status, rpc, tasks
+from tests.support.daemon import Luigid
 
 
 def test_exactly_one_of_two_nodes_leads(cluster: Callable[..., Cluster]) -> None:
@@ -57,3 +60,30 @@ def test_a_forwarded_call_is_never_forwarded_again(cluster: Callable[..., Cluste
     )
     assert answer.status_code == 503
     assert "standby" in answer.json()["error"]
+
+
+def test_with_authentication_leader_is_open_and_credentials_are_forwarded(
+    cluster: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    users_file, _ = make_users_file(str(tmp_path))
+    nodes = cluster(extra=f"[auth]\nenabled = true\nusers_file = {users_file}\n").start()
+    leader = nodes.wait_leader()  # /leader needs no credentials
+    standby = nodes.standby(leader)
+    assert leader_status(standby)[0] == 503
+    args = {"data": json.dumps({"worker": "w1", "task_id": "Authed", "status": "PENDING"})}
+    refused = requests.post(standby.base + "api/add_task", data=args, timeout=10)
+    assert refused.status_code == 401
+    worker = requests.post(standby.base + "api/add_task", data=args, headers=basic("wes"), timeout=10)
+    assert worker.status_code == 200
+    viewer = requests.post(standby.base + "api/add_task", data=args, headers=basic("vic"), timeout=10)
+    assert viewer.status_code == 403
+    listed = rpc_as(leader, "task_list", {"status": "", "upstream_status": "", "search": ""}, basic("vic"))
+    assert list(listed) == ["Authed"]
+
+
+def rpc_as(node: Luigid, method: str, args: dict[str, str], headers: dict[str, str]) -> dict[str, object]:
+    answer = requests.post(
+        node.base + f"api/{method}", data={"data": json.dumps(args)}, headers=headers, timeout=10
+    )
+    answer.raise_for_status()
+    return dict(answer.json()["response"])
