@@ -112,10 +112,15 @@ class Cluster:
 
     def wait_leader(self, timeout: float = 30.0, other_than: Luigid | None = None) -> Luigid:
         def single() -> Luigid | None:
-            leaders = self.leaders()
-            if len(leaders) == 1 and leaders[0] is not other_than:
-                return leaders[0]
-            return None
+            """The one leader, once every standby that answers knows it (standbys learn it
+            within a tick: a call forwarded before that would find no leader)."""
+            statuses = {node: leader_status(node) for node in self.running()}
+            leaders = [node for node, (status, _) in statuses.items() if status == 200]
+            if len(leaders) != 1 or leaders[0] is other_than:
+                return None
+            url = leaders[0].base.rstrip("/")
+            known = all(body.get("leader_url") == url for status, body in statuses.values() if status == 503)
+            return leaders[0] if known else None
 
         found = wait_for(single, timeout, "exactly one leader", interval=0.1)
         assert found is not None
