@@ -1,5 +1,6 @@
-"""PostgreSQL cutting luigid's sessions off under load: writes are refused a while, then
-resume, and nothing acknowledged is lost (the server itself is shared: it is never restarted)."""
+"""PostgreSQL cutting luigid's sessions off, unreachable, or restarted, under load: writes are
+refused a while, then resume, and nothing acknowledged is lost. The shared server at 5432 is never
+restarted (other sessions use it): the restart test runs a server of its own."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 import requests
 
 from tests.ha.load import Writer
+from tests.ha.private_pg import PrivatePostgres
 from tests.ha.support import (
     Cluster,
     add_task,
@@ -22,7 +24,7 @@ from tests.ha.support import (
 )
 from tests.ha.tcp_proxy import Relay
 from tests.ha.test_takeover import missing
-from tests.support.daemon import Luigid
+from tests.support.daemon import Luigid, stop_all
 from tests.support.wait import wait_for
 
 
@@ -87,3 +89,34 @@ def test_postgresql_unreachable_refuses_writes_keeps_reads_then_recovers(tmp_pat
 
 def _refused(answer: requests.Response) -> str | None:
     return str(answer.json()["error"]) if answer.status_code == 503 else None
+
+
+@pytest.mark.timeout(240)
+def test_postgresql_restarted_under_load(tmp_path: Path) -> None:
+    server = PrivatePostgres().start()
+    try:
+        config = f"[ha]\ndb_connection = {server.url}\nnode_name = n{{}}\nlease_timeout = 3\n"
+        config += "[scheduler]\nstate_snapshot_interval = 2\nretry_delay = 5\n"
+        nodes = [Luigid(tmp_path / f"n{i}", config.format(i)) for i in range(2)]
+        try:
+            for node in nodes:
+                node.start()
+            wait_for(lambda: sum(leader_status(n)[0] == 200 for n in nodes) == 1, 30, "a leader")
+            writer = Writer(nodes, pause=0.005)
+            writer.start()
+            wait_for(lambda: len(writer.acknowledged) >= 100, 60, "100 acknowledged changes")
+            restarted = time.monotonic()
+            server.restart()
+            wait_for(lambda: writer.acknowledged_after(time.monotonic() - 1) >= 20, 60, "writes to resume")
+            writer.stop()
+            assert writer.refused_after(restarted) > 0, writer.answers
+            assert set(writer.answers) <= {200, 503}, writer.answers
+            leader = wait_for(
+                lambda: next((n for n in nodes if leader_status(n)[0] == 200), None), 30, "a leader"
+            )
+            assert leader is not None
+            assert missing(writer.acknowledged, wait_answers(leader)) == {}
+        finally:
+            stop_all(*nodes)
+    finally:
+        server.close()
