@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -176,7 +177,9 @@ def takeover(schema: str, rundir: Path, args: argparse.Namespace) -> dict[str, A
                 client = RpcClient(old.port, timeout=10)
                 client.call("add_task", {**add_task_pending(pipeline(n, "w")[-1]), "worker": "w"})
                 client.close()
-                time.sleep(1.0)  # the standby has followed it
+                # the standby has followed it; a random pause, or the signal would land at the
+                # same point of the nodes' tick every round (each round starts from a takeover)
+                time.sleep(1.0 + random.random())
                 hit = time.monotonic()
                 old.signal(sig)
                 wait_leader([other], timeout=args.lease + 60)
