@@ -169,7 +169,8 @@ def test_graph_hide_done_and_inverted(page: Any, server: UiServer) -> None:
 
     extract = server.task_id("Extract_1")
     open_ui(page, server, f"tab=graph&task={extract}&inverse=1")
-    page.wait_for_selector("#graph-svg g.node")
+    # the root's graph stays up until the inverted one is laid out: wait for the new one
+    page.wait_for_selector(f"#graph-svg g.node.root[data-task-id='{extract}']")
     assert page.is_checked("#graph-inverse")
     assert graph_nodes(page) == {extract, server.task_id("Clean_1"), root}
     assert graph_edges(page) == expected_edges(server.call("inverse_dep_graph", task_id=extract))
@@ -301,11 +302,11 @@ def test_a_scroll_made_while_a_refresh_is_in_flight_is_kept(page: Any, server: U
         else:
             held.append(route)
 
-    page.route("**/api/task_list*", hold)
+    page.route("**/ui/tasks*", hold)
     before = page.evaluate(GENERATION)
     page.evaluate("document.querySelector('#refresh-now').click()")
     # the browser only reports requests while Playwright is called, hence the short waits
-    wait_for(lambda: page.wait_for_timeout(20) or held, what="the refresh's task_list request")
+    wait_for(lambda: page.wait_for_timeout(20) or held, what="the refresh's ui/tasks request")
     assert page.evaluate("document.body.dataset.refreshing") == "true"
     page.evaluate("window.scrollTo(0, 150)")
     page.wait_for_function("window.scrollY > 100")
