@@ -91,6 +91,10 @@ class UiCounts:
         self.live_from = 0
         #: status -> the tasks loaded in that status, oldest update first
         self.restored: dict[str, list[Task]] = {}
+        #: status -> tasks that left it since its list was last compacted (an upper bound)
+        self.left: dict[str, int] = {}
+        #: a compaction under way: (status, the tasks kept so far, where it has got to)
+        self.compacting: tuple[str, list[Task], int] | None = None
 
     # ------------------------------------------------------------------ counts
 
@@ -120,6 +124,7 @@ class UiCounts:
         if task.counted is not None:
             self._add(task.counted, -1)
             task.counted = None
+        self.left[task.status] = self.left.get(task.status, 0) + 1
         if passed(task):
             self.spread[task.id] = None
 
@@ -127,6 +132,8 @@ class UiCounts:
 
     def moved(self, task: Task, old_status: str, old_passed: str) -> None:
         """The task's status changed (or was written again): recount it, queue the work."""
+        if old_status != task.status:
+            self.left[old_status] = self.left.get(old_status, 0) + 1
         if task.status == PENDING:
             if old_status != PENDING:
                 task.upstream = ""  # worked out again below, from its deps as they are now
@@ -179,11 +186,40 @@ class UiCounts:
                     task.upstream = value
                     self.recount(task)
                     self.spread[task_id] = None
+            elif self._compact(budget - work):
+                work = budget
             else:
                 return False
-        return bool(self.stale or self.spread or self.fan)
+        return bool(self.stale or self.spread or self.fan or self.compacting)
 
     # ------------------------------------------------------------------- order
+
+    def _compact(self, budget: int) -> bool:
+        """Take out of a status's loaded list, ``budget`` entries at a time, the tasks that
+        have left it (so that pruned tasks are not kept alive by it): once as many have left
+        as it holds, which makes the work O(1) per task leaving. False when there is none to do."""
+        if self.compacting is None:
+            due = [s for s, n in self.left.items() if s in self.restored and n * 2 > len(self.restored[s])]
+            if not due:
+                return False
+            self.left[due[0]] = 0
+            self.compacting = (due[0], [], 0)
+        status, kept, start = self.compacting
+        loaded = self.restored[status]
+        end = min(len(loaded), start + max(1, budget))
+        tasks, live_from = self._tasks, self.live_from
+        kept.extend(
+            t for t in loaded[start:end] if t.status == status and t.seq <= live_from and tasks.get(t.id) is t
+        )
+        if end < len(loaded):
+            self.compacting = (status, kept, end)
+            return True
+        if kept:
+            self.restored[status] = kept
+        else:
+            del self.restored[status]
+        self.compacting = None
+        return True
 
     def newest_first(self, status: str, live: Iterable[Task]) -> Iterator[Task]:
         """The tasks of ``status`` by (updated, id), newest first; ``live`` is the status

@@ -173,3 +173,23 @@ def test_after_a_reload_the_order_still_holds(tmp_path: Any, clock: Clock) -> No
     page, _ = run(again, View(boxes=("PENDING",)))
     assert [t.id for t, _ in page.tasks] == ["New", *reversed([i for i in ids if i != "T3"])]
     check_ui_counts(again)
+
+
+def test_tasks_leaving_a_loaded_status_are_let_go(tmp_path: Any, clock: Clock) -> None:
+    config = SchedulerConfig(state_path=str(tmp_path / "state.pickle"))
+    s = Scheduler(config)
+    for i in range(20):
+        clock.advance(1)
+        add(s, f"T{i}", family="A")
+    s.dump()
+    again = Scheduler(config)
+    again.load()
+    for i in range(15):
+        add(again, f"T{i}", family="A", status="DONE")
+    again.state.remove_tasks(["T15"])
+    settle(again)
+    # the loaded PENDING list no longer holds the 16 tasks that left it
+    assert [t.id for t in again.state.ui.restored["PENDING"]] == ["T16", "T17", "T18", "T19"]
+    page, _ = run(again, View(boxes=("PENDING",)))
+    assert [t.id for t, _ in page.tasks] == ["T19", "T18", "T17", "T16"]
+    check_ui_counts(again)
