@@ -214,18 +214,24 @@ def fleet(pw: Any, base: str, kind: str, browsers: int, seconds: float, poll_eve
             view = FLEET_VIEWS[i % len(FLEET_VIEWS)]
             page.goto(base + OURS_PAGE + (f"#{view}" if view and kind == "ours" else ""), wait_until="commit")
             opened.append((browser, page))
+        late = 0
         for _, page in opened:
-            page.wait_for_function(USEFUL[kind], polling=500, timeout=600_000)
+            try:
+                page.wait_for_function(USEFUL[kind], polling=500, timeout=300_000)
+            except Exception:  # measured anyway: a page still loading is polling too
+                late += 1
         probe = GetWorkProbe(int(base.rsplit(":", 1)[1].strip("/")), PROBE_WORKER)
         probe.start()
         end = time.monotonic() + seconds
         refreshes = 0
         while time.monotonic() < end:
             for _, page in opened:
-                if kind == "ours":
-                    page.click("#refresh-now", no_wait_after=True)
-                else:
-                    page.reload(wait_until="commit")
+                # what pressing the page's refresh button does, without Playwright's waits
+                page.evaluate(
+                    "document.querySelector('#refresh-now').click()"
+                    if kind == "ours"
+                    else "location.reload()"
+                )
                 refreshes += 1
             time.sleep(max(0.0, min(poll_every, end - time.monotonic())))
         probe.stop.set()
@@ -233,6 +239,7 @@ def fleet(pw: Any, base: str, kind: str, browsers: int, seconds: float, poll_eve
         lat = probe.latencies
         return {
             "browsers": browsers,
+            "not_useful_within_300_s": late,
             "refreshes": refreshes,
             "calls": len(lat),
             "errors": probe.errors,
@@ -270,7 +277,8 @@ def measure(
             paints = paint_times(browser, base, spec.name, args.paints, args.page_timeout)
             result["paint_ms"] = [ms(p) for p in paints]
             print(f"[ui] {spec.name}: paints {result['paint_ms']}; graph ...", flush=True)
-            result["graph"] = graph_times(browser, base, spec.name, args.graphs, args.page_timeout)
+            graphs = args.luigi_graphs if spec.name == "luigi" else args.graphs
+            result["graph"] = graph_times(browser, base, spec.name, graphs, args.page_timeout)
             print(f"[ui] {spec.name}: graph {result['graph']}", flush=True)
         finally:
             browser.close()
@@ -280,10 +288,15 @@ def measure(
             print(
                 f"[ui] {spec.name}: {result['get_work_alone']}; with {args.browsers} browsers ...", flush=True
             )
-            result["get_work_fleet"] = fleet(
-                pw, base, spec.name, args.browsers, args.seconds, args.poll_every
+            try:
+                result["get_work_fleet"] = fleet(
+                    pw, base, spec.name, args.browsers, args.seconds, args.poll_every
+                )
+            except Exception as exc:
+                result["fleet_error"] = f"{type(exc).__name__}: {exc}"[:500]
+            print(
+                f"[ui] {spec.name}: {result.get('get_work_fleet') or result.get('fleet_error')}", flush=True
             )
-            print(f"[ui] {spec.name}: {result['get_work_fleet']}", flush=True)
         result["rss_mb_end"] = round(daemon.rss_bytes() / 2**20)
     finally:
         daemon.terminate(timeout=600)
@@ -359,12 +372,15 @@ def table(rows: list[dict[str, Any]]) -> str:
     def work(key: str) -> Any:
         def cell(r: dict[str, Any]) -> str:
             w = r.get(key)
-            return f"{w['p50_ms']} / {w['p99_ms']} ms ({w['calls']:,} calls)" if w else "-"
+            if not w:
+                return "-"
+            browsers = f", {w['browsers']} browsers" if "browsers" in w else ""
+            return f"{w['p50_ms']} / {w['p99_ms']} ms ({w['calls']:,} calls{browsers}; max {w['max_ms']} ms)"
 
         return cell
 
     line("get_work p50 / p99, no browser", work("get_work_alone"))
-    line("get_work p50 / p99, 5 browsers polling", work("get_work_fleet"))
+    line("get_work p50 / p99, browsers polling the task list", work("get_work_fleet"))
     line(
         "longest event-loop stall (own monitor)",
         lambda r: f"{r['loop_stall_max_ms']} ms" if r.get("loop_stall_max_ms") is not None else "-",
@@ -385,6 +401,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--paints", type=int, default=5)
     parser.add_argument("--graphs", type=int, default=3)
+    parser.add_argument(
+        "--luigi-graphs", type=int, default=1, help="luigi's page takes minutes per graph, if it draws"
+    )
     parser.add_argument("--page-timeout", type=float, default=120.0, help="seconds a page may take")
     parser.add_argument("--browsers", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=60.0, help="each get_work phase")
@@ -397,7 +416,23 @@ def main(argv: list[str]) -> int:
 
     env = dict(os.environ, PYTHONPATH=str(BENCH.parent))
     rows: list[dict[str, Any]] = []
-    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=BENCH
+    )
+    meta: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "command": "python bench/ui_scale.py " + " ".join(argv),
+        "commit": commit.stdout.strip(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "loadavg_at_start": os.getloadavg(),
+    }
+    out = BENCH / "results" / f"ui-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(exist_ok=True)
+
+    def save() -> None:  # after each daemon, so that a later failure loses nothing
+        meta["loadavg_at_end"] = os.getloadavg()
+        out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+
     with tempfile.TemporaryDirectory(prefix="luigid-ui-") as folder, sync_playwright() as pw:
         workdir = Path(folder)
         (workdir / "empty.cfg").write_text("")
@@ -406,13 +441,13 @@ def main(argv: list[str]) -> int:
             ensure_luigi_venv(args.luigi_venv)
             state = workdir / "luigi-state.pickle"
             print(f"[ui] luigi's Scheduler builds {args.luigi_tasks:,} tasks ...", flush=True)
-            built = build_state(
-                args.luigi_venv / "bin" / "python", "luigi.scheduler", state, args.luigi_tasks, env
-            )
+            python = args.luigi_venv / "bin" / "python"
+            built = build_state(python, "luigi.scheduler", state, args.luigi_tasks, env)
             for spec in (DaemonSpec("luigi", LUIGI_TEMPLATE), DaemonSpec("ours", OURS_TEMPLATE)):
                 with_fleet = spec.name == "ours" or args.luigi_fleet
                 row = measure(pw, spec, state, workdir, args.luigi_venv, args, with_fleet)
                 rows.append({"tasks": built, **row})
+                save()
         if args.tasks:
             state = workdir / "ours-state.pickle"
             print(f"[ui] luigid's Scheduler builds {args.tasks:,} tasks ...", flush=True)
@@ -420,19 +455,7 @@ def main(argv: list[str]) -> int:
             print(f"[ui] {built:,} tasks, {state.stat().st_size / 2**20:.0f} MB state file", flush=True)
             row = measure(pw, DaemonSpec("ours", OURS_TEMPLATE), state, workdir, args.luigi_venv, args, True)
             rows.append({"tasks": built, **row})
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=BENCH
-    )
-    meta = {
-        "started": started,
-        "command": "python bench/ui_scale.py " + " ".join(argv),
-        "commit": commit.stdout.strip(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "loadavg_at_end": os.getloadavg(),
-    }
-    out = BENCH / "results" / f"ui-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+            save()
     print(json.dumps(meta))
     print(table(rows))
     print(f"[ui] raw results: {out.relative_to(BENCH.parent)}")
