@@ -42,8 +42,9 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
 from bench.daemon import LUIGI_TEMPLATE, OURS_TEMPLATE, Daemon, DaemonSpec, ensure_luigi_venv  # noqa: E402
-from bench.ui_state import GRAPH_NODES, GRAPH_ROOT, build_state  # noqa: E402
+from bench.ui_state import DISABLED_EVERY, FAILED_EVERY, GRAPH_NODES, GRAPH_ROOT, build_state  # noqa: E402
 from bench.wire import RpcClient, RpcError  # noqa: E402
+from bench.workload import PIPELINE_SIZE, add_task_pending, pipeline  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
@@ -104,9 +105,11 @@ FLEET_VIEWS = [
     "",
     "status=PENDING",
     "status=FAILED,UPSTREAM_FAILED",
-    "status=DONE&sort=name",
+    "status=PENDING&sort=name",
     "search=p00012",
 ]
+#: pipelines whose extract tasks the probe worker schedules (as a worker does on starting)
+CLAIMED_PIPELINES = 3000
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -169,6 +172,7 @@ class GetWorkProbe(threading.Thread):
         self.worker = worker
         self.latencies: list[float] = []
         self.errors = 0
+        self.handed_out = 0
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -179,6 +183,7 @@ class GetWorkProbe(threading.Thread):
                 self.latencies.append(seconds * 1000)
                 task_id = (reply or {}).get("task_id")
                 if task_id:
+                    self.handed_out += 1
                     self.client.call(
                         "add_task", {"worker": self.worker, "task_id": task_id, "status": "DONE"}
                     )
@@ -186,6 +191,24 @@ class GetWorkProbe(threading.Thread):
                 self.errors += 1
             time.sleep(0.005)
         self.client.close()
+
+
+def claim(port: int, tasks: int) -> int:
+    """Have the probe worker add (PENDING, runnable) the extract tasks of the first pipelines,
+    as a luigi worker does on starting: the state's own workers are long gone (pruned after
+    worker_disconnect_delay), so their tasks have no runner left. Pipelines with a failed or
+    disabled extract are left alone. Returns how many tasks it added."""
+    client = RpcClient(port, timeout=120)
+    added = 0
+    for index in range(min(CLAIMED_PIPELINES, tasks // PIPELINE_SIZE)):
+        if index % FAILED_EVERY == 0 or index % DISABLED_EVERY == 1:
+            continue
+        for task in pipeline(index, PROBE_WORKER):
+            if task.family == "ExtractShard":
+                client.call("add_task", add_task_pending(task))
+                added += 1
+    client.close()
+    return added
 
 
 def get_work_phase(port: int, seconds: float) -> dict[str, Any]:
@@ -197,6 +220,7 @@ def get_work_phase(port: int, seconds: float) -> dict[str, Any]:
     lat = probe.latencies
     return {
         "calls": len(lat),
+        "tasks_handed_out": probe.handed_out,
         "errors": probe.errors,
         "p50_ms": ms(percentile(lat, 50)),
         "p99_ms": ms(percentile(lat, 99)),
@@ -242,6 +266,7 @@ def fleet(pw: Any, base: str, kind: str, browsers: int, seconds: float, poll_eve
             "not_useful_within_300_s": late,
             "refreshes": refreshes,
             "calls": len(lat),
+            "tasks_handed_out": probe.handed_out,
             "errors": probe.errors,
             "p50_ms": ms(percentile(lat, 50)),
             "p99_ms": ms(percentile(lat, 99)),
@@ -283,6 +308,7 @@ def measure(
         finally:
             browser.close()
         if with_fleet:
+            result["probe_claimed"] = claim(daemon.port, args.luigi_tasks if spec.name == "luigi" else 10**9)
             print(f"[ui] {spec.name}: get_work alone for {args.seconds:.0f} s ...", flush=True)
             result["get_work_alone"] = get_work_phase(daemon.port, args.seconds)
             print(
@@ -382,8 +408,12 @@ def table(rows: list[dict[str, Any]]) -> str:
     line("get_work p50 / p99, no browser", work("get_work_alone"))
     line("get_work p50 / p99, browsers polling the task list", work("get_work_fleet"))
     line(
-        "longest event-loop stall (own monitor)",
-        lambda r: f"{r['loop_stall_max_ms']} ms" if r.get("loop_stall_max_ms") is not None else "-",
+        "longest event-loop stall (own monitor) / of it on the loop's CPU",
+        lambda r: (
+            f"{r['loop_stall_max_ms']} / {r['loop_stall_on_cpu_max_ms']} ms"
+            if r.get("loop_stall_max_ms") is not None
+            else "-"
+        ),
     )
     line(
         "RSS loaded / at the end", lambda r: f"{r.get('rss_mb_loaded', '?')} / {r.get('rss_mb_end', '?')} MB"

@@ -35,8 +35,8 @@ from luigid.core.state import State
 BOXES = (PENDING, RUNNING, BATCH_RUNNING, DONE, FAILED, UPSTREAM_FAILED, DISABLED, UPSTREAM_DISABLED, UNKNOWN)
 #: The status each box's tasks have.
 STATUS_OF_BOX = {box: PENDING if box in (UPSTREAM_FAILED, UPSTREAM_DISABLED) else box for box in BOXES}
-#: Tasks looked at between two pauses: a few milliseconds.
-SCAN_STEP = 5000
+#: Tasks looked at between two pauses: a few milliseconds, even on a busy machine.
+SCAN_STEP = 2000
 MAX_LIMIT = 1000
 
 
