@@ -5,7 +5,11 @@ Without a search, the counts come from ``luigid.core.uicounts``'s counters (O(bo
 families)) and the default order, newest update first, walks the status index from the
 newest entry: a page costs what it skips and shows. A search, or another order, looks at
 the tasks concerned in steps of ``SCAN_STEP``; ``browse`` is a generator that yields None
-between steps, so that the server can answer other requests, and returns the page.
+between steps, so that the server can answer other requests, and returns the page. What
+such a scan finds (the order, and a search's counts) is kept for ``Scans.MAX_AGE`` seconds
+per view, so that the next pages, and every browser polling the same view, cost a page's
+work rather than a scan each: within that time the rows are the tasks as they are now, in
+the order of the scan.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from luigid.core import clock
 from luigid.core.model import (
     BATCH_RUNNING,
     DISABLED,
@@ -80,6 +85,43 @@ class Page:
     backlog: int = 0
 
 
+@dataclass
+class Scan:
+    """What a scan of one view found: sorted runs of its tasks, and, for a search, its counts."""
+
+    made: float
+    runs: list[list[Task]]
+    counts: dict[str, int] | None = None
+    families: dict[str, int] | None = None
+    total: int = 0
+
+
+class Scans:
+    """The last scans, by view (without its page), each kept MAX_AGE seconds."""
+
+    MAX_AGE = 10.0  # the page's own refresh interval
+    MOST = 16
+
+    def __init__(self) -> None:
+        self._scans: dict[tuple[Any, ...], Scan] = {}
+
+    @staticmethod
+    def key(view: View) -> tuple[Any, ...]:
+        return (view.boxes, view.family, " ".join(view.search.split()).casefold(), view.sort, view.descending)
+
+    def get(self, view: View) -> Scan | None:
+        scan = self._scans.get(self.key(view))
+        return scan if scan is not None and 0 <= clock.now() - scan.made < self.MAX_AGE else None
+
+    def put(self, view: View, scan: Scan) -> None:
+        now = clock.now()
+        for key in [k for k, old in self._scans.items() if not 0 <= now - old.made < self.MAX_AGE]:
+            del self._scans[key]
+        if len(self._scans) >= self.MOST:
+            del self._scans[next(iter(self._scans))]  # the oldest
+        self._scans[self.key(view)] = scan
+
+
 def _box(task: Task) -> str:
     counted = task.counted
     return counted[0] if counted is not None else task.status
@@ -88,10 +130,10 @@ def _box(task: Task) -> str:
 Steps = Generator[None, None, Page]
 
 
-def browse(state: State, view: View) -> Steps:
-    """Yields None between steps; returns the page."""
+def browse(state: State, view: View, scans: Scans | None = None) -> Steps:
+    """Yields None between steps; returns the page. ``scans``: scans to reuse and keep."""
     if view.search.split():
-        return (yield from _searched(state, view))
+        return (yield from _searched(state, view, scans))
     ui = state.ui
     counts = {box: ui.totals.get(box, 0) for box in BOXES}
     counts[""] = state.count()
@@ -110,19 +152,36 @@ def browse(state: State, view: View) -> Steps:
         )
         shown = yield from _walk(ordered, wanted, view.offset, view.limit)
     else:
-        candidates = _candidates(state, view.boxes)
-        runs: list[list[Task]] = []
-        for chunk in _chunks(candidates):
-            runs.append(_sorted_run([t for t in chunk if wanted(t)], view))
-            yield None
-        shown = yield from _walk(_merge(runs, view), None, view.offset, view.limit)
+        scan = scans.get(view) if scans is not None else None
+        if scan is None:
+            runs: list[list[Task]] = []
+            for chunk in _chunks(_candidates(state, view.boxes)):
+                runs.append(_sorted_run([t for t in chunk if wanted(t)], view))
+                yield None
+            scan = Scan(clock.now(), runs)
+            if scans is not None:
+                scans.put(view, scan)
+        shown = yield from _walk(_merge(scan.runs, view), None, view.offset, view.limit)
     page.tasks = [(t, _box(t)) for t in shown]
     return page
 
 
-def _searched(state: State, view: View) -> Steps:
+def _searched(state: State, view: View, scans: Scans | None) -> Steps:
     """One pass over every task: the counts of every box and the families among the tasks
     matching the search, and sorted runs of those in view."""
+    scan = scans.get(view) if scans is not None else None
+    if scan is None:
+        scan = yield from _search(state, view)
+        if scans is not None:
+            scans.put(view, scan)
+    assert scan.counts is not None and scan.families is not None
+    page = Page(dict(scan.counts), dict(scan.families), scan.total, backlog=state.ui.backlog())
+    shown_tasks = yield from _walk(_merge(scan.runs, view), None, view.offset, view.limit)
+    page.tasks = [(t, _box(t)) for t in shown_tasks]
+    return page
+
+
+def _search(state: State, view: View) -> Generator[None, None, Scan]:
     terms = [term.casefold() for term in view.search.split()]
     counts = dict.fromkeys(BOXES, 0)
     counts[""] = 0
@@ -144,10 +203,7 @@ def _searched(state: State, view: View) -> Steps:
         total += len(in_view)
         runs.append(_sorted_run(in_view, view))
         yield None
-    page = Page(counts, families, total, backlog=state.ui.backlog())
-    shown_tasks = yield from _walk(_merge(runs, view), None, view.offset, view.limit)
-    page.tasks = [(t, _box(t)) for t in shown_tasks]
-    return page
+    return Scan(clock.now(), runs, counts, families, total)
 
 
 def _matching(chunk: list[Task], terms: list[str]) -> list[Task]:

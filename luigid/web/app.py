@@ -14,6 +14,7 @@ import tornado.web
 
 from luigid.auth import Guard, auth_config_from
 from luigid.config import LuigidConfig
+from luigid.core.browse import Scans
 from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
 from luigid.metrics import MetricsHandler
 from luigid.scheduler import Scheduler
@@ -55,7 +56,7 @@ def app(scheduler: Scheduler, config: LuigidConfig | None = None) -> tornado.web
         (r"/api/(.*)", RpcHandler, dict(cors, scheduler=scheduler, observe=observe, limits=limits)),
         (r"/", RootHandler, cors),
         (r"/static/(.*)", StaticHandler, {"path": STATIC_ROOT}),
-        (r"/ui/tasks", TaskBrowserHandler, {"scheduler": scheduler}),
+        (r"/ui/tasks", TaskBrowserHandler, {"scheduler": scheduler, "scans": Scans()}),
         (r"/metrics", MetricsHandler, {"collector": collector}),
     ]
     if scheduler.config.record_task_history:

@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from luigid.core import gcpause
-from luigid.core.browse import BOXES, MAX_LIMIT, SORT_KEYS, Page, View, browse
+from luigid.core.browse import BOXES, MAX_LIMIT, SORT_KEYS, Page, Scans, View, browse
 from luigid.core.rpc import dumps
 from luigid.scheduler import Scheduler
 from luigid.web.base import BaseHandler
@@ -78,9 +78,10 @@ def view_from(arguments: dict[str, list[bytes]]) -> View:
 
 
 class TaskBrowserHandler(BaseHandler):
-    def initialize(self, scheduler: Scheduler, **kwargs: Any) -> None:
+    def initialize(self, scheduler: Scheduler, scans: Scans, **kwargs: Any) -> None:
         super().initialize(**kwargs)
         self.scheduler = scheduler
+        self.scans = scans
 
     async def get(self) -> None:
         view = view_from(self.request.arguments)
@@ -93,7 +94,7 @@ class TaskBrowserHandler(BaseHandler):
         give_up = time.monotonic() + SETTLE_SECONDS
         while ui.settle(SETTLE_BUDGET) and time.monotonic() < give_up:
             await asyncio.sleep(0)
-        steps = browse(state, view)
+        steps = browse(state, view, self.scans)
         while True:
             try:
                 with gcpause.paused():

@@ -4,6 +4,7 @@ by, all checked against answers worked out from every task."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from luigid.config import SchedulerConfig
-from luigid.core.browse import SCAN_STEP, SORT_KEYS, Page, View, browse
+from luigid.core.browse import SCAN_STEP, SORT_KEYS, Page, Scans, View, browse
 from luigid.scheduler import Scheduler
 from tests.core.support import Clock, add
 from tests.support.invariants import check_ui_counts
@@ -193,3 +194,39 @@ def test_tasks_leaving_a_loaded_status_are_let_go(tmp_path: Any, clock: Clock) -
     page, _ = run(again, View(boxes=("PENDING",)))
     assert [t.id for t, _ in page.tasks] == ["T19", "T18", "T17", "T16"]
     check_ui_counts(again)
+
+
+def test_a_scan_serves_every_page_and_poller_for_a_while(
+    make_scheduler: Callable[..., Scheduler], clock: Clock
+) -> None:
+    s = make_scheduler()
+    for i in range(3 * SCAN_STEP):
+        s.add_task(worker="w", task_id=f"T{i}", family="A", params={"n": str(i)}, status="PENDING")
+    scans = Scans()
+
+    def page(view: View) -> tuple[Page, int]:
+        steps = browse(s.state, view, scans)
+        pauses = 0
+        while True:
+            try:
+                next(steps)
+                pauses += 1
+            except StopIteration as done:
+                return done.value, pauses
+
+    for view in (View(search="n=1"), View(sort="name")):
+        first, pauses = page(view)
+        assert pauses >= 3  # scanned
+        again, pauses = page(dataclasses.replace(view, offset=100))
+        assert pauses == 0 and again.total == first.total  # the same scan, another page
+        assert [t.id for t, _ in again.tasks] == [
+            t.id for t, _ in run(s, dataclasses.replace(view, offset=100))[0].tasks
+        ]
+    s.add_task(worker="w", task_id="New", family="A", params={"n": "1"}, status="PENDING")
+    assert (
+        page(View(search="n=1"))[0].counts[""] == run(s, View(search="n=1"))[0].counts[""] - 1
+    )  # kept a while
+    clock.advance(Scans.MAX_AGE)
+    assert (
+        page(View(search="n=1"))[0].counts[""] == run(s, View(search="n=1"))[0].counts[""]
+    )  # then made again
