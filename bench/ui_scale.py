@@ -14,8 +14,8 @@ luigi-written state; 0 skips), from a state file written by that size's schedule
   layout and SVG-building times are read off the page);
 * get_work p50/p99 of a worker looping get_work -> add_task(DONE), first with no browser
   (--seconds), then while 5 headless browsers (--browsers) keep the task list open, each on
-  another view, and press refresh every --poll-every seconds (the page itself refreshes
-  every 10 s); only for ours at --tasks, and for luigi with --luigi-fleet.
+  another view, refreshing itself every 10 s as the page does (--poll-every N also presses
+  refresh every N seconds); only for ours, and for luigi with --luigi-fleet.
 
 Prints a Markdown table (the one in docs/performance.md, "The UI at scale") and writes
 bench/results/ui-<time>.json.
@@ -249,6 +249,9 @@ def fleet(pw: Any, base: str, kind: str, browsers: int, seconds: float, poll_eve
         end = time.monotonic() + seconds
         refreshes = 0
         while time.monotonic() < end:
+            if not poll_every:  # the pages refresh themselves every 10 s
+                time.sleep(max(0.0, end - time.monotonic()))
+                break
             for _, page in opened:
                 # what pressing the page's refresh button does, without Playwright's waits
                 page.evaluate(
@@ -437,7 +440,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--page-timeout", type=float, default=120.0, help="seconds a page may take")
     parser.add_argument("--browsers", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=60.0, help="each get_work phase")
-    parser.add_argument("--poll-every", type=float, default=2.0, help="seconds between refresh presses")
+    parser.add_argument(
+        "--poll-every",
+        type=float,
+        default=0.0,
+        help="also press every page's refresh button this often (seconds); 0: its own 10-s refresh only",
+    )
     parser.add_argument("--luigi-fleet", action="store_true", help="also run the browser fleet against luigi")
     parser.add_argument("--luigi-venv", type=Path, default=BENCH / ".venv-luigi")
     args = parser.parse_args(argv)
