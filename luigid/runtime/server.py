@@ -53,6 +53,12 @@ SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
 DRAIN_SECONDS = 5.0
 #: reading the resident memory is one small /proc read
 MEMORY_CHECK_MS = 10_000
+#: while the change log refuses changes, how often it retries on its own
+RECOVER_WRITES_MS = 1_000
+
+
+#: exit status of a shutdown whose final save failed (docs/operations.md)
+EXIT_NOT_SAVED = 4
 
 
 class StartupError(Exception):
@@ -81,19 +87,29 @@ class Server:
         unix_socket: str | None = None,
         slow_request_seconds: float = SLOW_REQUEST_SECONDS,
         on_forced_exit: Callable[[], None] | None = None,
+        ha: Any = None,
     ) -> None:
         self.scheduler = scheduler
+        #: the HA node (``luigid.ha.node.HaNode``): it loads the state, and only its leader
+        #: prunes and takes snapshots (into PostgreSQL)
+        self.ha = ha
         self.slow_request_seconds = slow_request_seconds
         #: run just before a second signal ends the process right after the final save
         self.on_forced_exit = on_forced_exit
         self.saved = False
+        #: why the final save failed (the process then exits with EXIT_NOT_SAVED), else None
+        self.save_error: str | None = None
         config = scheduler.config
         store = scheduler.change_store
-        self.snapshots = Snapshotter(
-            scheduler.state,
-            config.state_path,
-            config.state_snapshot_interval,
-            journal=store if store is not None else scheduler.journal,
+        self.snapshots = (
+            ha.snapshots
+            if ha is not None
+            else Snapshotter(
+                scheduler.state,
+                config.state_path,
+                config.state_snapshot_interval,
+                journal=store if store is not None else scheduler.journal,
+            )
         )
         self.api_port = api_port
         self.address = address
@@ -130,7 +146,10 @@ class Server:
 
     def _server_probe(self) -> dict[str, int]:
         http = self._http
+        store = self.scheduler.change_store
         return {
+            "writes_refused": int(store is not None and store.refusing),
+            "writes_refused_calls": store.refused if store is not None else 0,
             "open_connections": http.open_connections if http is not None else 0,
             "accepts_refused": http.acceptor.refused if http is not None and hasattr(http, "acceptor") else 0,
             "resident_memory_bytes": resident_memory_bytes(),
@@ -146,7 +165,23 @@ class Server:
             "workers_disabled": disabled,
         }
 
+    @property
+    def _standing_by(self) -> bool:
+        """An HA standby: its state only follows the leader's log."""
+        return self.ha is not None and not self.ha.leading
+
+    def _recover_writes(self) -> None:
+        """Without calls coming in, a refusing change log still learns that space returned."""
+        store = self.scheduler.change_store
+        if store is not None and store.refusing:
+            store.recover()
+
     def _periodic_prune(self) -> None:
+        if self._standing_by:
+            return
+        store = self.scheduler.change_store
+        if store is not None and not store.recover():
+            return  # a prune is a change too: none is made while changes are refused
         if not self._prune_running:
             self._pruning = asyncio.ensure_future(self._prune())
 
@@ -156,7 +191,7 @@ class Server:
 
     def _snapshot_tick(self) -> None:
         # a round may have been started, or left unfinished, by a read call's prune
-        self.snapshots.tick(hold=self._prune_running or self.scheduler.pruning)
+        self.snapshots.tick(hold=self._prune_running or self.scheduler.pruning or self._standing_by)
 
     async def _prune(self) -> None:
         """A whole prune round, a slice at a time, handing the loop back in between.
@@ -170,7 +205,7 @@ class Server:
         while self.snapshots.writing and time.monotonic() < give_up:
             await asyncio.sleep(PRUNE_PAUSE_SECONDS)
         try:
-            while self.scheduler.prune_slice():
+            while not self._standing_by and self.scheduler.prune_slice():
                 await asyncio.sleep(PRUNE_PAUSE_SECONDS)
         except Exception:
             logger.exception("Pruning failed; the next round starts in %d s", PRUNE_INTERVAL_MS // 1000)
@@ -191,7 +226,7 @@ class Server:
                 lambda: {"queue_depth": history.queue_depth, "write_failures": history.write_failures}
             )
         try:
-            application = app(self.scheduler)
+            application = app(self.scheduler, ha=self.ha)
             limits = server_limits_from(self.scheduler.settings.sections)
         except ConfigError as exc:
             raise StartupError(str(exc)) from None
@@ -222,6 +257,13 @@ class Server:
         self.should_exit = asyncio.Event()
         for sig in SHUTDOWN_SIGNALS:
             loop.add_signal_handler(sig, self.handle_signal, sig)
+        if self.ha is not None:
+            from luigid.ha.node import HaStartError
+
+            try:
+                await self.ha.start()  # loads the state from PostgreSQL
+            except HaStartError as exc:
+                raise StartupError(str(exc)) from None
         self.startup()
         self.stalls.start()
         pruner = PeriodicCallback(self._periodic_prune, PRUNE_INTERVAL_MS)
@@ -232,6 +274,8 @@ class Server:
         self.memory.check()  # loading a big state file may already have passed the threshold
         memory = PeriodicCallback(self.memory.check, MEMORY_CHECK_MS)
         memory.start()
+        recover = PeriodicCallback(self._recover_writes, RECOVER_WRITES_MS)
+        recover.start()
         logger.info("Scheduler starting up on %s", self.bound)
         if ready is not None:
             ready(self)
@@ -243,6 +287,7 @@ class Server:
                 self._pruning.cancel()  # the final save settles what a round left half done
             snapshots.stop()
             memory.stop()
+            recover.stop()
             await self.shutdown()
             for sig in SHUTDOWN_SIGNALS:
                 loop.remove_signal_handler(sig)
@@ -263,7 +308,19 @@ class Server:
             self.stalls.stop()
             logger.info("%s", self.stalls.summary())
         self.snapshots.stop()  # an unfinished periodic snapshot is older than the final save
-        self.scheduler.dump()
+        if self.ha is not None:
+            await self.ha.stop()  # every change is in PostgreSQL already: no state file
+        else:
+            try:
+                self.scheduler.dump()
+            except Exception as exc:  # a full disk: one line, and the change log still holds it all
+                where = self.scheduler.config.state_path
+                self.save_error = f"could not save the state in {where}: {_reason(exc)}"
+                logger.error(
+                    "%s; the last snapshot and the change log next to it still hold every acknowledged "
+                    "change, and are read at the next start",
+                    self.save_error,
+                )
         self.saved = True
         if self.force_exit:
             self.exit_now()
@@ -281,7 +338,13 @@ class Server:
         if self.on_forced_exit is not None:
             self.on_forced_exit()
         logging.shutdown()
-        os._exit(0)
+        os._exit(0 if self.save_error is None else EXIT_NOT_SAVED)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def run(
@@ -297,6 +360,15 @@ def run(
     if scheduler is None:
         scheduler = Scheduler()
     config = scheduler.config
+    ha = _ha_node(scheduler, address, api_port, unix_socket)
+    if ha is not None:
+        scheduler.attach_change_store(ha.store)
+        gc.collect()
+        server = Server(
+            scheduler, api_port=api_port, address=address, unix_socket=unix_socket, ha=ha, **options
+        )
+        asyncio.run(server.serve(ready=ready))
+        return server
     if scheduler.change_store is None and scheduler.journal is None:
         # the last save is older than the last calls: every change is logged
         # (luigid.storage.changelog). Without periodic snapshots the log is cut only at shutdown.
@@ -310,3 +382,20 @@ def run(
     server = Server(scheduler, api_port=api_port, address=address, unix_socket=unix_socket, **options)
     asyncio.run(server.serve(ready=ready))
     return server
+
+
+def _ha_node(scheduler: Scheduler, address: str | None, port: int, unix_socket: str | None) -> Any:
+    """The HA node the ``[ha]`` section asks for, or None. Raises ``StartupError``."""
+    from luigid.ha.config import ha_config_from
+
+    try:
+        config = ha_config_from(scheduler.settings.sections, address, port, unix_socket)
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from None
+    if config is None:
+        return None
+    try:
+        from luigid.ha.node import HaNode
+    except ImportError as exc:
+        raise StartupError(f"[ha] needs psycopg 3 (pip install 'luigid[ha]'): {exc}") from None
+    return HaNode(scheduler, config)
