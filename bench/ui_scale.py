@@ -108,6 +108,8 @@ FLEET_VIEWS = [
     "status=PENDING&sort=name",
     "search=p00012",
 ]
+#: how often our page refreshes itself (luigid/web/static/visualiser/js/app.js)
+PAGE_REFRESH_S = 10.0
 #: pipelines whose extract tasks the probe worker schedules (as a worker does on starting)
 CLAIMED_PIPELINES = 3000
 
@@ -248,8 +250,12 @@ def fleet(pw: Any, base: str, kind: str, browsers: int, seconds: float, poll_eve
         probe.start()
         end = time.monotonic() + seconds
         refreshes = 0
+        if not poll_every and kind == "luigi":
+            poll_every = (
+                PAGE_REFRESH_S  # luigi's page never refreshes itself: reload it as often as ours refreshes
+            )
         while time.monotonic() < end:
-            if not poll_every:  # the pages refresh themselves every 10 s
+            if not poll_every:  # our pages refresh themselves every 10 s
                 time.sleep(max(0.0, end - time.monotonic()))
                 break
             for _, page in opened:
