@@ -111,7 +111,7 @@ FLEET_VIEWS = [
 #: how often our page refreshes itself (luigid/web/static/visualiser/js/app.js)
 PAGE_REFRESH_S = 10.0
 #: pipelines whose extract tasks the probe worker schedules (as a worker does on starting)
-CLAIMED_PIPELINES = 3000
+CLAIMED_PIPELINES = 6000
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -260,11 +260,10 @@ def fleet(pw: Any, base: str, kind: str, browsers: int, seconds: float, poll_eve
                 break
             for _, page in opened:
                 # what pressing the page's refresh button does, without Playwright's waits
-                page.evaluate(
-                    "document.querySelector('#refresh-now').click()"
-                    if kind == "ours"
-                    else "location.reload()"
-                )
+                if kind == "ours":
+                    page.evaluate("document.querySelector('#refresh-now').click()")
+                else:  # a reload, as a reader of luigi's page presses F5
+                    page.reload(wait_until="commit", timeout=120_000)
                 refreshes += 1
             time.sleep(max(0.0, min(poll_every, end - time.monotonic())))
         probe.stop.set()
