@@ -347,6 +347,8 @@ def measure(
 
 def _cell(values: list[Any]) -> str:
     got = [v for v in values if v is not None]
+    if not values:
+        return "-"  # not measured
     if not got:
         return "never (timed out)"
     text = f"{statistics.median(got):,.0f} ms"
