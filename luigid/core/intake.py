@@ -143,6 +143,8 @@ class TaskIntake:
                     member.set(tracking_url=tracking_url)
         if shown:
             task.set(**shown)
+            if "family" in shown:
+                state.family_learnt(task)
         if not task.params:  # after the visibilities, which decide the public params
             task.set_params(params)
 

@@ -71,6 +71,7 @@ class Task:
         "accepts_messages",
         "batch_id",
         "batchable",
+        "counted",
         "deps",
         "display",
         "encoded",
@@ -105,13 +106,14 @@ class Task:
         "tracking_url",
         "unmet",
         "updated",
+        "upstream",
         "worker_running",
         "workers",
     )
 
     #: slots the state derives from the others (index bookkeeping and caches): rebuilt on
     #: load, so not part of what a task *is*
-    DERIVED = frozenset({"seq", "unmet", "ready_key", "display", "encoded"})
+    DERIVED = frozenset({"seq", "unmet", "ready_key", "display", "encoded", "upstream", "counted"})
 
     def __init__(
         self,
@@ -178,6 +180,10 @@ class Task:
         self.seq = 0
         self.unmet = 0
         self.ready_key: tuple[Any, ...] | None = None
+        # the UI's counters (luigid.core.uicounts): the upstream box a PENDING task falls in
+        # ("" for none) and the (box, family) the counters hold it under
+        self.upstream = ""
+        self.counted: tuple[str, str] | None = None
         # this task's JSON for task_list and graph replies (``luigid.core.replies.Encoded``),
         # made by the replies; ``set`` and ``set_params`` drop it with every change they make
         self.encoded: Any = None  # an Encoded, or None

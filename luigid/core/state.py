@@ -23,6 +23,7 @@ from luigid.core.model import BATCH_RUNNING, DONE, PENDING, RUNNING, STATUSES, T
 from luigid.core.ports import NoEvents, StatusEvents
 from luigid.core.rules import StatusRules
 from luigid.core.timers import PruneQueue
+from luigid.core.uicounts import UiCounts, passed
 
 Batcher = tuple[Any, float]
 
@@ -50,6 +51,7 @@ class State:
         self.queue = PruneQueue(self._config)
         self.departures = Departures(self.indexes, self.queue, self.drop_runner)
         self.rules = StatusRules(self, self.queue, self._config, self.events)
+        self.ui = UiCounts(tasks, self.indexes.dependents)
         # Bound straight to the part that answers, as get_work and add_task call them on every
         # task they touch: ids of the tasks listing a task as a dep; the ready tasks in hand-out
         # order (of one worker's, or all, strictly after a rank key); a worker's load; and
@@ -97,6 +99,7 @@ class State:
             indexes.index_deps(task, (), task.deps)
             task.unmet = indexes.count_unmet(task.deps)
             indexes.attach(task)
+            self.ui.moved(task, "", "")
         return task
 
     def tasks(self) -> Iterable[Task]:
@@ -113,6 +116,14 @@ class State:
     def counts_by_status(self) -> dict[str, int]:
         return {status: len(tasks) for status, tasks in self._by_status.items()}
 
+    def newest_first(self, status: str) -> Iterator[Task]:
+        """The tasks of a status by (updated, id), newest first (the UI's default order)."""
+        return self.ui.newest_first(status, reversed(self._by_status.get(status, {}).values()))
+
+    def family_learnt(self, task: Task) -> None:
+        """A placeholder task was told its family (luigid.core.intake)."""
+        self.ui.recount(task)
+
     def batch_running_tasks(self, batch_id: str) -> list[Task]:
         return [t for t in self._by_status[BATCH_RUNNING].values() if t.batch_id == batch_id]
 
@@ -122,6 +133,7 @@ class State:
         """Change the status (and the time of the change) and every index over the status;
         luigi's rules decide when (``luigid.core.rules``)."""
         old_status = task.status
+        old_passed = passed(task)
         indexes = self.indexes
         indexes.detach(task)
         del self._by_status[old_status][task.id]
@@ -135,6 +147,7 @@ class State:
             indexes.dep_changed(task.id, -1)
         if old_status == RUNNING and not task.stakeholders:
             self.queue.unmarked.add(task.id)
+        self.ui.moved(task, old_status, old_passed)
 
     def set_deps(self, task: Task, deps: Iterable[str]) -> None:
         old = task.deps
@@ -144,6 +157,7 @@ class State:
         task.set(deps=new)
         self.indexes.index_deps(task, old - new, new - old)
         self.indexes.set_unmet(task, self.indexes.count_unmet(new))
+        self.ui.deps_changed(task)
 
     def add_deps(self, task: Task, deps: Iterable[str]) -> None:
         added = set(deps) - task.deps
@@ -152,6 +166,7 @@ class State:
         task.set(deps=task.deps | added)
         self.indexes.index_deps(task, (), added)
         self.indexes.set_unmet(task, task.unmet + self.indexes.count_unmet(added))
+        self.ui.deps_changed(task)
 
     def set_priority(self, task: Task, priority: float) -> None:
         if priority == task.priority:
@@ -220,6 +235,7 @@ class State:
                 if worker is not None:
                     worker.tasks.discard(task)
             self.queue.unmarked.discard(task_id)
+            self.ui.forget(task)
 
     # ----------------------------------------------------------- status rules
 
@@ -325,3 +341,4 @@ class State:
         restore.rebuild(self._tasks, self._workers, self._by_status, self._seq, self.indexes, self.queue)
         # new tasks come after every restored one, whichever numbering they kept
         self._seq = itertools.count(max((task.seq for task in self._tasks.values()), default=0) + 1)
+        self.ui.rebuild(self._by_status)

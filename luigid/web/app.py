@@ -14,11 +14,13 @@ import tornado.web
 
 from luigid.auth import Guard, auth_config_from
 from luigid.config import LuigidConfig
+from luigid.core.browse import Scans
 from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
 from luigid.metrics import MetricsHandler
 from luigid.scheduler import Scheduler
 from luigid.web.api import RpcHandler
 from luigid.web.base import InFlight
+from luigid.web.taskbrowser import TaskBrowserHandler
 from luigid.web.ui import STATIC_ROOT, NotFoundHandler, RootHandler, StaticHandler
 from luigid.web.validation import request_limits_from
 
@@ -67,6 +69,7 @@ def app(scheduler: Scheduler, config: LuigidConfig | None = None, ha: Any = None
     routes += [
         (r"/", RootHandler, cors),
         (r"/static/(.*)", StaticHandler, {"path": STATIC_ROOT}),
+        (r"/ui/tasks", TaskBrowserHandler, {"scheduler": scheduler, "scans": Scans()}),
         (r"/metrics", MetricsHandler, {"collector": collector}),
     ]
     if scheduler.config.record_task_history:

@@ -7,7 +7,18 @@ from collections import Counter
 from collections.abc import Iterable
 
 from luigid.core.indexes import rank_key
-from luigid.core.model import BATCH_RUNNING, DONE, FAILED, PENDING, RUNNING, STATUSES, UNKNOWN, Task
+from luigid.core.model import (
+    BATCH_RUNNING,
+    DONE,
+    FAILED,
+    PENDING,
+    RUNNING,
+    STATUSES,
+    UNKNOWN,
+    UPSTREAM_DISABLED,
+    UPSTREAM_FAILED,
+    Task,
+)
 from luigid.core.replies import in_pieces
 from luigid.core.rpc import Fragments
 from luigid.scheduler import Scheduler
@@ -87,3 +98,58 @@ def check_invariants(sched: Scheduler, workers: Iterable[str] = ()) -> None:
     known = {w.id for w in state.workers()} | {d.worker_id for d in state.departures}
     for task in tasks.values():
         assert set(task.workers) | task.stakeholders <= known
+
+    check_ui_counts(sched)
+
+
+def _acyclic(tasks: dict[str, Task]) -> bool:
+    """True when the dependencies among known tasks form no cycle."""
+    state: dict[str, int] = {}  # 1: on the walk's path, 2: done
+    for start in tasks:
+        stack = [(start, iter(sorted(tasks[start].deps)))]
+        if state.get(start):
+            continue
+        state[start] = 1
+        while stack:
+            node, deps = stack[-1]
+            dep = next((d for d in deps if d in tasks), None)
+            if dep is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(dep) == 1:
+                return False
+            elif not state.get(dep):
+                state[dep] = 1
+                stack.append((dep, iter(sorted(tasks[dep].deps))))
+    return True
+
+
+def check_ui_counts(sched: Scheduler) -> None:
+    """The UI's counters (luigid.core.uicounts) once their backlog is worked through: every
+    task counted once under its box and family; on a DAG, the upstream boxes luigi's own
+    walk gives; and the browser's default order, the full sort's."""
+    state = sched.state
+    ui = state.ui
+    while ui.settle(3):  # in small steps, as the server does
+        pass
+    tasks = {t.id: t for t in state.tasks()}
+    memo: dict[str, str] = {}
+    check_upstream = _acyclic(tasks)
+    expected: Counter[tuple[str, str]] = Counter()
+    for task in tasks.values():
+        box = task.status
+        if task.status == PENDING:
+            if check_upstream:
+                upstream = sched.replies._upstream_status(task.id, memo)
+                wanted = upstream if upstream in (UPSTREAM_FAILED, UPSTREAM_DISABLED) else ""
+                assert task.upstream == wanted, (task.id, task.upstream, upstream)
+            box = task.upstream or PENDING
+        assert task.counted == (box, task.family), (task.id, task.counted)
+        expected[(box, task.family)] += 1
+    counted = Counter({(box, family): n for box, fams in ui.families.items() for family, n in fams.items()})
+    assert counted == expected
+    assert all(n >= 0 for n in ui.totals.values())
+    assert {b: n for b, n in ui.totals.items() if n} == dict(Counter(box for box, _ in expected.elements()))
+    newest = sorted(tasks.values(), key=lambda t: (t.updated, t.id), reverse=True)
+    for status in STATUSES:
+        assert list(state.newest_first(status)) == [t for t in newest if t.status == status], status

@@ -308,11 +308,11 @@ def test_a_scroll_made_while_a_refresh_is_in_flight_is_kept(page: Any, server: U
         else:
             held.append(route)
 
-    page.route("**/api/task_list*", hold)
+    page.route("**/ui/tasks*", hold)
     before = page.evaluate(GENERATION)
     page.evaluate("document.querySelector('#refresh-now').click()")
     # the browser only reports requests while Playwright is called, hence the short waits
-    wait_for(lambda: page.wait_for_timeout(20) or held, what="the refresh's task_list request")
+    wait_for(lambda: page.wait_for_timeout(20) or held, what="the refresh's ui/tasks request")
     assert page.evaluate("document.body.dataset.refreshing") == "true"
     page.evaluate("window.scrollTo(0, 150)")
     page.wait_for_function("window.scrollY > 100")

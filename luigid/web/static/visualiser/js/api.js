@@ -3,6 +3,7 @@
 // luigid sits behind a reverse proxy under a URL prefix.
 
 const API_ROOT = '../../api/';
+const TASK_BROWSER = '../../ui/tasks';
 
 // Calls that change scheduler state go out as POST so they are never issued by a
 // prefetch, a crawler or an <img src>, and never cached. (With authentication on, luigid
@@ -63,4 +64,28 @@ export function isCountReply(reply) {
 export function taskArray(reply) {
   if (!reply || typeof reply !== 'object') return [];
   return Object.entries(reply).map(([id, task]) => ({...task, id}));
+}
+
+/**
+ * luigid's own task-list endpoint (not part of luigi's API): counts, families and one page
+ * of the view `query` describes (status, family, search, sort, offset, limit).
+ */
+export async function browseTasks(query) {
+  const url = TASK_BROWSER + '?' + new URLSearchParams(query).toString();
+  let resp;
+  try {
+    resp = await fetch(url, {headers: {'X-Requested-With': 'luigid-visualiser'}, credentials: 'same-origin', cache: 'no-store'});
+  } catch (err) {
+    throw new RpcError('ui/tasks', 0, 'scheduler unreachable');
+  }
+  if (!resp.ok) {
+    let detail = '';
+    try {
+      detail = (await resp.json()).error || '';
+    } catch {
+      detail = resp.statusText;
+    }
+    throw new RpcError('ui/tasks', resp.status, detail);
+  }
+  return resp.json();
 }

@@ -14,6 +14,7 @@ const DEFAULTS = {
   task: '',
   inverse: '',
   hidedone: '',
+  collapse: '',
 };
 
 export const TABS = ['tasks', 'graph', 'workers', 'resources'];

@@ -1,16 +1,17 @@
-// The task list tab: per-status counts that act as filters, a family sidebar, a
-// server-side search and a paged table. Counts come from the server (task_list answers
-// with {"num_tasks": N} past max_shown_tasks), so the browser never pulls every task.
+// The task list tab: per-status counts that act as filters, a family sidebar, a search and
+// a paged, sorted table. All of it comes from luigid's own endpoint, ui/tasks, which counts,
+// filters, sorts and pages on the server (luigi's API is left as luigi has it), so the page
+// never loads more than one page of tasks, whatever the scheduler holds.
 
 import {actionButtons, progressBar} from './actions.js';
-import {isCountReply, rpc, taskArray} from './api.js';
+import {browseTasks} from './api.js';
 import {externalLink, h} from './dom.js';
 import {
   formatNumber, formatResources, formatTime, formatTimeParts, heldResources, progressValue, statusClass, statusLabel,
 } from './format.js';
 import {normaliseStatuses, STATUS_BOXES, statusSet, updateState} from './state.js';
 
-/** Most tasks the page asks the server for in one list. */
+/** Most rows one page shows (the server's limit). */
 export const TABLE_CAP = 1000;
 /** Rows per page of the table, unless the link asks for another size (`length`, as luigi's does). */
 export const PAGE_SIZE = 100;
@@ -30,116 +31,47 @@ const COLUMNS = [
   {key: 'tracking', label: 'Tracking'},
   {key: 'actions', label: 'Actions'},
 ];
+const SORTABLE = new Set(COLUMNS.filter((c) => c.sortable).map((c) => c.key));
 
-const SORT_KEYS = {
-  name: (t) => String(t.display_name || t.id).toLowerCase(),
-  status: (t) => String(t.box),
-  started: (t) => (typeof t.start_time === 'number' ? t.start_time : 0),
-  updated: (t) => (typeof t.last_updated === 'number' ? t.last_updated : 0),
-  priority: (t) => (typeof t.priority === 'number' ? t.priority : 0),
-  progress: (t) => progressValue(t.progress_percentage) ?? -1,
-};
-
-/** task_list arguments for a status box ('' is every task). */
-function boxArgs(key) {
-  return UPSTREAM_BOXES.includes(key)
-    ? {status: 'PENDING', upstream_status: key}
-    : {status: key, upstream_status: ''};
-}
-
-function searchArgs(search) {
-  return search && search.trim() ? {search: search.trim()} : {};
-}
-
-/** Rows per page for a state: its `length` when usable (-1: all loaded rows), else PAGE_SIZE. */
+/** Rows per page for a state: its `length` when usable (-1: the most a page shows), else PAGE_SIZE. */
 function pageSize(state) {
   const n = parseInt(state.length, 10);
   if (n === -1) return TABLE_CAP;
   return n >= 1 ? Math.min(n, TABLE_CAP) : PAGE_SIZE;
 }
 
-/**
- * One task_list call: {tasks, count}, or {tasks: null, count} when the server answers with
- * a count (null: one it cannot tell cheaply). Without `maxShown` the scheduler's own
- * max_shown_tasks applies.
- */
-async function fetchTasks(args, search, maxShown) {
-  const limit = maxShown ? {max_shown_tasks: maxShown} : {};
-  const reply = await rpc('task_list', {...args, ...limit, ...searchArgs(search)});
-  if (isCountReply(reply)) return {tasks: null, count: reply.num_tasks < 0 ? null : reply.num_tasks};
-  const tasks = taskArray(reply);
-  return {tasks, count: tasks.length};
+/** The state's sort as the server names it: a column, '-' first for descending. */
+function sortOf(state) {
+  const key = state.sort.replace(/^-/, '');
+  return SORTABLE.has(key) ? state.sort : '-updated';
 }
 
-function sum(counts) {
-  return counts.some((c) => c === null) ? null : counts.reduce((a, b) => a + b, 0);
-}
-
-/**
- * The number for every box. As on luigi's page each task counts in one box only: Pending
- * leaves out the pending tasks that are upstream failed or upstream disabled. Those the
- * server can only find by looking at each pending task, so their lists are fetched (up to
- * TABLE_CAP); past that Pending shows every pending task, as luigi's box then does.
- * `upstreamOf` maps the upstream tasks found to their box.
- */
-async function loadCounts(search) {
-  const keys = ['', ...STATUS_BOXES];
-  const replies = await Promise.all(keys.map((key) =>
-    // For plain statuses a limit of one makes the server answer with just the count.
-    fetchTasks(boxArgs(key), search, UPSTREAM_BOXES.includes(key) ? TABLE_CAP : 1)));
-  const counts = new Map(keys.map((key, i) => [key, replies[i].count]));
-  const upstreamOf = new Map();
-  let upstreamListed = true;
-  for (const key of UPSTREAM_BOXES) {
-    const {tasks} = replies[keys.indexOf(key)];
-    if (tasks === null) upstreamListed = false;
-    for (const t of tasks || []) upstreamOf.set(t.id, key);
+/** One page of the view `state` asks for, with every count: see luigid/web/taskbrowser.py. */
+async function fetchPage(state) {
+  const size = pageSize(state);
+  const page = Math.max(1, parseInt(state.page, 10) || 1);
+  const query = {
+    status: statusSet(state).join(','),
+    search: state.search.trim(),
+    sort: sortOf(state),
+    offset: String((page - 1) * size),
+    limit: String(size),
+  };
+  if (state.family) query.family = state.family;
+  let reply = await browseTasks(query);
+  // The scheduler's max_shown_tasks may make pages shorter than asked: page by its size.
+  const rows = Math.min(size, reply.limit);
+  let last = Math.max(1, Math.ceil(reply.total / rows));
+  if (rows < size || (page > last && reply.total > 0)) {
+    // ... and a page past the end (the list shrank, or an old link) shows the last one.
+    reply = await browseTasks({...query, offset: String((Math.min(page, last) - 1) * rows)});
+    last = Math.max(1, Math.ceil(reply.total / rows));
   }
-  const upstream = sum(UPSTREAM_BOXES.map((key) => counts.get(key)));
-  const pending = counts.get('PENDING');
-  const pendingSorted = upstream !== null && pending !== null;
-  if (pendingSorted) counts.set('PENDING', Math.max(0, pending - upstream));
-  return {counts, upstreamOf: upstreamListed ? upstreamOf : null, pendingSorted};
-}
-
-/**
- * The tasks of one box, each carrying the box as `box`, or {tasks: null, count} when there
- * are too many. `upstreamOf` (null: not known for this search) lets Pending leave out the
- * upstream tasks without asking for them again.
- */
-async function listBox(key, search, maxShown, upstreamOf) {
-  if (key !== 'PENDING') {
-    const got = await fetchTasks(boxArgs(key), search, maxShown);
-    for (const t of got.tasks || []) t.box = key;
-    return got;
-  }
-  let upstream = upstreamOf;
-  if (upstream === null) {
-    upstream = new Map();
-    for (const box of UPSTREAM_BOXES) {
-      const got = await fetchTasks(boxArgs(box), search, TABLE_CAP);
-      if (got.tasks === null) return {tasks: null, count: null};
-      for (const t of got.tasks) upstream.set(t.id, box);
-    }
-  }
-  const got = await fetchTasks(boxArgs('PENDING'), search, maxShown);
-  if (got.tasks === null) return {tasks: null, count: got.count === null ? null : Math.max(0, got.count - upstream.size)};
-  const tasks = got.tasks.filter((t) => !upstream.has(t.id));
-  for (const t of tasks) t.box = 'PENDING';
-  return {tasks, count: tasks.length};
-}
-
-/** The tasks of a set of boxes (none: every task, labelled by box where `upstreamOf` knows it). */
-async function listBoxes(boxes, search, maxShown, upstreamOf) {
-  if (!boxes.length) {
-    const got = await fetchTasks(boxArgs(''), search, maxShown);
-    for (const t of got.tasks || []) t.box = (upstreamOf && upstreamOf.get(t.id)) || t.status;
-    return got;
-  }
-  const parts = await Promise.all(boxes.map((key) => listBox(key, search, maxShown, upstreamOf)));
-  if (parts.some((p) => p.tasks === null)) return {tasks: null, count: sum(parts.map((p) => p.count))};
-  const tasks = parts.flatMap((p) => p.tasks);
-  return {tasks, count: tasks.length};
+  const tasks = reply.tasks.map((entry, i) => {
+    const [id, task] = Object.entries(entry)[0];
+    return {...task, id, box: reply.boxes[i]};
+  });
+  return {...reply, tasks, size: rows, capped: rows < size};
 }
 
 export class TasksView {
@@ -221,13 +153,14 @@ export class TasksView {
     }
     this.showPageSize(state);
 
-    const counts = await loadCounts(state.search);
-    if (gen !== this.gen) return null;
-    const listing = await this.fetchListing(state, boxes, counts);
+    const reply = await fetchPage(state);
     if (gen !== this.gen) return null;
     return () => {
-      this.renderCounts(counts);
-      this.renderListing(state, listing);
+      this.renderCounts(reply);
+      this.renderFamilies(state, reply.families);
+      this.renderTable(state, reply);
+      this.notice.replaceChildren(...(reply.capped ? [h('p', {class: 'warn'},
+        `The scheduler's max_shown_tasks (${formatNumber(reply.limit)}) limits each page to that many tasks.`)] : []));
     };
   }
 
@@ -236,86 +169,40 @@ export class TasksView {
     const size = pageSize(state);
     const sizes = new Set([...PAGE_SIZES, size]);
     const options = [...sizes].sort((a, b) => a - b).map((n) =>
-      h('option', {value: n === TABLE_CAP ? '-1' : String(n)}, n === TABLE_CAP ? 'All' : String(n)));
-    if (!sizes.has(TABLE_CAP)) options.push(h('option', {value: '-1'}, 'All'));
+      h('option', {value: n === TABLE_CAP ? '-1' : String(n)}, formatNumber(n)));
+    if (!sizes.has(TABLE_CAP)) options.push(h('option', {value: '-1'}, formatNumber(TABLE_CAP)));
     this.pageSize.replaceChildren(...options);
     this.pageSize.value = size === TABLE_CAP ? '-1' : String(size);
   }
 
-  /**
-   * The tasks of the boxes switched on (none: every task) and the search, or just their
-   * number when there are too many. Within TABLE_CAP the requests carry no limit of their
-   * own, so the scheduler's configured max_shown_tasks still applies.
-   */
-  async fetchListing(state, boxes, {counts, upstreamOf}) {
-    const known = boxes.length ? sum(boxes.map((key) => counts.get(key))) : counts.get('');
-    let got = {tasks: null, count: known};
-    let narrowedByFamily = false;
-    if (known === 0) got = {tasks: [], count: 0};
-    else if (known !== null && known <= TABLE_CAP) got = await listBoxes(boxes, state.search, undefined, upstreamOf);
-    if (got.tasks === null && state.family) {
-      // Too many for the page: let the server narrow to the family too. Display names
-      // start with 'Family(' so that is a search term the server can match.
-      got = await listBoxes(boxes, `${state.search} ${state.family}(`.trim(), TABLE_CAP, null);
-      narrowedByFamily = true;
-    }
-    if (got.tasks === null) return {over: true, count: got.count === null ? -1 : got.count, tasks: [], narrowedByFamily};
-    return {over: false, count: null, tasks: got.tasks, narrowedByFamily};
-  }
-
-  renderCounts({counts, pendingSorted}) {
+  renderCounts({counts, upstream_backlog: backlog}) {
     for (const [key, button] of this.countButtons) {
       const number = button.querySelector('.count-number');
-      const value = counts.get(key);
-      number.textContent = value === null ? '?' : formatNumber(value);
-      number.title = value === null ? `More than ${formatNumber(TABLE_CAP)} pending tasks: search to narrow`
-        : key === 'PENDING' && !pendingSorted
-          ? 'Includes the pending tasks that are upstream failed or upstream disabled: too many pending tasks to tell them apart'
-          : '';
+      const value = counts[key] ?? 0;
+      const settling = backlog > 0 && (UPSTREAM_BOXES.includes(key) || key === 'PENDING');
+      number.textContent = formatNumber(value);
+      button.classList.toggle('settling', settling);
+      number.title = settling
+        ? `Still being worked out: the scheduler has ${formatNumber(backlog)} tasks to look at after a failure or a recovery upstream`
+        : '';
     }
   }
 
-  renderListing(state, listing) {
-    const {over, count, tasks, narrowedByFamily} = listing;
-    this.notice.replaceChildren();
-    if (over) {
-      this.notice.append(count < 0
-        ? h('p', {class: 'warn'}, `Too many pending tasks to work out their upstream status here (more than ${formatNumber(TABLE_CAP)}). Search to narrow the list.`)
-        : h('p', {class: 'warn'},
-          h('strong', {class: 'over-count'}, formatNumber(count)),
-          ` tasks match, more than the ${formatNumber(TABLE_CAP)} this page loads at once. Choose a status or search to narrow the list.`));
-    }
-
-    const families = new Map();
-    if (!narrowedByFamily) {
-      for (const t of tasks) {
-        const name = String(t.name || '');
-        families.set(name, (families.get(name) || 0) + 1);
-      }
-    }
-    this.renderFamilies(state, families, over && !narrowedByFamily);
-
-    const shown = state.family ? tasks.filter((t) => String(t.name) === state.family) : tasks;
-    this.renderTable(state, shown);
-  }
-
-  renderFamilies(state, families, unknown) {
+  renderFamilies(state, counted) {
     const items = [];
+    const families = new Map(Object.entries(counted || {}));
     const select = (name) => updateState({family: state.family === name ? '' : name, page: '1'});
     if (state.family) {
       const clear = h('button', {type: 'button', class: 'family clear-family'}, 'Show all families');
       clear.addEventListener('click', () => updateState({family: '', page: '1'}));
       items.push(h('li', null, clear));
     }
-    if (unknown) {
-      items.push(h('li', {class: 'muted'}, 'Too many tasks to group by family. Narrow the list first.'));
-    }
     if (state.family && !families.has(state.family)) families.set(state.family, null);
     for (const name of [...families.keys()].sort((a, b) => a.localeCompare(b))) {
       const n = families.get(name);
       const b = h('button', {type: 'button', class: 'family', dataset: {family: name},
         'aria-pressed': String(name === state.family)},
-      h('span', {class: 'family-name'}, name),
+      h('span', {class: 'family-name'}, name || '(no family yet)'),
       n === null ? null : h('span', {class: 'family-count'}, formatNumber(n)));
       b.addEventListener('click', () => select(name));
       items.push(h('li', null, b));
@@ -324,21 +211,13 @@ export class TasksView {
     this.familyList.replaceChildren(...items);
   }
 
-  renderTable(state, tasks) {
-    const desc = state.sort.startsWith('-');
-    const sortKey = SORT_KEYS[state.sort.replace(/^-/, '')] ? state.sort.replace(/^-/, '') : 'updated';
-    const keyFn = SORT_KEYS[sortKey];
-    const sorted = [...tasks].sort((a, b) => {
-      const ka = keyFn(a);
-      const kb = keyFn(b);
-      const c = ka < kb ? -1 : ka > kb ? 1 : String(a.id).localeCompare(String(b.id));
-      return desc ? -c : c;
-    });
-
-    const size = pageSize(state);
-    const pages = Math.max(1, Math.ceil(sorted.length / size));
-    const page = Math.min(pages, Math.max(1, parseInt(state.page, 10) || 1));
-    const rows = sorted.slice((page - 1) * size, page * size);
+  renderTable(state, {tasks, total, offset, size}) {
+    const sort = sortOf(state);
+    const desc = sort.startsWith('-');
+    const sortKey = sort.replace(/^-/, '');
+    const pages = Math.max(1, Math.ceil(total / size));
+    const page = Math.min(pages, Math.floor(offset / size) + 1);
+    const rows = tasks;
 
     this.thead.replaceChildren(h('tr', null, COLUMNS.map((col) => {
       if (!col.sortable) return h('th', {scope: 'col'}, col.label);
@@ -354,8 +233,8 @@ export class TasksView {
       this.tbody.append(h('tr', {class: 'empty'}, h('td', {colspan: COLUMNS.length}, 'No tasks to show.')));
     }
 
-    const first = sorted.length ? (page - 1) * size + 1 : 0;
-    this.summary.textContent = `${formatNumber(first)}–${formatNumber((page - 1) * size + rows.length)} of ${formatNumber(sorted.length)} tasks`;
+    const first = rows.length ? offset + 1 : 0;
+    this.summary.textContent = `${formatNumber(first)}–${formatNumber(offset + rows.length)} of ${formatNumber(total)} tasks`;
     this.renderPager(page, pages);
   }
 

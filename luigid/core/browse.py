@@ -1,0 +1,285 @@
+"""The UI's task browser: one view of the task list (status boxes, family, search, sort and a
+page of it) answered on the server, so the page never loads every task.
+
+Without a search, the counts come from ``luigid.core.uicounts``'s counters (O(boxes x
+families)) and the default order, newest update first, walks the status index from the
+newest entry: a page costs what it skips and shows. A search, or another order, looks at
+the tasks concerned in steps of ``SCAN_STEP``; ``browse`` is a generator that yields None
+between steps, so that the server can answer other requests, and returns the page. What
+such a scan finds (the order, and a search's counts) is kept for ``Scans.MAX_AGE`` seconds
+per view, so that the next pages, and every browser polling the same view, cost a page's
+work rather than a scan each: within that time the rows are the tasks as they are now, in
+the order of the scan.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import itertools
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from luigid.core import clock
+from luigid.core.model import (
+    BATCH_RUNNING,
+    DISABLED,
+    DONE,
+    FAILED,
+    PENDING,
+    RUNNING,
+    UNKNOWN,
+    UPSTREAM_DISABLED,
+    UPSTREAM_FAILED,
+    Task,
+)
+from luigid.core.state import State
+
+#: The boxes tasks are counted in, in the page's order.
+BOXES = (PENDING, RUNNING, BATCH_RUNNING, DONE, FAILED, UPSTREAM_FAILED, DISABLED, UPSTREAM_DISABLED, UNKNOWN)
+#: The status each box's tasks have.
+STATUS_OF_BOX = {box: PENDING if box in (UPSTREAM_FAILED, UPSTREAM_DISABLED) else box for box in BOXES}
+#: Tasks looked at between two pauses: a few milliseconds, even on a busy machine.
+SCAN_STEP = 2000
+MAX_LIMIT = 1000
+
+
+def _number(value: Any, default: float) -> float:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+#: The page's sort keys; ties go by task id.
+SORT_KEYS: dict[str, Callable[[Task], Any]] = {
+    "updated": lambda t: t.updated,
+    "started": lambda t: _number(t.time, 0),
+    "priority": lambda t: _number(t.priority, 0),
+    "name": lambda t: t.pretty_id.casefold(),
+    "status": lambda t: t.counted[0] if t.counted else t.status,
+    "progress": lambda t: _number(t.progress_percentage, -1),
+}
+
+
+@dataclass(frozen=True)
+class View:
+    boxes: tuple[str, ...] = ()  # none: every task
+    family: str | None = None
+    search: str = ""
+    sort: str = "updated"
+    descending: bool = True
+    offset: int = 0
+    limit: int = 100
+
+
+@dataclass
+class Page:
+    #: box -> tasks (matching the search, when there is one); "" is every task
+    counts: dict[str, int]
+    #: family -> tasks in the chosen boxes (and search)
+    families: dict[str, int]
+    #: tasks in the chosen boxes, family and search
+    total: int
+    #: the page, with the box each task counts in
+    tasks: list[tuple[Task, str]] = field(default_factory=list)
+    #: tasks still to look at before the upstream boxes are exact (``UiCounts.backlog``)
+    backlog: int = 0
+
+
+@dataclass
+class Scan:
+    """What a scan of one view found: sorted runs of its tasks, and, for a search, its counts."""
+
+    made: float
+    runs: list[list[Task]]
+    counts: dict[str, int] | None = None
+    families: dict[str, int] | None = None
+    total: int = 0
+
+
+class Scans:
+    """The last scans, by view (without its page), each kept MAX_AGE seconds."""
+
+    MAX_AGE = 10.0  # the page's own refresh interval
+    MOST = 16
+
+    def __init__(self) -> None:
+        self._scans: dict[tuple[Any, ...], Scan] = {}
+
+    @staticmethod
+    def key(view: View) -> tuple[Any, ...]:
+        return (view.boxes, view.family, " ".join(view.search.split()).casefold(), view.sort, view.descending)
+
+    def get(self, view: View) -> Scan | None:
+        scan = self._scans.get(self.key(view))
+        return scan if scan is not None and 0 <= clock.now() - scan.made < self.MAX_AGE else None
+
+    def put(self, view: View, scan: Scan) -> None:
+        now = clock.now()
+        for key in [k for k, old in self._scans.items() if not 0 <= now - old.made < self.MAX_AGE]:
+            del self._scans[key]
+        if len(self._scans) >= self.MOST:
+            del self._scans[next(iter(self._scans))]  # the oldest
+        self._scans[self.key(view)] = scan
+
+
+def _box(task: Task) -> str:
+    counted = task.counted
+    return counted[0] if counted is not None else task.status
+
+
+Steps = Generator[None, None, Page]
+
+
+def browse(state: State, view: View, scans: Scans | None = None) -> Steps:
+    """Yields None between steps; returns the page. ``scans``: scans to reuse and keep."""
+    if view.search.split():
+        return (yield from _searched(state, view, scans))
+    ui = state.ui
+    counts = {box: ui.totals.get(box, 0) for box in BOXES}
+    counts[""] = state.count()
+    chosen = view.boxes or BOXES
+    families: dict[str, int] = {}
+    for box in chosen:
+        for family, n in ui.families.get(box, {}).items():
+            families[family] = families.get(family, 0) + n
+    total = families.get(view.family, 0) if view.family is not None else sum(counts[b] for b in chosen)
+    page = Page(counts, families, total, backlog=ui.backlog())
+    wanted = _filter(view)
+    if view.sort == "updated" and view.descending:
+        statuses = sorted({STATUS_OF_BOX[box] for box in chosen})
+        ordered = heapq.merge(
+            *(state.newest_first(s) for s in statuses), key=lambda t: (t.updated, t.id), reverse=True
+        )
+        shown = yield from _walk(ordered, wanted, view.offset, view.limit)
+    else:
+        scan = scans.get(view) if scans is not None else None
+        if scan is None:
+            runs: list[list[Task]] = []
+            for chunk in _chunks(_candidates(state, view.boxes)):
+                runs.append(_sorted_run([t for t in chunk if wanted(t)], view))
+                yield None
+            scan = Scan(clock.now(), runs)
+            if scans is not None:
+                scans.put(view, scan)
+        shown = yield from _walk(_merge(scan.runs, view), None, view.offset, view.limit)
+    page.tasks = [(t, _box(t)) for t in shown]
+    return page
+
+
+def _searched(state: State, view: View, scans: Scans | None) -> Steps:
+    """One pass over every task: the counts of every box and the families among the tasks
+    matching the search, and sorted runs of those in view."""
+    scan = scans.get(view) if scans is not None else None
+    if scan is None:
+        scan = yield from _search(state, view)
+        if scans is not None:
+            scans.put(view, scan)
+    assert scan.counts is not None and scan.families is not None
+    page = Page(dict(scan.counts), dict(scan.families), scan.total, backlog=state.ui.backlog())
+    shown_tasks = yield from _walk(_merge(scan.runs, view), None, view.offset, view.limit)
+    page.tasks = [(t, _box(t)) for t in shown_tasks]
+    return page
+
+
+def _search(state: State, view: View) -> Generator[None, None, Scan]:
+    terms = [term.casefold() for term in view.search.split()]
+    counts = dict.fromkeys(BOXES, 0)
+    counts[""] = 0
+    families: dict[str, int] = {}
+    chosen = set(view.boxes)
+    runs: list[list[Task]] = []
+    total = 0
+    for chunk in _chunks(list(state.tasks())):
+        in_view = []
+        for task in _matching(chunk, terms):
+            box = _box(task)
+            counts[box] = counts.get(box, 0) + 1
+            counts[""] += 1
+            if chosen and box not in chosen:
+                continue
+            families[task.family] = families.get(task.family, 0) + 1
+            if view.family is None or task.family == view.family:
+                in_view.append(task)
+        total += len(in_view)
+        runs.append(_sorted_run(in_view, view))
+        yield None
+    return Scan(clock.now(), runs, counts, families, total)
+
+
+def _matching(chunk: list[Task], terms: list[str]) -> list[Task]:
+    """The tasks whose display name holds every term (casefolded). The names are searched
+    as one string, so the first term costs a few C-level ``find`` calls per step rather than
+    a Python test per task (a search over 1M tasks: ~0.3 s of steps instead of ~3 s)."""
+    names = [task.pretty_id.casefold() for task in chunk]
+    # where each name starts in the joined string; terms hold no whitespace, so none spans two names
+    starts = list(itertools.accumulate((len(name) + 1 for name in names), initial=0))
+    joined = "\n".join(names)
+    first, rest = terms[0], terms[1:]
+    found: list[Task] = []
+    at = joined.find(first)
+    while at >= 0:
+        i = bisect.bisect_right(starts, at) - 1
+        if all(term in names[i] for term in rest):
+            found.append(chunk[i])
+        at = joined.find(first, starts[i + 1])  # the next name: each task once
+    return found
+
+
+def _filter(view: View) -> Callable[[Task], bool]:
+    boxes = set(view.boxes)
+    family = view.family
+
+    def wanted(task: Task) -> bool:
+        if boxes and _box(task) not in boxes:
+            return False
+        return family is None or task.family == family
+
+    return wanted
+
+
+def _candidates(state: State, boxes: tuple[str, ...]) -> list[Task]:
+    """A copy (other requests may run between steps) of the tasks the boxes draw from."""
+    if not boxes:
+        return list(state.tasks())
+    statuses = sorted({STATUS_OF_BOX[box] for box in boxes})
+    return list(state.tasks_by_status(*statuses))
+
+
+def _chunks(tasks: list[Task]) -> Iterable[list[Task]]:
+    for start in range(0, len(tasks), SCAN_STEP):
+        yield tasks[start : start + SCAN_STEP]
+
+
+def _full_key(view: View) -> Callable[[Task], tuple[Any, str]]:
+    key = SORT_KEYS.get(view.sort, SORT_KEYS["updated"])
+    return lambda t: (key(t), t.id)
+
+
+def _sorted_run(tasks: list[Task], view: View) -> list[Task]:
+    tasks.sort(key=_full_key(view), reverse=view.descending)
+    return tasks
+
+
+def _merge(runs: list[list[Task]], view: View) -> Iterable[Task]:
+    if len(runs) == 1:
+        return runs[0]
+    return heapq.merge(*runs, key=_full_key(view), reverse=view.descending)
+
+
+def _walk(
+    tasks: Iterable[Task], wanted: Callable[[Task], bool] | None, offset: int, limit: int
+) -> Generator[None, None, list[Task]]:
+    """The ``limit`` wanted tasks after the first ``offset``, pausing every SCAN_STEP looked at."""
+    out: list[Task] = []
+    for seen, task in enumerate(tasks, 1):
+        if seen % SCAN_STEP == 0:
+            yield None
+        if wanted is not None and not wanted(task):
+            continue
+        if offset:
+            offset -= 1
+            continue
+        out.append(task)
+        if len(out) >= limit:
+            break
+    return out

@@ -1,0 +1,62 @@
+"""``GET /ui/tasks``, the UI's own task-list endpoint, over real HTTP: its answer's shape,
+every bad parameter answered with a 400 and a JSON error, and luigi's API left as it was."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from typing import Any
+
+from tests.web.support import LuigidCase
+
+
+class TaskBrowserTest(LuigidCase):
+    def setUp(self) -> None:
+        super().setUp()
+        s = self.scheduler
+        s.add_task(worker="w", task_id="Leaf_1", family="Leaf", params={"n": "1"}, status="FAILED")
+        for i in range(5):
+            s.add_task(worker="w", task_id=f"Mid_{i}", family="Mid", params={"i": str(i)}, deps=["Leaf_1"])
+        s.add_task(worker="w", task_id="Done_1", family="Done", status="DONE")
+
+    def browse(self, query: str = "", code: int = 200) -> Any:
+        resp = self.fetch(f"/ui/tasks?{query}")
+        assert resp.code == code, (resp.code, resp.body)
+        assert resp.headers["Content-Type"].startswith("application/json")
+        return json.loads(resp.body)
+
+    def test_counts_families_and_a_page(self) -> None:
+        got = self.browse("status=UPSTREAM_FAILED&sort=name&limit=2&offset=1")
+        assert got["counts"]["UPSTREAM_FAILED"] == 5 and got["counts"]["PENDING"] == 0
+        assert got["counts"][""] == 7 and got["counts"]["FAILED"] == 1
+        assert got["families"] == {"Mid": 5} and got["total"] == 5 and got["offset"] == 1
+        assert [next(iter(t)) for t in got["tasks"]] == ["Mid_1", "Mid_2"]
+        assert got["boxes"] == ["UPSTREAM_FAILED", "UPSTREAM_FAILED"]
+        assert got["upstream_backlog"] == 0
+        # each entry is the task as task_list shows it
+        listed = self.scheduler.task_list("PENDING", "")
+        assert got["tasks"][0]["Mid_1"] == listed["Mid_1"]
+
+    def test_search_and_family(self) -> None:
+        got = self.browse("search=mid%20i%3D3")
+        assert got["total"] == 1 and got["counts"][""] == 1 and next(iter(got["tasks"][0])) == "Mid_3"
+        got = self.browse("family=Done")
+        assert got["total"] == 1 and got["boxes"] == ["DONE"]
+
+    def test_bad_parameters_are_400_with_a_message(self) -> None:
+        for query, word in [
+            ("status=NOPE", "status"),
+            ("sort=-color", "sort"),
+            ("limit=0", "limit"),
+            ("limit=1001", "limit"),
+            ("offset=-1", "offset"),
+            ("offset=ten", "offset"),
+            ("search=%ff", "search"),
+        ]:
+            got = self.browse(query, code=400)
+            assert set(got) == {"error"} and got["error"].startswith(word), (query, got)
+
+    def test_luigis_api_is_unchanged(self) -> None:
+        data = urllib.parse.quote(json.dumps({"status": "PENDING", "upstream_status": ""}))
+        resp = self.fetch(f"/api/task_list?data={data}")
+        assert set(json.loads(resp.body)["response"]) == {f"Mid_{i}" for i in range(5)}
