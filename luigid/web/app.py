@@ -22,6 +22,8 @@ from luigid.web.base import InFlight
 from luigid.web.ui import STATIC_ROOT, NotFoundHandler, RootHandler, StaticHandler
 from luigid.web.validation import request_limits_from
 
+ACCESS_LOG = logging.getLogger("tornado.access")
+
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
     """One line per request: debug normally, a warning when slow or failed on our side."""
@@ -29,9 +31,8 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     status = handler.get_status()
     slow = handler.application.settings.get("slow_request_seconds", DEFAULT_SLOW_REQUEST_SECONDS)
     level = logging.WARNING if status >= 500 or seconds >= slow else logging.DEBUG
-    access = logging.getLogger("tornado.access")
-    if access.isEnabledFor(level):
-        access.log(level, "%d %s %.2fms", status, handler._request_summary(), seconds * 1000)
+    if ACCESS_LOG.isEnabledFor(level):
+        ACCESS_LOG.log(level, "%d %s %.2fms", status, handler._request_summary(), seconds * 1000)
 
 
 class QuickGzip(tornado.web.GZipContentEncoding):
