@@ -163,7 +163,7 @@ def serve(
 ) -> int:
     from dataclasses import replace
 
-    from luigid.runtime.server import StartupError, run
+    from luigid.runtime.server import EXIT_NOT_SAVED, StartupError, run
     from luigid.scheduler import Scheduler
     from luigid.storage.statefile import StateFileError
 
@@ -174,7 +174,7 @@ def serve(
         return report.failed(EXIT_STARTUP, f"cannot create the folder of {state_path}: {exc.strerror or exc}")
     pidfile = opts.pidfile
     try:
-        run(
+        server = run(
             api_port=opts.port,
             address=opts.address,
             unix_socket=opts.unix_socket,
@@ -185,4 +185,4 @@ def serve(
         )
     except (StartupError, StateFileError) as exc:
         return report.failed(EXIT_STARTUP, str(exc))
-    return 0
+    return 0 if server.save_error is None else EXIT_NOT_SAVED

@@ -144,7 +144,15 @@ class Scheduler(core.Scheduler):
         if count:
             logger.info("Change log: replayed %d changes made after the snapshot", count)
         if store.cut_short:  # what was replayed is no longer on disk: snapshot it now
-            statefile.save_state(self.state, self.config.state_path, store)
+            try:
+                statefile.save_state(self.state, self.config.state_path, store)
+            except OSError as exc:  # a full disk must not stop the start: the next snapshot retries
+                logger.error(
+                    "Could not save the replayed state in %s (%s); it is only in memory until the "
+                    "next snapshot",
+                    self.config.state_path,
+                    exc.strerror or exc,
+                )
 
     def dump(self) -> None:
         """Write the state file atomically, then flush batched e-mail."""

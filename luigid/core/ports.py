@@ -140,6 +140,13 @@ def tell_history(history: TaskHistory, task: Task, status: str, host: str | None
         _history_warning.warn("Error saving Task history", exc_info=True)
 
 
+class WritesRefused(Exception):
+    """A change could not be made durable (the change log cannot be written or synced).
+    The call is not acknowledged: the HTTP layer answers it 503 with this message, and
+    state-changing calls are refused until the store can write again (Redis's
+    stop-writes-on-error rule)."""
+
+
 class ChangeLog(Protocol):
     """Where every state change is appended before its call is answered (the local-file
     implementation is ``luigid.storage.changelog``): ``method`` run with ``arguments``

@@ -24,7 +24,8 @@ HistoryProbe = Callable[[], Mapping[str, int]]
 #: returns {'longest_seconds': s, 'longest_on_cpu_seconds': s, 'recent_longest_seconds': s,
 #: 'over_threshold': n} (see luigid.runtime.stalls)
 StallProbe = Callable[[], Mapping[str, float]]
-#: returns {'open_connections': n, 'accepts_refused': n, 'resident_memory_bytes': n}
+#: returns {'open_connections': n, 'accepts_refused': n, 'resident_memory_bytes': n,
+#: 'writes_refused': 0 or 1, 'writes_refused_calls': n}
 #: (see luigid.runtime.accept and luigid.runtime.resources)
 ServerProbe = Callable[[], Mapping[str, int]]
 

@@ -268,6 +268,16 @@ class _StateReadings:
             value=float(reading.get("accepts_refused", 0)),
         )
         yield GaugeMetricFamily(
+            "luigid_writes_refused",
+            "1 while state-changing calls are refused because the change log cannot be written",
+            value=float(reading.get("writes_refused", 0)),
+        )
+        yield CounterMetricFamily(
+            "luigid_refused_writes",
+            "State-changing calls answered 503 because their change could not be made durable",
+            value=float(reading.get("writes_refused_calls", 0)),
+        )
+        yield GaugeMetricFamily(
             "luigid_resident_memory_bytes",
             "Resident memory of the luigid process",
             value=float(reading.get("resident_memory_bytes", 0)),

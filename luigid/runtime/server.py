@@ -53,6 +53,12 @@ SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
 DRAIN_SECONDS = 5.0
 #: reading the resident memory is one small /proc read
 MEMORY_CHECK_MS = 10_000
+#: while the change log refuses changes, how often it retries on its own
+RECOVER_WRITES_MS = 1_000
+
+
+#: exit status of a shutdown whose final save failed (docs/operations.md)
+EXIT_NOT_SAVED = 4
 
 
 class StartupError(Exception):
@@ -87,6 +93,8 @@ class Server:
         #: run just before a second signal ends the process right after the final save
         self.on_forced_exit = on_forced_exit
         self.saved = False
+        #: why the final save failed (the process then exits with EXIT_NOT_SAVED), else None
+        self.save_error: str | None = None
         config = scheduler.config
         store = scheduler.change_store
         self.snapshots = Snapshotter(
@@ -130,7 +138,10 @@ class Server:
 
     def _server_probe(self) -> dict[str, int]:
         http = self._http
+        store = self.scheduler.change_store
         return {
+            "writes_refused": int(store is not None and store.refusing),
+            "writes_refused_calls": store.refused if store is not None else 0,
             "open_connections": http.open_connections if http is not None else 0,
             "accepts_refused": http.acceptor.refused if http is not None and hasattr(http, "acceptor") else 0,
             "resident_memory_bytes": resident_memory_bytes(),
@@ -146,7 +157,16 @@ class Server:
             "workers_disabled": disabled,
         }
 
+    def _recover_writes(self) -> None:
+        """Without calls coming in, a refusing change log still learns that space returned."""
+        store = self.scheduler.change_store
+        if store is not None and store.refusing:
+            store.recover()
+
     def _periodic_prune(self) -> None:
+        store = self.scheduler.change_store
+        if store is not None and not store.recover():
+            return  # a prune is a change too: none is made while changes are refused
         if not self._prune_running:
             self._pruning = asyncio.ensure_future(self._prune())
 
@@ -232,6 +252,8 @@ class Server:
         self.memory.check()  # loading a big state file may already have passed the threshold
         memory = PeriodicCallback(self.memory.check, MEMORY_CHECK_MS)
         memory.start()
+        recover = PeriodicCallback(self._recover_writes, RECOVER_WRITES_MS)
+        recover.start()
         logger.info("Scheduler starting up on %s", self.bound)
         if ready is not None:
             ready(self)
@@ -243,6 +265,7 @@ class Server:
                 self._pruning.cancel()  # the final save settles what a round left half done
             snapshots.stop()
             memory.stop()
+            recover.stop()
             await self.shutdown()
             for sig in SHUTDOWN_SIGNALS:
                 loop.remove_signal_handler(sig)
@@ -263,7 +286,16 @@ class Server:
             self.stalls.stop()
             logger.info("%s", self.stalls.summary())
         self.snapshots.stop()  # an unfinished periodic snapshot is older than the final save
-        self.scheduler.dump()
+        try:
+            self.scheduler.dump()
+        except Exception as exc:  # a full disk: one line, and the change log still holds it all
+            where = self.scheduler.config.state_path
+            self.save_error = f"could not save the state in {where}: {_reason(exc)}"
+            logger.error(
+                "%s; the last snapshot and the change log next to it still hold every acknowledged "
+                "change, and are read at the next start",
+                self.save_error,
+            )
         self.saved = True
         if self.force_exit:
             self.exit_now()
@@ -281,7 +313,13 @@ class Server:
         if self.on_forced_exit is not None:
             self.on_forced_exit()
         logging.shutdown()
-        os._exit(0)
+        os._exit(0 if self.save_error is None else EXIT_NOT_SAVED)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def run(

@@ -14,6 +14,13 @@ that dies loses nothing it acknowledged. What a power loss can take depends on t
   reply of that turn waits for it (``durable``).
 * ``everysec``: a background thread fsyncs once a second when there is something new.
 * ``no``: the OS writes back when it likes.
+
+When a record cannot be written or synced (a full disk, an I/O error), its call is not
+acknowledged (``WritesRefused``, answered 503) and every later state-changing call is
+refused before it runs, until the store can write again: ``refusal`` retries. The record
+that failed stays pending in memory, in order, and is written first when space returns
+(or dropped once a snapshot covers it), so the log never misses a change that later
+records build on.
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
+from luigid.core.ports import WritesRefused
 from luigid.core.throttled_log import ThrottledWarning
 from luigid.storage.changelog_format import HEADER, NewerFormat, Record, encode_record, read_records
 from luigid.storage.codec import StateFileError
@@ -36,6 +45,9 @@ from luigid.storage.statefile import quarantine
 logger = logging.getLogger("luigi.server")
 
 POLICIES = ("always", "everysec", "no")
+#: how often a refusing change log tries again to write what failed
+RETRY_SECONDS = 0.5
+REFUSING = "state-changing calls are refused (503) until it can be"
 
 
 class ChangeStore(Protocol):
@@ -48,8 +60,17 @@ class ChangeStore(Protocol):
     legacy: Journal | None
     #: the last reading stopped at damage (what was replayed is then only in memory)
     cut_short: bool
+    #: times a state-changing call was refused or not acknowledged since start
+    refused: int
 
     def append(self, method: str, arguments: bytes, now: float, ids: list[str]) -> None: ...
+
+    @property
+    def refusing(self) -> bool: ...
+
+    def recover(self) -> bool: ...
+
+    def refusal(self) -> str | None: ...
 
     def durable(self) -> Awaitable[None] | None: ...
 
@@ -81,6 +102,7 @@ class LocalChangeLog(Generations):
         self.gen = max(existing) + 1 if existing else 0
         self._fsync = fsync
         self._fd: int | None = None
+        #: sequence number of the next record in this generation's file
         self._seq = 0
         self._dirty = False
         self._lock = threading.Lock()
@@ -88,27 +110,40 @@ class LocalChangeLog(Generations):
         self._commit_scheduled = False
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
+        #: records made in memory but not yet written to their file, oldest first, each with
+        #: its generation: changes are refused while there are any (see ``refusal``)
+        self._pending: list[tuple[int, bytes]] = []
+        #: why the last write / fsync failed (the fsync one clears when an fsync succeeds)
+        self._write_error: str | None = None
+        self._sync_error: str | None = None
+        self._sync_error_gen = 0
+        self._next_retry = 0.0
+        self.refused = 0
         # a full disk fails every call: one line a minute, with a count
         self._write_warning = ThrottledWarning(logger)
         self.cut_short = False
 
-    # ------------------------------------------------------------------ files
-
     # ---------------------------------------------------------------- writing
 
     def append(self, method: str, arguments: bytes, now: float, ids: list[str]) -> None:
-        """Write one record to the OS. Never raises: the call that made it must still answer."""
+        """Write one record to the OS. Never raises: the change is made, so its record is
+        kept pending when it cannot be written (and its call is then not acknowledged)."""
+        data = encode_record(self._seq, method, arguments, now, ids)
+        self._seq += 1
+        if self._pending:  # order matters: nothing may overtake a record still pending
+            self._pending.append((self.gen, data))
+            return
         try:
             fd = self._fd if self._fd is not None else self._open()
-            data = encode_record(self._seq, method, arguments, now, ids)
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            self._seq += 1
-            self._dirty = True
-        except Exception as exc:  # disk full, permissions: warn, keep serving
+        except OSError as exc:
+            self._pending.append((self.gen, data))
             self._write_failed(exc)
+            return
+        rest = _write_all(fd, data)
+        if rest is not None:
+            self._pending.append((self.gen, rest[0]))
+            self._write_failed(rest[1])
+        self._dirty = True
 
     def _open(self) -> int:
         with self._lock:
@@ -117,10 +152,17 @@ class LocalChangeLog(Generations):
                 os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0),
                 0o600,
             )
-            if os.fstat(fd).st_size == 0:
-                os.write(fd, HEADER)
+            try:
+                if os.fstat(fd).st_size < len(HEADER):  # new, or its header was cut short by a full disk
+                    os.ftruncate(fd, 0)
+                    failed = _write_all(fd, HEADER)
+                    if failed is not None:
+                        os.ftruncate(fd, 0)
+                        raise failed[1]
+            except OSError:
+                os.close(fd)
+                raise
             self._fd = fd
-            self._seq = 0
         if self.policy == "everysec" and self._syncer is None:
             self._syncer = threading.Thread(
                 target=self._sync_every_second, name="changelog-fsync", daemon=True
@@ -129,7 +171,69 @@ class LocalChangeLog(Generations):
         return fd
 
     def _write_failed(self, exc: Exception) -> None:
-        self._write_warning.warn("Could not write the change log %s: %s", self.path(self.gen), exc)
+        self._write_error = f"could not write the change log {self.path(self.gen)}: {exc}"
+        self._write_warning.warn("%s; %s", self._write_error, REFUSING)
+
+    # ---------------------------------------------------------- refusing writes
+
+    @property
+    def refusing(self) -> bool:
+        """Changes are refused now (nothing is retried to say so)."""
+        return bool(self._pending) or self._sync_error is not None
+
+    def recover(self) -> bool:
+        """True when changes are accepted. A refusing log first retries what failed (at most
+        every ``RETRY_SECONDS``), so writes resume by themselves once space returns."""
+        if not self.refusing:
+            return True
+        now = time.monotonic()
+        if now < self._next_retry:
+            return False
+        self._next_retry = now + RETRY_SECONDS
+        self._retry()
+        if self.refusing:
+            return False
+        logger.warning("Change log %s can be written again: accepting changes", self.path(self.gen))
+        return True
+
+    def refusal(self) -> str | None:
+        """Asked before a state-changing call runs: None to let it, else why it is refused."""
+        if self.recover():
+            return None
+        self.refused += 1
+        return self._reason()
+
+    def _reason(self) -> str:
+        cause = self._sync_error if self._sync_error is not None else self._write_error
+        return f"changes are refused for now: {cause}"
+
+    def _retry(self) -> None:
+        while self._pending:
+            gen, data = self._pending[0]
+            try:
+                if gen == self.gen:
+                    fd = self._fd if self._fd is not None else self._open()
+                    rest = _write_all(fd, data)
+                else:  # an older generation, its snapshot not saved: complete that file
+                    rest = _append_to(self.path(gen), data)
+            except OSError as exc:
+                self._write_failed(exc)
+                return
+            if rest is not None:
+                self._pending[0] = (gen, rest[0])
+                self._write_failed(rest[1])
+                return
+            self._pending.pop(0)
+            self._dirty = True
+        if self._sync_error is not None and self._sync_error_gen != self.gen:
+            # that file is closed (a snapshot was started since): sync it by its path
+            try:
+                _fsync_path(self.path(self._sync_error_gen))
+                self._sync_error = None
+            except OSError:
+                return
+        if self._sync_error is not None or self.policy == "always":
+            self.sync()
 
     # ------------------------------------------------------------ durability
 
@@ -141,19 +245,29 @@ class LocalChangeLog(Generations):
             self._dirty = False
             try:
                 self._fsync(self._fd)
+                if self._sync_error_gen == self.gen:
+                    self._sync_error = None
             except OSError as exc:
                 self._dirty = True
-                logger.error("Could not fsync the change log %s: %s", self.path(self.gen), exc)
+                self._sync_error = f"could not fsync the change log {self.path(self.gen)}: {exc}"
+                self._sync_error_gen = self.gen
+                self._write_warning.warn("%s; %s", self._sync_error, REFUSING)
 
     def durable(self) -> Awaitable[None] | None:
-        """With ``always``: what a reply waits for, so that its records are on disk first
-        (None when nothing is waiting to be synced). Other policies: None."""
+        """What a reply waits for: with ``always``, its records on disk (None when nothing
+        is waiting to be synced). Raises (or the awaitable raises) ``WritesRefused`` when
+        the call's records could not be written or synced: it must not be acknowledged."""
+        if self._pending or self._sync_error is not None:
+            self.refused += 1
+            raise WritesRefused(self._reason())
         if self.policy != "always" or not self._dirty:
             return None
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # called outside the server: sync now
             self.sync()
+            if self._sync_error is not None:
+                raise WritesRefused(self._reason()) from None
             return None
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
@@ -170,9 +284,14 @@ class LocalChangeLog(Generations):
 
     def _release(self) -> None:
         waiters, self._waiters = self._waiters, []
+        failed = self._sync_error is not None or bool(self._pending)
         for waiter in waiters:
             if not waiter.done():
-                waiter.set_result(None)
+                if failed:
+                    self.refused += 1
+                    waiter.set_exception(WritesRefused(self._reason()))
+                else:
+                    waiter.set_result(None)
 
     def _sync_every_second(self) -> None:
         while not self._stop.wait(1.0):
@@ -188,6 +307,7 @@ class LocalChangeLog(Generations):
         self._release()
         covered = self.gen
         self.gen += 1
+        self._seq = 0
         return covered
 
     def start_after(self, gen: int) -> None:
@@ -195,12 +315,17 @@ class LocalChangeLog(Generations):
         if self.gen <= gen:
             self._close_file()
             self.gen = gen + 1
+            self._seq = 0
 
     def discard_through(self, gen: int) -> None:
         """Delete the files (and older status journals) a saved snapshot covers."""
         if self.legacy is not None:
             self.legacy.discard_through(gen)
         super().discard_through(gen)
+        # the saved snapshot holds their changes: nothing to write any more
+        self._pending = [(g, data) for g, data in self._pending if g > gen]
+        if self._sync_error is not None and self._sync_error_gen <= gen:
+            self._sync_error = None
 
     def _close_file(self) -> None:
         with self._lock:
@@ -256,3 +381,33 @@ class LocalChangeLog(Generations):
                     ", ".join(moved),
                 )
                 return
+
+
+def _write_all(fd: int, data: bytes) -> tuple[bytes, OSError] | None:
+    """Write ``data`` to ``fd``; None when all of it was written, else what was not and why."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        return bytes(view), exc
+    return None
+
+
+def _append_to(path: str, data: bytes) -> tuple[bytes, OSError] | None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
+    try:
+        rest = _write_all(fd, data)
+        if rest is None:
+            os.fsync(fd)
+        return rest
+    finally:
+        os.close(fd)
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

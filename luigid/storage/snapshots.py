@@ -114,8 +114,14 @@ class Snapshotter:
             self.last_error = ""
             logger.debug("Snapshot saved in %s (%.2fs)", self.path, time.monotonic() - started)
             self._saved(generation)
-        elif not block:
-            self._failed(report or f"snapshot process ended with status {os.waitstatus_to_exitcode(status)}")
+        else:
+            # a child killed half-way (OOM, SIGKILL) leaves its temporary file: on a full disk
+            # that would hold on to the very space the next snapshot needs
+            with contextlib.suppress(OSError):
+                os.unlink(temporary_path(self.path, pid))
+            if not block:
+                code = os.waitstatus_to_exitcode(status)
+                self._failed(report or f"snapshot process ended with status {code}")
 
     def _saved(self, generation: int | None) -> None:
         if self.journal is not None and generation is not None:

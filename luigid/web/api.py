@@ -17,6 +17,7 @@ import tornado.web
 
 from luigid.config import CorsConfig
 from luigid.core import gcpause
+from luigid.core.ports import WritesRefused
 from luigid.core.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec, dumps, loads
 from luigid.web.access import Access
 from luigid.web.base import BaseHandler
@@ -167,17 +168,25 @@ class RpcHandler(BaseHandler):
                 raise ApiError(404, f"unknown method: {method[:200]!r}")
             self._read_body()
             arguments = self._bind(spec, self.json_argument())
+            store = getattr(self.scheduler, "change_store", None) if spec.mutating else None
+            if store is not None:
+                # stop-writes: while changes cannot be made durable none is made (reads go on)
+                refused = store.refusal()
+                if refused is not None:
+                    raise ApiError(503, f"{spec.name}: {refused}")
             try:
                 result = spec.invoke(self.scheduler, arguments)
             except RpcError as exc:
                 raise ApiError(400, f"{spec.name}: {exc}") from exc
-            store = getattr(self.scheduler, "change_store", None) if spec.mutating else None
             if store is not None:
-                # journal_fsync = always: an acknowledged change is on disk before the reply (a
-                # read's own prune slice is not something its caller asked for: it does not wait)
-                synced = store.durable()
-                if synced is not None:
-                    await synced
+                # an acknowledged change is in the log (and with journal_fsync = always, on
+                # disk) before the reply; one that is not is answered 503, never 200
+                try:
+                    synced = store.durable()
+                    if synced is not None:
+                        await synced
+                except WritesRefused as exc:
+                    raise ApiError(503, f"{spec.name}: {exc}") from None
             if isinstance(result, Fragments):
                 await self._stream_response(result)
             else:
