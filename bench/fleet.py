@@ -64,10 +64,11 @@ class FleetOptions:
     keep_runs: bool = False
 
 
-def daemon_cpu_seconds(pid: int) -> float:
-    """utime + stime of the whole process (every thread), from /proc/<pid>/stat."""
+def daemon_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the whole process (every thread), from /proc/<pid>/stat.
+    System time is mostly the kernel's loopback TCP work for the daemon's sends and receives."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def _pct(values: list[float], p: float) -> float | None:
@@ -130,9 +131,9 @@ def _run_fleet(options: FleetOptions, daemon: Daemon, size: int) -> dict[str, An
         proc.stdin.close()
         clients.append(proc)
     time.sleep(max(0.0, window_start - time.time()))
-    cpu_start, wall_start = daemon_cpu_seconds(daemon.proc.pid), time.time()
+    (user_start, sys_start), wall_start = daemon_cpu_seconds(daemon.proc.pid), time.time()
     time.sleep(max(0.0, stop - time.time()))
-    cpu = daemon_cpu_seconds(daemon.proc.pid) - cpu_start
+    user_end, sys_end = daemon_cpu_seconds(daemon.proc.pid)
     wall = time.time() - wall_start
     parts = []
     for proc in clients:
@@ -140,10 +141,10 @@ def _run_fleet(options: FleetOptions, daemon: Daemon, size: int) -> dict[str, An
         raw = proc.stdout.read()
         proc.wait(timeout=120)
         parts.append(json.loads(raw) if raw else {"client_error": f"exit {proc.returncode}"})
-    return _merge(parts, cpu, wall)
+    return _merge(parts, user_end - user_start, sys_end - sys_start, wall)
 
 
-def _merge(parts: list[dict[str, Any]], daemon_cpu: float, wall: float) -> dict[str, Any]:
+def _merge(parts: list[dict[str, Any]], daemon_user: float, daemon_sys: float, wall: float) -> dict[str, Any]:
     broken = [p["client_error"] for p in parts if "client_error" in p]
     parts = [p for p in parts if "client_error" not in p]
     samples: dict[str, list[float]] = {k: [] for k in KINDS}
@@ -154,6 +155,7 @@ def _merge(parts: list[dict[str, Any]], daemon_cpu: float, wall: float) -> dict[
         lag.extend(p["loop_lag"])
     calls = sum(p["calls_in_window"] for p in parts)
     window = max((p["window_s"] for p in parts), default=wall)
+    daemon_cpu = daemon_user + daemon_sys
     out: dict[str, Any] = {
         "window_s": round(window, 2),
         "calls_in_window": calls,
@@ -161,6 +163,7 @@ def _merge(parts: list[dict[str, Any]], daemon_cpu: float, wall: float) -> dict[
         "daemon_cpu_s": round(daemon_cpu, 2),
         "daemon_cores": round(daemon_cpu / wall, 3) if wall else None,
         "daemon_cpu_ms_per_call": round(1000 * daemon_cpu / calls, 4) if calls else None,
+        "daemon_system_share": round(daemon_sys / daemon_cpu, 3) if daemon_cpu else None,
         "client_cores": round(sum(p["cpu_window_s"] for p in parts) / window, 3) if window else None,
         "client_cores_max_proc": round(max((p["cpu_window_s"] for p in parts), default=0) / window, 3)
         if window
@@ -229,7 +232,8 @@ def summary_line(r: dict[str, Any]) -> str:
     return (
         f"get_work p99 {c['get_work']['p99_ms']} ms, ping p99 {c['ping']['p99_ms']} ms, "
         f"{r['calls_per_s']} calls/s, daemon {r['daemon_cores']} cores "
-        f"({r['daemon_cpu_ms_per_call']} ms CPU/call), clients {r['client_cores']} cores "
+        f"({r['daemon_cpu_ms_per_call']} ms CPU/call, {r['daemon_system_share']} in the kernel), "
+        f"clients {r['client_cores']} cores "
         f"(loop lag p99 {r['client_loop_lag_p99_ms']} ms), failures {r['failures']}, "
         f"timed out {r['workers_timed_out']}: {'held' if r['held'] else 'NOT held'}"
     )
