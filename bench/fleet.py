@@ -60,6 +60,7 @@ class FleetOptions:
     seconds: float = 60.0
     task_mean: float = 10.0
     keep_going: bool = False
+    rounds: int = 1
     luigi_venv: Path = BENCH / ".venv-luigi"
     keep_runs: bool = False
 
@@ -206,22 +207,34 @@ def run_fleet(options: FleetOptions) -> dict[str, Any]:
     failed: set[str] = set()
     try:
         for size in options.sizes:
+            for rnd in range(1, options.rounds + 1):
+                for name in options.daemons:
+                    if name in failed and not options.keep_going:
+                        notes.append(f"{name} not run at {size} workers: it did not hold a smaller fleet")
+                        continue
+                    spec = DaemonSpec(name, options.templates[name])
+                    print(f"[fleet] {name} with {size} workers, round {rnd} ...", flush=True)
+                    r = run_size(options, spec, size, runs / f"{name}-{size}-{rnd}")
+                    r["round"] = rnd
+                    rounds.append(r)
+                    print("        " + summary_line(r), flush=True)
+            # a size is held when every round of it was
             for name in options.daemons:
-                if name in failed and not options.keep_going:
-                    notes.append(f"{name} not run at {size} workers: it did not hold a smaller fleet")
-                    continue
-                spec = DaemonSpec(name, options.templates[name])
-                print(f"[fleet] {name} with {size} workers ...", flush=True)
-                r = run_size(options, spec, size, runs / f"{name}-{size}")
-                rounds.append(r)
-                print("        " + summary_line(r), flush=True)
-                if not r["held"]:
+                if any(not r["held"] for r in rounds if r["daemon"] == name and r["workers"] == size):
                     failed.add(name)
     finally:
         if not options.keep_runs:
             shutil.rmtree(runs, ignore_errors=True)
     capacity = {
-        name: max((r["workers"] for r in rounds if r["daemon"] == name and r["held"]), default=0)
+        name: max(
+            (
+                size
+                for size in options.sizes
+                if (mine := [r for r in rounds if r["daemon"] == name and r["workers"] == size])
+                and all(r["held"] for r in mine)
+            ),
+            default=0,
+        )
         for name in options.daemons
     }
     return {"stamp": stamp, "rounds": rounds, "capacity": capacity, "notes": notes}
@@ -241,7 +254,7 @@ def summary_line(r: dict[str, Any]) -> str:
 
 def markdown_table(result: dict[str, Any]) -> str:
     lines = [
-        "| workers | daemon | get_work p50 / p99 | ping p50 / p99 | add_task(DONE) p99 | calls/s "
+        "| workers | daemon, round | get_work p50 / p99 | ping p50 / p99 | add_task(DONE) p99 | calls/s "
         "| daemon CPU | CPU per call | clients' CPU (loop lag p99) | failed calls / timed-out workers "
         "| held |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -249,7 +262,8 @@ def markdown_table(result: dict[str, Any]) -> str:
     for r in result["rounds"]:
         c = r["calls"]
         lines.append(
-            f"| {r['workers']:,} | {r['daemon']} | {c['get_work']['p50_ms']} / {c['get_work']['p99_ms']} ms "
+            f"| {r['workers']:,} | {r['daemon']} {r['round']} "
+            f"| {c['get_work']['p50_ms']} / {c['get_work']['p99_ms']} ms "
             f"| {c['ping']['p50_ms']} / {c['ping']['p99_ms']} ms | {c['add_task(DONE)']['p99_ms']} ms "
             f"| {r['calls_per_s']:,} | {r['daemon_cores']} cores | {r['daemon_cpu_ms_per_call']} ms "
             f"| {r['client_cores']} cores ({r['client_loop_lag_p99_ms']} ms) "
@@ -269,6 +283,7 @@ def parse_args(argv: list[str]) -> tuple[FleetOptions, argparse.Namespace]:
     p.add_argument("--seconds", type=float, default=60.0, help="the measured window (default 60)")
     p.add_argument("--task-mean", type=float, default=10.0, help="mean task run time (default 10 s)")
     p.add_argument("--keep-going", action="store_true", help="run larger sizes after a failed one")
+    p.add_argument("--rounds", type=int, default=1, help="rounds per size and daemon, alternating")
     p.add_argument("--luigi-cmd", default=LUIGI_TEMPLATE, help="command template for luigi's daemon")
     p.add_argument("--ours-cmd", default=OURS_TEMPLATE, help="command template for our daemon")
     p.add_argument("--luigi-venv", type=Path, default=BENCH / ".venv-luigi")
@@ -295,6 +310,7 @@ def parse_args(argv: list[str]) -> tuple[FleetOptions, argparse.Namespace]:
         seconds=a.seconds,
         task_mean=a.task_mean,
         keep_going=a.keep_going,
+        rounds=max(1, a.rounds),
         luigi_venv=a.luigi_venv,
         keep_runs=a.keep_runs,
     )
