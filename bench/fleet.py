@@ -36,7 +36,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.daemon import LUIGI_TEMPLATE, OURS_TEMPLATE, Daemon, DaemonSpec, ensure_luigi_venv
+from bench.daemon import LUIGI_TEMPLATE, OURS_TEMPLATE, Daemon, DaemonError, DaemonSpec, ensure_luigi_venv
 from bench.fleet_client import KINDS, Plan
 from bench.latency import KeepAlive, percentile
 from bench.preload import Preload
@@ -319,11 +319,15 @@ def parse_args(argv: list[str]) -> tuple[FleetOptions, argparse.Namespace]:
 
 def main(argv: list[str]) -> int:
     options, a = parse_args(argv)
-    if "luigi" in options.daemons and "{luigi_venv}" in options.templates["luigi"]:
-        ensure_luigi_venv(options.luigi_venv)
     started = datetime.datetime.now().isoformat(timespec="seconds")
     load_start = os.getloadavg()
-    result = run_fleet(options)
+    try:
+        if "luigi" in options.daemons and "{luigi_venv}" in options.templates["luigi"]:
+            ensure_luigi_venv(options.luigi_venv)
+        result = run_fleet(options)
+    except DaemonError as exc:
+        print(f"[fleet] error: {exc}", file=sys.stderr)
+        return 1
     result["meta"] = {
         "started": started,
         "command": "python bench/fleet.py " + " ".join(shlex.quote(x) for x in argv),
