@@ -141,7 +141,8 @@ def tell_history(history: TaskHistory, task: Task, status: str, host: str | None
 
 
 class WritesRefused(Exception):
-    """A change could not be made durable (the change log cannot be written or synced).
+    """A change could not be made durable (the change log cannot be written or synced; with
+    HA, PostgreSQL cannot be reached or this node no longer leads).
     The call is not acknowledged: the HTTP layer answers it 503 with this message, and
     state-changing calls are refused until the store can write again (Redis's
     stop-writes-on-error rule)."""

@@ -29,6 +29,8 @@ T = TypeVar("T")
 
 #: The method name of a prune slice run outside a recorded call; arguments ``{"tasks": n}``.
 PRUNE = "__prune__"
+#: A new leader marking every known worker as just seen (``Scheduler.mark_workers_seen``).
+WORKERS_SEEN = "__workers_seen__"
 
 
 class Recorder:
@@ -37,6 +39,11 @@ class Recorder:
         self.log: ChangeLog | None = None
         #: >0 inside a recorded call or a replay: nested work is part of that record
         self._depth = 0
+
+    @property
+    def inside(self) -> bool:
+        """Inside a recorded call or a replay."""
+        return self._depth > 0
 
     def run(self, method: str, arguments: dict[str, Any], body: Callable[[], T]) -> T:
         """Run ``body``, the call ``method(**arguments)``, as one record."""
@@ -62,6 +69,8 @@ class Recorder:
             try:
                 if method == PRUNE:
                     scheduler.prune_slice(arguments.get("tasks"))
+                elif method == WORKERS_SEEN:
+                    scheduler.mark_workers_seen()
                 else:
                     RPC_METHODS[method].call(scheduler, arguments)
             except Exception as exc:

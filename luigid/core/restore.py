@@ -27,9 +27,13 @@ def rebuild(
     rdeps, stakes, unmarked = indexes.rdeps, indexes.stakes, queue.unmarked
     for worker in workers.values():
         worker.tasks = set()
-    for task in tasks.values():
+    # tasks that carry their status order (a luigid snapshot's) keep it, and enter the status
+    # index in that order, as they did live; others are numbered in the order given
+    kept = bool(tasks) and all(task.seq > 0 for task in tasks.values())
+    for task in sorted(tasks.values(), key=_by_seq) if kept else tasks.values():
         task_id = task.id
-        task.seq = next(seq)
+        if not kept:
+            task.seq = next(seq)
         task.ready_key = None
         by_status[task.status][task_id] = task
         add_to_sets(rdeps, task.deps, task_id)
@@ -58,3 +62,7 @@ def rebuild(
                 for worker_id in task.workers:
                     ready_of.setdefault(worker_id, []).append(task)
     indexes.rebuild(ready, ready_of)
+
+
+def _by_seq(task: Task) -> int:
+    return task.seq

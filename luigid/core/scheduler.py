@@ -32,7 +32,7 @@ from luigid.core.ports import (
     tell_history,
 )
 from luigid.core.prune import Pruner
-from luigid.core.recording import PRUNE, Recorder
+from luigid.core.recording import PRUNE, WORKERS_SEEN, Recorder
 from luigid.core.replies import Replies
 from luigid.core.resources import ResourcePool
 from luigid.core.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec, rpc_method
@@ -48,6 +48,10 @@ class Scheduler:
     process): the state only. A copy gets the do-nothing collaborators, so it can never write
     to the original's change log, mail or history; a prune round under way stays behind.
     """
+
+    #: an HA standby: it answers read calls from its copy, and the prune they make is its
+    #: leader's to record (so it only happens when a record of it is replayed)
+    follower = False
 
     #: attributes a pickle leaves out: the collaborators, and the parts ``_wire`` builds
     _NOT_PICKLED = frozenset(
@@ -122,6 +126,23 @@ class Scheduler:
             return spec.call(self, arguments)
         return self.recorder.run(spec.name, arguments, lambda: spec.call(self, arguments))
 
+    def reset_state(self) -> None:
+        """Start again from an empty state (a standby about to load a newer snapshot), keeping
+        the collaborators and the change log."""
+        self._state = State(self.config, StatusRouter(self))
+        self._wire()
+        self.attach(self.metrics_collector, self.task_history, self.batch_notifier, self.alerts)
+
+    def mark_workers_seen(self) -> None:
+        """Every known worker was active just now: a new leader does this so that workers that
+        only waited for the failover are not timed out at once. Recorded as its own change."""
+
+        def touch() -> None:
+            for worker in self._state.workers():
+                worker.last_active = clock.now()
+
+        self.recorder.run(WORKERS_SEEN, {}, touch)
+
     def attach(self, metrics: Any, history: Any, batch_notifier: Any, alerts: DisableAlerts) -> None:
         """Hand the scheduler (and each part that tells them) other collaborators."""
         self.metrics_collector, self.task_history = metrics, history
@@ -141,6 +162,8 @@ class Scheduler:
         """Go on with the prune round under way, or start one (``luigid.core.prune``); True
         when the round is not finished and another call should follow. Recorded as its own
         change unless it runs inside a recorded call."""
+        if self.follower and not self.recorder.inside:
+            return False  # a follower's state changes only by replaying its leader's records
         budget = self._pruner.slice_tasks if tasks is None else tasks
         return self.recorder.run(PRUNE, {"tasks": budget}, lambda: self._pruner.prune_slice(budget))
 

@@ -329,3 +329,5 @@ class State:
         """Replace everything and rebuild every index from the records."""
         self._start(dict(tasks), dict(workers), dict(batchers))
         restore.rebuild(self._tasks, self._workers, self._by_status, self._seq, self.indexes, self.queue)
+        # new tasks come after every restored one, whichever numbering they kept
+        self._seq = itertools.count(max((task.seq for task in self._tasks.values()), default=0) + 1)

@@ -87,8 +87,12 @@ class Server:
         unix_socket: str | None = None,
         slow_request_seconds: float = SLOW_REQUEST_SECONDS,
         on_forced_exit: Callable[[], None] | None = None,
+        ha: Any = None,
     ) -> None:
         self.scheduler = scheduler
+        #: the HA node (``luigid.ha.node.HaNode``): it loads the state, and only its leader
+        #: prunes and takes snapshots (into PostgreSQL)
+        self.ha = ha
         self.slow_request_seconds = slow_request_seconds
         #: run just before a second signal ends the process right after the final save
         self.on_forced_exit = on_forced_exit
@@ -97,11 +101,15 @@ class Server:
         self.save_error: str | None = None
         config = scheduler.config
         store = scheduler.change_store
-        self.snapshots = Snapshotter(
-            scheduler.state,
-            config.state_path,
-            config.state_snapshot_interval,
-            journal=store if store is not None else scheduler.journal,
+        self.snapshots = (
+            ha.snapshots
+            if ha is not None
+            else Snapshotter(
+                scheduler.state,
+                config.state_path,
+                config.state_snapshot_interval,
+                journal=store if store is not None else scheduler.journal,
+            )
         )
         self.api_port = api_port
         self.address = address
@@ -157,6 +165,11 @@ class Server:
             "workers_disabled": disabled,
         }
 
+    @property
+    def _standing_by(self) -> bool:
+        """An HA standby: its state only follows the leader's log."""
+        return self.ha is not None and not self.ha.leading
+
     def _recover_writes(self) -> None:
         """Without calls coming in, a refusing change log still learns that space returned."""
         store = self.scheduler.change_store
@@ -164,6 +177,8 @@ class Server:
             store.recover()
 
     def _periodic_prune(self) -> None:
+        if self._standing_by:
+            return
         store = self.scheduler.change_store
         if store is not None and not store.recover():
             return  # a prune is a change too: none is made while changes are refused
@@ -176,7 +191,7 @@ class Server:
 
     def _snapshot_tick(self) -> None:
         # a round may have been started, or left unfinished, by a read call's prune
-        self.snapshots.tick(hold=self._prune_running or self.scheduler.pruning)
+        self.snapshots.tick(hold=self._prune_running or self.scheduler.pruning or self._standing_by)
 
     async def _prune(self) -> None:
         """A whole prune round, a slice at a time, handing the loop back in between.
@@ -190,7 +205,7 @@ class Server:
         while self.snapshots.writing and time.monotonic() < give_up:
             await asyncio.sleep(PRUNE_PAUSE_SECONDS)
         try:
-            while self.scheduler.prune_slice():
+            while not self._standing_by and self.scheduler.prune_slice():
                 await asyncio.sleep(PRUNE_PAUSE_SECONDS)
         except Exception:
             logger.exception("Pruning failed; the next round starts in %d s", PRUNE_INTERVAL_MS // 1000)
@@ -211,7 +226,7 @@ class Server:
                 lambda: {"queue_depth": history.queue_depth, "write_failures": history.write_failures}
             )
         try:
-            application = app(self.scheduler)
+            application = app(self.scheduler, ha=self.ha)
             limits = server_limits_from(self.scheduler.settings.sections)
         except ConfigError as exc:
             raise StartupError(str(exc)) from None
@@ -242,6 +257,13 @@ class Server:
         self.should_exit = asyncio.Event()
         for sig in SHUTDOWN_SIGNALS:
             loop.add_signal_handler(sig, self.handle_signal, sig)
+        if self.ha is not None:
+            from luigid.ha.node import HaStartError
+
+            try:
+                await self.ha.start()  # loads the state from PostgreSQL
+            except HaStartError as exc:
+                raise StartupError(str(exc)) from None
         self.startup()
         self.stalls.start()
         pruner = PeriodicCallback(self._periodic_prune, PRUNE_INTERVAL_MS)
@@ -286,16 +308,19 @@ class Server:
             self.stalls.stop()
             logger.info("%s", self.stalls.summary())
         self.snapshots.stop()  # an unfinished periodic snapshot is older than the final save
-        try:
-            self.scheduler.dump()
-        except Exception as exc:  # a full disk: one line, and the change log still holds it all
-            where = self.scheduler.config.state_path
-            self.save_error = f"could not save the state in {where}: {_reason(exc)}"
-            logger.error(
-                "%s; the last snapshot and the change log next to it still hold every acknowledged "
-                "change, and are read at the next start",
-                self.save_error,
-            )
+        if self.ha is not None:
+            await self.ha.stop()  # every change is in PostgreSQL already: no state file
+        else:
+            try:
+                self.scheduler.dump()
+            except Exception as exc:  # a full disk: one line, and the change log still holds it all
+                where = self.scheduler.config.state_path
+                self.save_error = f"could not save the state in {where}: {_reason(exc)}"
+                logger.error(
+                    "%s; the last snapshot and the change log next to it still hold every acknowledged "
+                    "change, and are read at the next start",
+                    self.save_error,
+                )
         self.saved = True
         if self.force_exit:
             self.exit_now()
@@ -335,6 +360,15 @@ def run(
     if scheduler is None:
         scheduler = Scheduler()
     config = scheduler.config
+    ha = _ha_node(scheduler, address, api_port, unix_socket)
+    if ha is not None:
+        scheduler.attach_change_store(ha.store)
+        gc.collect()
+        server = Server(
+            scheduler, api_port=api_port, address=address, unix_socket=unix_socket, ha=ha, **options
+        )
+        asyncio.run(server.serve(ready=ready))
+        return server
     if scheduler.change_store is None and scheduler.journal is None:
         # the last save is older than the last calls: every change is logged
         # (luigid.storage.changelog). Without periodic snapshots the log is cut only at shutdown.
@@ -348,3 +382,20 @@ def run(
     server = Server(scheduler, api_port=api_port, address=address, unix_socket=unix_socket, **options)
     asyncio.run(server.serve(ready=ready))
     return server
+
+
+def _ha_node(scheduler: Scheduler, address: str | None, port: int, unix_socket: str | None) -> Any:
+    """The HA node the ``[ha]`` section asks for, or None. Raises ``StartupError``."""
+    from luigid.ha.config import ha_config_from
+
+    try:
+        config = ha_config_from(scheduler.settings.sections, address, port, unix_socket)
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from None
+    if config is None:
+        return None
+    try:
+        from luigid.ha.node import HaNode
+    except ImportError as exc:
+        raise StartupError(f"[ha] needs psycopg 3 (pip install 'luigid[ha]'): {exc}") from None
+    return HaNode(scheduler, config)

@@ -193,8 +193,11 @@ class LocalChangeLog(Generations):
         self._retry()
         if self.refusing:
             return False
-        logger.warning("Change log %s can be written again: accepting changes", self.path(self.gen))
+        self._resumed("what failed is written now")
         return True
+
+    def _resumed(self, how: str) -> None:
+        logger.warning("Change log %s can be written again (%s): accepting changes", self.path(self.gen), how)
 
     def refusal(self) -> str | None:
         """Asked before a state-changing call runs: None to let it, else why it is refused."""
@@ -323,9 +326,12 @@ class LocalChangeLog(Generations):
             self.legacy.discard_through(gen)
         super().discard_through(gen)
         # the saved snapshot holds their changes: nothing to write any more
+        was_refusing = self.refusing
         self._pending = [(g, data) for g, data in self._pending if g > gen]
         if self._sync_error is not None and self._sync_error_gen <= gen:
             self._sync_error = None
+        if was_refusing and not self.refusing:
+            self._resumed("a snapshot holds what failed")
 
     def _close_file(self) -> None:
         with self._lock:

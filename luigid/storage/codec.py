@@ -88,6 +88,9 @@ def _encode(state: State, journal_generation: int | None) -> bytes:
         document["resource_overrides"] = dict(state.resource_overrides)
     # as it is, stale timers included: the change log's replay runs on it (luigid.core.timers)
     document["prune_queue"] = state.queue.saved()
+    # each task's place in the status order, which breaks ties in hand-out order: a replay of
+    # the change log on the loaded state must hand out what the live state did
+    document["task_seqs"] = [task.seq for task in tasks.values()]
     return pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -249,6 +252,10 @@ def _from_rows(document: dict[str, Any], policy: RetryPolicy) -> tuple[Tasks, Wo
         # another layout (an older or newer luigid's): attribute by attribute, with defaults
         build = _TaskBuilder(policy)
         tasks = {key: build(key, named) for key, named in _by_name(task_fields, rows, "task")}
+    seqs = document.get("task_seqs")
+    if isinstance(seqs, list) and len(seqs) == len(tasks) and all(type(n) is int and n > 0 for n in seqs):
+        for task, number in zip(tasks.values(), seqs, strict=True):
+            task.seq = number
     named_workers = _by_name(worker_fields, worker_rows, "worker")
     workers = {key: _worker_from(key, named, {}) for key, named in named_workers}
     return tasks, workers, _batchers_from(document.get("batchers", {}))

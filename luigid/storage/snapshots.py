@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 
 from luigid.core.state import State
 from luigid.storage.codec import StateFileError, encode
@@ -21,6 +22,10 @@ from luigid.storage.files import temporary_path, write_atomically
 from luigid.storage.statefile import Generations, save_state
 
 logger = logging.getLogger("luigi.server")
+
+#: Writes one snapshot, in the forked child: (state, log generation covered, a check that
+#: raises once the server that asked for it has gone). The default writes the state file.
+Sink = Callable[[State, "int | None", Callable[[], None]], None]
 
 
 class Snapshotter:
@@ -33,9 +38,21 @@ class Snapshotter:
     """
 
     def __init__(
-        self, state: State, path: str, interval: float, fork: bool = True, journal: Generations | None = None
+        self,
+        state: State,
+        path: str,
+        interval: float,
+        fork: bool = True,
+        journal: Generations | None = None,
+        sink: Sink | None = None,
     ) -> None:
         self.state = state
+        #: where the child writes (``path``, the state file, by default)
+        self.sink: Sink = sink or (
+            lambda state, generation, check: write_atomically(
+                path, encode(state, generation), before_replace=check
+            )
+        )
         self.path = path
         self.interval = interval
         self.fork = fork and hasattr(os, "fork")
@@ -82,7 +99,7 @@ class Snapshotter:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which leaves through os._exit
             os.close(read_end)
-            _snapshot_child(self.state, self.path, write_end, parent, generation)
+            _snapshot_child(self.state, self.sink, write_end, parent, generation)
         os.close(write_end)
         self._child = (pid, read_end, time.monotonic(), generation)
 
@@ -133,7 +150,7 @@ class Snapshotter:
 
 
 def _snapshot_child(  # pragma: no cover
-    state: State, path: str, report_fd: int, parent: int, generation: int | None
+    state: State, sink: Sink, report_fd: int, parent: int, generation: int | None
 ) -> None:
     """Body of the forked snapshot process: write one snapshot, report, leave."""
     code = 1
@@ -152,7 +169,7 @@ def _snapshot_child(  # pragma: no cover
                 raise StateFileError("abandoned: the server that asked for it has gone")
 
         parent_still_there()
-        write_atomically(path, encode(state, generation), before_replace=parent_still_there)
+        sink(state, generation, parent_still_there)
         os.write(report_fd, b"ok")
         code = 0
     except BaseException as exc:

@@ -36,6 +36,7 @@ __all__ = [
     "load_snapshot",
     "quarantine",
     "replay_journal",
+    "restore_payload",
     "save_state",
 ]
 
@@ -74,18 +75,8 @@ def load_snapshot(state: State, path: str, journal: Journal | None = None) -> tu
         raise StateFileError(f"cannot read state file {path}: {exc.strerror or exc}") from exc
     started = time.perf_counter()
     try:
-        with gcpause.paused():
-            policy = state.config.retry_policy()
-            tasks, workers, batchers, generation, settings = decode_all(payload, policy)
-            del payload
-            state.restore(tasks, workers, batchers)
-            state.paused = bool(settings.get("paused", False))
-            state.resource_overrides = dict(settings.get("resource_overrides", {}))
-            if "prune_queue" in settings:
-                state.queue.restore_saved(settings["prune_queue"])
-            # the records live as long as the server: keep the collector from walking them
-            # (re-enabled with millions of new objects counted, its next pass would)
-            gc.freeze()
+        tasks, workers, generation = restore_payload(state, payload)
+        del payload
     except DamagedStateFile as exc:
         aside = quarantine(path)
         logger.error(
@@ -96,8 +87,8 @@ def load_snapshot(state: State, path: str, journal: Journal | None = None) -> tu
         raise StateFileError(f"state file {path}: {exc}") from exc
     logger.info(
         "Loaded %d tasks and %d workers from %s in %.2fs",
-        len(tasks),
-        len(workers),
+        tasks,
+        workers,
         path,
         time.perf_counter() - started,
     )
@@ -105,6 +96,23 @@ def load_snapshot(state: State, path: str, journal: Journal | None = None) -> tu
         journal.start_after(generation)
         replay_journal(state, journal, generation)
     return True, generation
+
+
+def restore_payload(state: State, payload: bytes) -> tuple[int, int, int | None]:
+    """Fill ``state`` from a state file's bytes; (tasks, workers, log generation covered).
+    Raises ``DamagedStateFile`` or ``StateFileError`` as ``codec`` does."""
+    with gcpause.paused():
+        policy = state.config.retry_policy()
+        tasks, workers, batchers, generation, settings = decode_all(payload, policy)
+        state.restore(tasks, workers, batchers)
+        state.paused = bool(settings.get("paused", False))
+        state.resource_overrides = dict(settings.get("resource_overrides", {}))
+        if "prune_queue" in settings:
+            state.queue.restore_saved(settings["prune_queue"])
+        # the records live as long as the server: keep the collector from walking them
+        # (re-enabled with millions of new objects counted, its next pass would)
+        gc.freeze()
+    return len(tasks), len(workers), generation
 
 
 def replay_journal(state: State, journal: Journal, after: int) -> int:

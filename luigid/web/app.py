@@ -30,7 +30,9 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     seconds = handler.request.request_time()
     status = handler.get_status()
     slow = handler.application.settings.get("slow_request_seconds", DEFAULT_SLOW_REQUEST_SECONDS)
-    level = logging.WARNING if status >= 500 or seconds >= slow else logging.DEBUG
+    # a handler whose 5xx is an answer rather than a failure (a standby's /leader) says so
+    failed = status >= 500 and not getattr(handler, "answers_with_5xx", False)
+    level = logging.WARNING if failed or seconds >= slow else logging.DEBUG
     if ACCESS_LOG.isEnabledFor(level):
         ACCESS_LOG.log(level, "%d %s %.2fms", status, handler._request_summary(), seconds * 1000)
 
@@ -43,16 +45,27 @@ class QuickGzip(tornado.web.GZipContentEncoding):
     GZIP_LEVEL = 3
 
 
-def app(scheduler: Scheduler, config: LuigidConfig | None = None) -> tornado.web.Application:
-    """The application. Raises ConfigError for a bad [auth] or [server] section."""
+def app(scheduler: Scheduler, config: LuigidConfig | None = None, ha: Any = None) -> tornado.web.Application:
+    """The application. Raises ConfigError for a bad [auth] or [server] section. ``ha``: the
+    HA node (``luigid.ha.node.HaNode``), whose standby forwards the API to the leader."""
     config = config or scheduler.settings
     # the routes luigi's UI calls cross-origin take part in CORS; the others are same-origin only
     cors: dict[str, Any] = {"cors": config.cors}
     collector = scheduler.metrics_collector
     observe = getattr(collector, "observe_rpc", None)
     limits = request_limits_from(config.sections)
-    routes: list[Any] = [
-        (r"/api/(.*)", RpcHandler, dict(cors, scheduler=scheduler, observe=observe, limits=limits)),
+    api: dict[str, Any] = dict(cors, scheduler=scheduler, observe=observe, limits=limits)
+    routes: list[Any] = []
+    if ha is not None:
+        from luigid.ha.handlers import HaRpcHandler, LeaderHandler  # no driver needed for these
+
+        routes += [
+            (r"/leader", LeaderHandler, {"node": ha}),
+            (r"/api/(.*)", HaRpcHandler, dict(api, node=ha)),
+        ]
+    else:
+        routes.append((r"/api/(.*)", RpcHandler, api))
+    routes += [
         (r"/", RootHandler, cors),
         (r"/static/(.*)", StaticHandler, {"path": STATIC_ROOT}),
         (r"/metrics", MetricsHandler, {"collector": collector}),

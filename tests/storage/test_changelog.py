@@ -374,3 +374,25 @@ def test_the_luigi_export_replays_the_change_log_without_touching_it(tmp_path: P
     state = read_state(str(path), SchedulerConfig(state_path=str(path)))
     assert {t.id: t.status for t in state.tasks()} == {"A": "PENDING", "B": "DONE"}
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_snapshot_keeps_the_hand_out_order_its_log_replays_on(tmp_path: Path, monkeypatch: Any) -> None:
+    """Ties in get_work's order are broken by when a task entered its status, not by when it
+    was first added: a loaded snapshot must keep that, or replaying a get_work recorded after
+    it hands out another task than the live call did (an HA standby then believes the wrong
+    task is running, and hands the right one out a second time after a takeover)."""
+    FakeClock().install(monkeypatch)  # one time for every task: only the status order differs
+    path = tmp_path / "state.pickle"
+    live = scheduler_at(path)
+    for task_id in ("A", "B"):
+        call(live, "add_task", worker="w1", task_id=task_id, family="T")
+    call(live, "add_task", worker="w1", task_id="A", status="FAILED")
+    call(live, "add_task", worker="w1", task_id="A", status="PENDING")  # A now entered PENDING after B
+    live.dump()
+    handed = call(live, "get_work", worker="w1", host="h")["task_id"]
+    again = scheduler_at(path)  # the snapshot, then the get_work replayed on it
+    assert {t: v["status"] for t, v in call(again, "task_list", status="").items()} == {
+        "A": "PENDING" if handed == "B" else "RUNNING",
+        "B": "RUNNING" if handed == "B" else "PENDING",
+    }
+    assert portrait(again) == portrait(live)

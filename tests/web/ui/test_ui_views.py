@@ -169,9 +169,16 @@ def test_graph_hide_done_and_inverted(page: Any, server: UiServer) -> None:
 
     extract = server.task_id("Extract_1")
     open_ui(page, server, f"tab=graph&task={extract}&inverse=1")
-    page.wait_for_selector("#graph-svg g.node")
+    expected = {extract, server.task_id("Clean_1"), root}
+    # the page is the same one: the previous graph stays drawn until the new one replaces it
+    page.wait_for_function(
+        "(ids) => { const shown = [...document.querySelectorAll('#graph-svg g.node')]"
+        ".map(n => n.dataset.taskId);"
+        " return shown.length === ids.length && ids.every(i => shown.includes(i)); }",
+        arg=sorted(expected),
+    )
     assert page.is_checked("#graph-inverse")
-    assert graph_nodes(page) == {extract, server.task_id("Clean_1"), root}
+    assert graph_nodes(page) == expected
     assert graph_edges(page) == expected_edges(server.call("inverse_dep_graph", task_id=extract))
 
 

@@ -1,5 +1,6 @@
 // The page header: tabs, the scheduler pause switch (only when the scheduler allows
-// pausing) and a link to the task-history pages (only when history is recorded).
+// pausing), a link to the task-history pages (only when history is recorded) and, with
+// high availability on, which node leads (GET ../../leader; 404 without HA: nothing shown).
 
 import {rpc} from './api.js';
 import {notify} from './dialog.js';
@@ -25,12 +26,14 @@ export class Header {
     this.autoRefresh = h('input', {type: 'checkbox', id: 'auto-refresh', checked: true});
     this.refreshNow = h('button', {type: 'button', class: 'btn small', id: 'refresh-now', title: 'Refresh now'}, '⟳');
     this.lastRefresh = h('span', {class: 'last-refresh muted', id: 'last-refresh'});
+    this.leaderNote = h('span', {class: 'leader-note muted', id: 'leader-note', hidden: true});
     this.paused = false;
 
     root.append(
       h('div', {class: 'brand'}, 'luigid'),
       h('nav', {class: 'tabs', 'aria-label': 'Views'}, [...this.tabLinks.values()]),
       h('div', {class: 'header-right'},
+        this.leaderNote,
         this.historyLink,
         this.pauseButton,
         h('label', {class: 'auto-refresh'}, this.autoRefresh, ' Auto-refresh'),
@@ -49,12 +52,42 @@ export class Header {
 
   /** Fetch the scheduler's pause and history flags; resolve to a function that shows them. */
   async load() {
-    const [pause, paused, history] = await Promise.all([
+    const [pause, paused, history, leader] = await Promise.all([
       rpc('is_pause_enabled', {}),
       rpc('is_paused', {}),
       rpc('has_task_history', {}),
+      this.loadLeader(),
     ]);
-    return () => this.render(Boolean(pause && pause.enabled), Boolean(paused && paused.paused), Boolean(history));
+    return () => {
+      this.render(Boolean(pause && pause.enabled), Boolean(paused && paused.paused), Boolean(history));
+      this.renderLeader(leader);
+    };
+  }
+
+  /** The /leader answer (null without HA or when it cannot be read). */
+  async loadLeader() {
+    if (this.noLeaderRoute) return null;
+    try {
+      const res = await fetch(new URL('../../leader', window.location.href), {cache: 'no-store'});
+      this.noLeaderRoute = res.status === 404;  // HA is off: not asked again
+      if (res.status !== 200 && res.status !== 503) return null;
+      return await res.json();
+    } catch (err) {
+      return null;
+    }
+  }
+
+  renderLeader(leader) {
+    this.leaderNote.hidden = !leader;
+    if (!leader) return;
+    if (leader.leader) {
+      this.leaderNote.textContent = `Leader: ${leader.node}`;
+    } else if (leader.leader_url) {
+      this.leaderNote.textContent = `Standby ${leader.node}; the leader is ${leader.leader_node} (${leader.leader_url})`;
+    } else {
+      this.leaderNote.textContent = `Standby ${leader.node}; no leader reachable: showing this node's copy`;
+    }
+    this.leaderNote.classList.toggle('standby', !leader.leader);
   }
 
   render(enabled, paused, history) {
