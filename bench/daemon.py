@@ -33,6 +33,10 @@ class DaemonError(Exception):
 def ensure_luigi_venv(venv: Path) -> None:
     """Create ``venv`` with luigi==3.8.1 in it unless it is already there."""
     python = venv / "bin" / "python"
+    script = venv / "bin" / "luigid"
+    if script.exists() and "luigi.cmdline" not in script.read_text(errors="replace"):
+        # e.g. a virtualenv with luigid installed too: its `luigid` is ours, not luigi's
+        raise DaemonError(f"{script} is not luigi's own luigid script; pass another --luigi-venv")
     if python.exists():
         probe = subprocess.run(
             [str(python), "-c", "import importlib.metadata as m; print(m.version('luigi'))"],

@@ -53,9 +53,7 @@ class Dispatcher:
         worker_rec = state.get_worker(worker_id)
         running_tasks = []
         # a RUNNING task is never UPSTREAM_DISABLED, so none is left out here
-        for task in list(state.tasks_by_status(RUNNING)):
-            if worker_id not in task.workers:
-                continue
+        for task in [t for t in state.tasks_in(RUNNING) if worker_id in t.workers]:
             other = state.get_worker(task.worker_running) if task.worker_running else None
             if other is not None:
                 info = {"task_id": task.id, "worker": str(other)}
@@ -125,10 +123,15 @@ class Dispatcher:
 
         if current_tasks is not None:
             claimed = set(current_tasks)
-            # a task we think this worker runs but it doesn't know about: hand it out again
-            for task in sorted(state.tasks_by_status(RUNNING), key=_rank):
-                if task.worker_running == worker_id and task.id not in claimed:
-                    best = task
+            # a task we think this worker runs but it doesn't know about: hand it out again,
+            # the last of them in luigi's rank order. Every worker of a fleet is running one,
+            # so the RUNNING tasks are filtered before they are ranked: a stable sort of the
+            # few left ends on the same task as luigi's sort of them all.
+            forgotten = [
+                t for t in state.tasks_in(RUNNING) if t.worker_running == worker_id and t.id not in claimed
+            ]
+            if forgotten:
+                best = sorted(forgotten, key=_rank)[-1]
             self._reset_orphaned_batch_running_tasks(worker_id)
 
         pool = self._resources
@@ -244,12 +247,11 @@ class Dispatcher:
 
     def _reset_orphaned_batch_running_tasks(self, worker_id: str) -> None:
         state = self._state
+        batched = [t for t in state.tasks_in(BATCH_RUNNING) if t.worker_running == worker_id]
+        if not batched:
+            return  # the common case: no scan of the RUNNING tasks
         live_batches = {t.batch_id for t in state.tasks_by_status(RUNNING) if t.worker_running == worker_id}
-        orphans = [
-            t
-            for t in state.tasks_by_status(BATCH_RUNNING)
-            if t.worker_running == worker_id and t.batch_id not in live_batches
-        ]
+        orphans = [t for t in batched if t.batch_id not in live_batches]
         for task in orphans:
             state.set_status(task, PENDING)
 

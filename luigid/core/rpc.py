@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
@@ -176,6 +177,24 @@ def dumps(payload: Any) -> bytes:
         return orjson.dumps(payload, default=_json_fallback, option=orjson.OPT_NON_STR_KEYS)
     except (orjson.JSONEncodeError, TypeError):
         return _dumps_stdlib(payload)
+
+
+#: 19 digits in a row: maybe an integer orjson would turn into a float (beyond 64 bits)
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
+def loads(text: str) -> Any:
+    """``json.loads(text)``: its value, or its error. orjson parses a worker's call several
+    times faster, with the same value for every text it accepts (both round floats
+    correctly), except integers beyond 64 bits, which it makes floats: a text with a long
+    run of digits is left to the standard library, as is everything orjson refuses (NaN and
+    Infinity, lone surrogates, bad JSON), so that value, or that error, is what it was."""
+    if _LONG_DIGITS.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 def members(payload: dict[str, Any]) -> bytes:

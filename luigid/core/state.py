@@ -12,7 +12,7 @@ follow the records: each write below detaches the task from them, writes (throug
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
 
 from luigid.config import SchedulerConfig
@@ -109,6 +109,12 @@ class State:
         for status in statuses:
             # statuses come from requests too (task_list?status=...): unknown ones hold nothing
             yield from self._by_status.get(status, {}).values()
+
+    def tasks_in(self, status: str) -> Collection[Task]:
+        """The tasks in one of the statuses, as a live view in the order they entered it
+        (``tasks_by_status`` without a generator: get_work filters the RUNNING ones on every
+        call, and a fleet keeps thousands of them running)."""
+        return self._by_status[status].values()
 
     def count(self, status: str = "") -> int:
         return len(self._by_status.get(status, {})) if status else len(self._tasks)

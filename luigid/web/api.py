@@ -8,7 +8,6 @@ answered 413 with a JSON error), and JSON, arguments and their types
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,11 +18,17 @@ import tornado.web
 from luigid.config import CorsConfig
 from luigid.core import gcpause
 from luigid.core.ports import WritesRefused
-from luigid.core.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec, dumps
+from luigid.core.rpc import RPC_METHODS, Fragments, RpcError, RpcSpec, dumps, loads
 from luigid.web.access import Access
 from luigid.web.base import BaseHandler
 from luigid.web.errors import JSON_TYPE, ApiError
-from luigid.web.validation import Invalid, RequestLimits, check_arguments, json_depth_exceeds
+from luigid.web.validation import (
+    Invalid,
+    RequestLimits,
+    check_arguments,
+    json_depth_exceeds,
+    text_may_nest_deeper,
+)
 
 #: An oversized body up to this many times the limit is read and dropped, so that the client,
 #: still sending, gets to read the 413; anything bigger is answered at once and cut off.
@@ -128,12 +133,12 @@ class RpcHandler(BaseHandler):
         except tornado.web.HTTPError as exc:
             raise ApiError(400, f"could not read '{name}': {exc.log_message or 'bad encoding'}") from exc
         try:
-            value = json.loads(raw)
+            value = loads(raw)
         except ValueError as exc:
             raise ApiError(400, f"'{name}' is not valid JSON: {exc}") from exc
         except RecursionError:
             raise ApiError(400, f"'{name}' is nested too deeply") from None
-        if json_depth_exceeds(value):
+        if text_may_nest_deeper(raw) and json_depth_exceeds(value):
             raise ApiError(400, f"'{name}' is nested too deeply")
         return value
 

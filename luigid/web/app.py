@@ -24,6 +24,8 @@ from luigid.web.taskbrowser import TaskBrowserHandler
 from luigid.web.ui import STATIC_ROOT, NotFoundHandler, RootHandler, StaticHandler
 from luigid.web.validation import request_limits_from
 
+ACCESS_LOG = logging.getLogger("tornado.access")
+
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
     """One line per request: debug normally, a warning when slow or failed on our side."""
@@ -33,9 +35,8 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     # a handler whose 5xx is an answer rather than a failure (a standby's /leader) says so
     failed = status >= 500 and not getattr(handler, "answers_with_5xx", False)
     level = logging.WARNING if failed or seconds >= slow else logging.DEBUG
-    access = logging.getLogger("tornado.access")
-    if access.isEnabledFor(level):
-        access.log(level, "%d %s %.2fms", status, handler._request_summary(), seconds * 1000)
+    if ACCESS_LOG.isEnabledFor(level):
+        ACCESS_LOG.log(level, "%d %s %.2fms", status, handler._request_summary(), seconds * 1000)
 
 
 class QuickGzip(tornado.web.GZipContentEncoding):

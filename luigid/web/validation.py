@@ -298,6 +298,13 @@ def check_arguments(method: str, arguments: Mapping[str, Any]) -> None:
             check(value, name)
 
 
+def text_may_nest_deeper(raw: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """False when the JSON text ``raw`` cannot nest deeper than ``limit``: every level opens
+    with a bracket or a brace, so a text with at most ``limit`` of them needs no walk over its
+    value (a worker's call has a handful; the walk costs as much as parsing it)."""
+    return raw.count("[") + raw.count("{") > limit
+
+
 def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     """True when ``value`` nests lists/objects deeper than ``limit`` (checked without recursion)."""
     stack = [(value, 1)]
@@ -348,4 +355,5 @@ __all__ = [
     "check_arguments",
     "json_depth_exceeds",
     "request_limits_from",
+    "text_may_nest_deeper",
 ]

@@ -487,6 +487,30 @@ def graphs_scheduled_in_turn(make_twin: MakeTwin) -> None:
     t.views("T_0_4", "T_4_5")
 
 
+def forgotten_running_tasks(make_twin: MakeTwin) -> None:
+    """A fleet's get_work: every worker runs tasks, and one that reports fewer than it runs is
+    handed the best-ranked forgotten one again (two priorities, then age); count_pending lists
+    every worker's running tasks, those it shares as a stakeholder too."""
+    t = make_twin(**FAST)
+    workers = ("w1", "w2", "w3", "w4")
+    for worker in workers:
+        t.same("add_worker", worker=worker, info=[*WORKER_INFO, ["first_task", None]])
+        for i in range(4):
+            t.add(f"R_{worker}_{i}", worker=worker, priority=i % 2)
+    for worker in workers:
+        for _ in range(4):
+            t.work(worker=worker)  # no current_tasks: each call starts one more
+    t.same("add_task", task_id="R_w1_0", worker="w2", family="R", params={})  # a second stakeholder
+    for worker in workers:
+        t.same("count_pending", worker=worker)
+    # all four are running: a task handed out now is a forgotten one, handed out again
+    assert t.work(worker="w1", current_tasks=[])["task_id"] == "R_w1_1"
+    assert t.work(worker="w2", current_tasks=["R_w2_1"])["task_id"] == "R_w2_3"
+    assert t.work(worker="w3", current_tasks=["R_w3_1", "R_w3_3"])["task_id"] == "R_w3_0"
+    assert t.work(worker="w4", current_tasks=[f"R_w4_{i}" for i in range(4)])["task_id"] is None
+    t.views("R_w1_0")
+
+
 SCENARIOS = [
     linear_chain,
     diamond_two_workers,
@@ -503,6 +527,7 @@ SCENARIOS = [
     batch_emails,
     equal_rank_siblings,
     graphs_scheduled_in_turn,
+    forgotten_running_tasks,
 ]
 
 

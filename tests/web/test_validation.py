@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from luigid.web.validation import (
     Invalid,
     check_arguments,
     json_depth_exceeds,
+    text_may_nest_deeper,
 )
 from tests.web.support import KWARGS_ARGUMENTS
 
@@ -86,3 +88,21 @@ def test_depth() -> None:
     assert json_depth_exceeds([nested])
     assert not json_depth_exceeds({"a": [1, {"b": []}]}, limit=4)
     assert json_depth_exceeds({"a": [1, {"b": []}]}, limit=3)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": [1, {"b": []}]}',
+        '{"s": "[[[[{{{{"}',
+        "[" * 4 + "]" * 4,
+        '"no brackets"',
+        '{"a": {}, "b": [], "c": []}',
+    ],
+)
+@pytest.mark.parametrize("limit", [1, 3, 4, 64])
+def test_a_text_that_passes_the_bracket_count_never_nests_deeper(text: str, limit: int) -> None:
+    # the count is the cheap test the API runs first: only a text it lets through is walked
+    if not text_may_nest_deeper(text, limit):
+        assert not json_depth_exceeds(json.loads(text), limit)
+    assert text_may_nest_deeper("[" * (limit + 1) + "]" * (limit + 1), limit)
