@@ -29,17 +29,13 @@ export class RpcError extends Error {
   }
 }
 
-export async function rpc(method, args = {}) {
-  const body = new URLSearchParams({data: JSON.stringify(args)});
-  const url = API_ROOT + encodeURIComponent(method);
-  const headers = {'X-Requested-With': 'luigid-visualiser'};
+/** The response `send()` gets, or an RpcError naming `what`: unreachable, or the {"error"} of a 4xx/5xx. */
+async function answer(what, send) {
   let resp;
   try {
-    resp = MUTATING.has(method)
-      ? await fetch(url, {method: 'POST', body, headers, credentials: 'same-origin'})
-      : await fetch(url + '?' + body.toString(), {headers, credentials: 'same-origin', cache: 'no-store'});
+    resp = await send();
   } catch (err) {
-    throw new RpcError(method, 0, 'scheduler unreachable');
+    throw new RpcError(what, 0, 'scheduler unreachable');
   }
   if (!resp.ok) {
     let detail = '';
@@ -48,8 +44,18 @@ export async function rpc(method, args = {}) {
     } catch {
       detail = resp.statusText;
     }
-    throw new RpcError(method, resp.status, detail);
+    throw new RpcError(what, resp.status, detail);
   }
+  return resp;
+}
+
+export async function rpc(method, args = {}) {
+  const body = new URLSearchParams({data: JSON.stringify(args)});
+  const url = API_ROOT + encodeURIComponent(method);
+  const headers = {'X-Requested-With': 'luigid-visualiser'};
+  const resp = await answer(method, () => MUTATING.has(method)
+    ? fetch(url, {method: 'POST', body, headers, credentials: 'same-origin'})
+    : fetch(url + '?' + body.toString(), {headers, credentials: 'same-origin', cache: 'no-store'}));
   const json = await resp.json();
   return json.response;
 }
@@ -72,20 +78,8 @@ export function taskArray(reply) {
  */
 export async function browseTasks(query) {
   const url = TASK_BROWSER + '?' + new URLSearchParams(query).toString();
-  let resp;
-  try {
-    resp = await fetch(url, {headers: {'X-Requested-With': 'luigid-visualiser'}, credentials: 'same-origin', cache: 'no-store'});
-  } catch (err) {
-    throw new RpcError('ui/tasks', 0, 'scheduler unreachable');
-  }
-  if (!resp.ok) {
-    let detail = '';
-    try {
-      detail = (await resp.json()).error || '';
-    } catch {
-      detail = resp.statusText;
-    }
-    throw new RpcError('ui/tasks', resp.status, detail);
-  }
+  const resp = await answer('ui/tasks', () => fetch(url, {
+    headers: {'X-Requested-With': 'luigid-visualiser'}, credentials: 'same-origin', cache: 'no-store',
+  }));
   return resp.json();
 }
