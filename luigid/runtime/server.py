@@ -25,6 +25,7 @@ from luigid.config import ConfigError
 from luigid.core import gcpause
 from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
 from luigid.runtime.accept import Listener
+from luigid.runtime.fronts import Fronts
 from luigid.runtime.limits import server_limits_from
 from luigid.runtime.resources import (
     MemoryWatch,
@@ -119,6 +120,8 @@ class Server:
         self.force_exit = False
         self.sockets: list[socket.socket] = []
         self._http: Listener | None = None
+        #: the HTTP front processes ([server] http_processes > 1), else None
+        self.fronts: Fronts | None = None
         self.stalls = StallMonitor()
         self.memory = MemoryWatch(0)
 
@@ -145,13 +148,17 @@ class Server:
             self.exit_now()
 
     def _server_probe(self) -> dict[str, int]:
-        http = self._http
+        http: Any = self._http
+        if http is not None:
+            http = (http.open_connections, http.acceptor.refused if hasattr(http, "acceptor") else 0)
+        elif self.fronts is not None:
+            http = (self.fronts.open_connections, self.fronts.refused)
         store = self.scheduler.change_store
         return {
             "writes_refused": int(store is not None and store.refusing),
             "writes_refused_calls": store.refused if store is not None else 0,
-            "open_connections": http.open_connections if http is not None else 0,
-            "accepts_refused": http.acceptor.refused if http is not None and hasattr(http, "acceptor") else 0,
+            "open_connections": http[0] if http is not None else 0,
+            "accepts_refused": http[1] if http is not None else 0,
             "resident_memory_bytes": resident_memory_bytes(),
         }
 
@@ -238,6 +245,9 @@ class Server:
         warning = open_access_warning(application.settings["guard"], self.address, self.unix_socket)
         if warning is not None:
             logger.warning("%s", warning)
+        if limits.http_processes > 1:
+            self._start_fronts(limits)
+            return
         self._http = Listener(
             self.application,
             max_body_size=MAX_BODY_SIZE,
@@ -247,6 +257,19 @@ class Server:
             idle_connection_timeout=limits.idle_connection_timeout,
         )
         self._http.add_sockets(self.sockets)
+
+    def _start_fronts(self, limits: Any) -> None:
+        """HTTP is parsed in front processes; this one runs the calls they hand over and
+        answers the requests they forward through the same application."""
+        observe = getattr(self.scheduler.metrics_collector, "observe_rpc", None)
+        settings = Fronts.settings_for(
+            self.scheduler.settings, self.sockets, limits, self.slow_request_seconds, observe is not None
+        )
+        self.fronts = Fronts(
+            limits.http_processes, self.sockets, self.scheduler, self.application, settings, observe
+        )
+        self.fronts.start()
+        logger.info("HTTP parsed by %d front processes: %s", limits.http_processes, self.fronts.pids)
 
     @property
     def bound(self) -> list[Any]:
@@ -304,6 +327,11 @@ class Server:
             ):
                 await asyncio.sleep(0.02)
             await self._http.close_all_connections()
+        if self.fronts is not None:
+            # the fronts stop accepting and drain; their calls are answered here meanwhile
+            await self.fronts.stop(DRAIN_SECONDS, lambda: self.force_exit)
+            for sock in self.sockets:
+                sock.close()
         if self.stalls.running:  # what follows (the final save) blocks on purpose: not a stall
             self.stalls.stop()
             logger.info("%s", self.stalls.summary())
