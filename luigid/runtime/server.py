@@ -24,6 +24,7 @@ from luigid.auth import open_access_warning
 from luigid.config import ConfigError
 from luigid.core import gcpause
 from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
+from luigid.metrics import MetricsCollector
 from luigid.runtime.accept import Listener
 from luigid.runtime.fronts import Fronts
 from luigid.runtime.limits import server_limits_from
@@ -261,9 +262,15 @@ class Server:
     def _start_fronts(self, limits: Any) -> None:
         """HTTP is parsed in front processes; this one runs the calls they hand over and
         answers the requests they forward through the same application."""
-        observe = getattr(self.scheduler.metrics_collector, "observe_rpc", None)
+        collector = self.scheduler.metrics_collector
+        observe = getattr(collector, "observe_rpc", None)
+        # the base collector's hook does nothing: no frame per call for it
+        wanted = (
+            observe is not None
+            and getattr(type(collector), "observe_rpc", None) is not MetricsCollector.observe_rpc
+        )
         settings = Fronts.settings_for(
-            self.scheduler.settings, self.sockets, limits, self.slow_request_seconds, observe is not None
+            self.scheduler.settings, self.sockets, limits, self.slow_request_seconds, wanted
         )
         self.fronts = Fronts(
             limits.http_processes, self.sockets, self.scheduler, self.application, settings, observe
