@@ -420,3 +420,16 @@ def test_one_process_is_the_default(tmp_path: Path) -> None:
         assert "front processes" not in daemon.log
     finally:
         stop_all(daemon)
+
+
+def test_fronts_serve_a_unix_socket(tmp_path: Path) -> None:
+    path = str(tmp_path / "luigid.sock")
+    daemon = Luigid(tmp_path / "d", FRONTS, unix_socket=path).start()
+    try:
+        wait_for(lambda: len(front_pids(daemon.proc.pid)) == 2, 30, "two fronts")
+        status, _, _, body = exchange(daemon, "POST", "/api/ping", form({"worker": "w-unix"}))
+        assert status == 200 and json.loads(body) == {"response": {"rpc_messages": []}}
+        assert daemon.stop(strict=True) == 0
+        assert not os.path.exists(path)  # removed at exit, as without fronts
+    finally:
+        stop_all(daemon)
