@@ -180,7 +180,15 @@ def test_replies_are_those_of_the_single_process(
     single, fronts = pair
     expected = exchange(single, verb, path, body, headers)
     got = exchange(fronts, verb, path, body, headers)
+    if ("Content-Encoding", "gzip") in expected[2]:
+        # a gzip header holds the second it was made in: compare what it wraps
+        got, expected = _unzipped(got), _unzipped(expected)
     assert got == expected
+
+
+def _unzipped(reply: tuple[int, str, list[tuple[str, str]], bytes]) -> Any:
+    status, reason, headers, body = reply
+    return status, reason, headers, gzip.decompress(body)
 
 
 def test_a_static_file_revalidates_with_304_through_a_front(pair: tuple[Luigid, Luigid]) -> None:
@@ -205,12 +213,17 @@ def _masked(reply: bytes) -> Any:
 def test_streamed_replies_arrive_whole_and_gzipped(pair: tuple[Luigid, Luigid]) -> None:
     single, fronts = pair
     for daemon in pair:
-        for i in range(2500):  # more than one piece (1,000 tasks each)
-            deps = [f"Stream_{i - 1}"] if i else []
-            arguments = {"worker": "w-stream", "task_id": f"Stream_{i}", "family": "Stream", "deps": deps}
-            status = exchange(daemon, "POST", "/api/add_task", form(arguments), WORKER)[0]
-            if i % 500 == 0:
-                assert status == 200
+        conn = daemon.connection()  # one keep-alive connection for the lot
+        try:
+            for i in range(2500):  # more than one piece (1,000 tasks each)
+                deps = [f"Stream_{i - 1}"] if i else []
+                arguments = {"worker": "w-stream", "task_id": f"Stream_{i}", "family": "Stream", "deps": deps}
+                conn.request("POST", "/api/add_task", body=form(arguments), headers=WORKER)
+                reply = conn.getresponse()
+                reply.read()
+                assert reply.status == 200
+        finally:
+            conn.close()
     listing = form({"status": "PENDING", "search": "Stream"})
     plain = exchange(fronts, "POST", "/api/task_list", listing, VIEWER)
     expected = exchange(single, "POST", "/api/task_list", listing, VIEWER)
