@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import struct
 from collections.abc import Callable
+
+logger = logging.getLogger("luigi.server")
 
 #: payload length, id, kind
 HEADER = struct.Struct("!IIB")
@@ -125,7 +128,10 @@ class Channel:
             end = at + 9 + length
             if end > size:
                 break
-            on_frame(kind, ident, bytes(inbox[at + 9 : end]))
+            try:
+                on_frame(kind, ident, bytes(inbox[at + 9 : end]))
+            except Exception:  # one frame's failure must not stall or replay the others
+                logger.exception("Could not handle a frame of kind %d from the other process", kind)
             at = end
             if self.closed:
                 return
