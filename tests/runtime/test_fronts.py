@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 import requests
 
+from bench.daemon import front_pids
 from tests.auth.test_auth import PASSWORDS, make_users_file
 from tests.auth.test_luigi_workers import run_pipeline
 from tests.support import Luigid, stop_all, wait_for
-from tests.support.cli import run_luigid
+from tests.support.cli import pid_alive, run_luigid
 
 FRONTS = "[server]\nhttp_processes = 2\n"
 ORIGIN = "http://ui.example"
@@ -58,31 +59,6 @@ db = 1
 max_request_body = {SMALL_BODY_LIMIT}
 """
     return text + ("http_processes = 2\n" if fronts else "")
-
-
-def front_pids(pid: int) -> list[int]:
-    """The scheduler process's children that are fronts."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
-    return [int(c) for c in children if b"luigid.runtime.front" in _cmdline(int(c))]
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie left for an init that does not reap counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.fixture(scope="module")
@@ -332,7 +308,7 @@ def test_sigterm_drains_saves_and_leaves_no_front(tmp_path: Path) -> None:
         args = {"worker": "w-term", "task_id": "Kept_1", "family": "Kept"}
         assert exchange(daemon, "POST", "/api/add_task", form(args))[0] == 200
         assert daemon.stop(strict=True) == 0
-        assert not any(alive(pid) for pid in pids)
+        assert not any(pid_alive(pid) for pid in pids)
         assert "Saved state" in daemon.log
         daemon.start()
         reply = exchange(daemon, "POST", "/api/task_list", form({"status": "PENDING"}))
@@ -367,7 +343,7 @@ def test_kill_9_of_the_scheduler_process_leaves_no_front(tmp_path: Path) -> None
     daemon = _own(tmp_path / "d")
     pids = front_pids(daemon.proc.pid)
     daemon.kill()
-    wait_for(lambda: not any(alive(pid) for pid in pids), 10, "the fronts to exit")
+    wait_for(lambda: not any(pid_alive(pid) for pid in pids), 10, "the fronts to exit")
 
 
 def test_fronts_running_out_of_descriptors_pause_and_resume(tmp_path: Path) -> None:
