@@ -422,3 +422,34 @@ def test_fronts_serve_a_unix_socket(tmp_path: Path) -> None:
         assert not os.path.exists(path)  # removed at exit, as without fronts
     finally:
         stop_all(daemon)
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_refused_503_through_the_fronts_and_reads_go_on(tmp_path: Path) -> None:
+    from tests.support.tmpfs import small_tmpfs
+    from tests.system.faults.test_disk_full import CONFIG, add_task, fill_until_refused, task_ids
+
+    with small_tmpfs(tmp_path / "disk", "2m") as disk:
+        daemon = Luigid(tmp_path / "run", CONFIG + FRONTS, state_path=disk / "state.pickle")
+        try:
+            daemon.start()
+            wait_for(lambda: len(front_pids(daemon.proc.pid)) == 2, 30, "two fronts")
+            acknowledged, refused = fill_until_refused(daemon, disk)
+            reply = refused[0]
+            assert (
+                reply.status_code == 503
+                and reply.headers["Content-Type"] == "application/json; charset=UTF-8"
+            )
+            error = reply.json()["error"]
+            assert error.startswith("add_task: ") and "No space left on device" in error
+            assert reply.reason == error[:200].strip()  # luigi's client shows the reason phrase
+            assert acknowledged <= task_ids(daemon)  # reads go on
+            (disk / "filler").unlink()
+            wait_for(lambda: add_task(daemon, 90_000).status_code == 200, 10, "writes to resume")
+            acknowledged.add("Fill_90000")
+            daemon.kill()
+            daemon.start()
+            assert acknowledged <= task_ids(daemon)
+            assert "Traceback" not in daemon.log
+        finally:
+            stop_all(daemon)
