@@ -148,18 +148,23 @@ class Server:
         if self.saved:
             self.exit_now()
 
-    def _server_probe(self) -> dict[str, int]:
-        http: Any = self._http
+    def _connections(self) -> tuple[int, int]:
+        """(open connections, failed accepts): this process's, or the sum its fronts report."""
+        http = self._http
         if http is not None:
-            http = (http.open_connections, http.acceptor.refused if hasattr(http, "acceptor") else 0)
-        elif self.fronts is not None:
-            http = (self.fronts.open_connections, self.fronts.refused)
+            return http.open_connections, http.acceptor.refused if hasattr(http, "acceptor") else 0
+        if self.fronts is not None:
+            return self.fronts.open_connections, self.fronts.refused
+        return 0, 0
+
+    def _server_probe(self) -> dict[str, int]:
+        opened, refused = self._connections()
         store = self.scheduler.change_store
         return {
             "writes_refused": int(store is not None and store.refusing),
             "writes_refused_calls": store.refused if store is not None else 0,
-            "open_connections": http[0] if http is not None else 0,
-            "accepts_refused": http[1] if http is not None else 0,
+            "open_connections": opened,
+            "accepts_refused": refused,
             "resident_memory_bytes": resident_memory_bytes(),
         }
 
