@@ -170,15 +170,23 @@ class RpcHandler(BaseHandler):
     async def _call(self, method: str) -> None:
         started = time.perf_counter()
         spec = RPC_METHODS.get(method)
+        # an error is written after this method ends: its status is counted from the exception
+        failed: int | None = None
         try:
             if spec is None:
                 raise ApiError(404, f"unknown method: {method[:200]!r}")
             self._read_body()
             arguments = self._bind(spec, self.json_argument())
             await self.run(spec, arguments)
+        except tornado.web.HTTPError as exc:
+            failed = exc.status_code
+            raise
+        except Exception:
+            failed = 500
+            raise
         finally:
             if self.observe is not None and spec is not None:
-                self.observe(method, time.perf_counter() - started, self.get_status())
+                self.observe(method, time.perf_counter() - started, failed or self.get_status())
 
     async def run(self, spec: RpcSpec, arguments: dict[str, Any]) -> None:
         """The validated call, run here (a front process hands it to the scheduler's instead)."""

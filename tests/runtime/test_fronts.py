@@ -236,21 +236,22 @@ def test_luigi_workers_run_a_dag_through_the_fronts(pair: tuple[Luigid, Luigid],
 
 
 def test_metrics_count_the_calls_the_fronts_answered(pair: tuple[Luigid, Luigid]) -> None:
-    _, fronts = pair
-    for _ in range(7):
-        exchange(fronts, "POST", "/api/ping", form({"worker": "w-metrics"}), WORKER)
-    exchange(fronts, "POST", "/api/add_task", form("{not json"), WORKER)
+    for daemon in pair:  # each call counted under its status, by the single process as through fronts
+        for _ in range(7):
+            exchange(daemon, "POST", "/api/ping", form({"worker": "w-metrics"}), WORKER)
+        for _ in range(3):
+            exchange(daemon, "POST", "/api/fetch_error", form("{not json"), WORKER)
 
-    def counted() -> float:
-        text = requests.get(fronts.base + "metrics", auth=("vic", PASSWORDS["vic"]), timeout=10).text
-        found = re.findall(
-            r'^luigid_rpc_requests_total\{code="200",method="ping"\} (\S+)$', text, re.MULTILINE
-        )
-        return float(found[0]) if found else 0.0
+        def counted(code: str, method: str, daemon: Luigid = daemon) -> float:
+            text = requests.get(daemon.base + "metrics", auth=("vic", PASSWORDS["vic"]), timeout=10).text
+            pattern = rf'^luigid_rpc_requests_total\{{code="{code}",method="{method}"\}} (\S+)$'
+            found = re.findall(pattern, text, re.MULTILINE)
+            return float(found[0]) if found else 0.0
 
-    wait_for(lambda: counted() >= 7, 10, "the pings in /metrics")
-    text = requests.get(fronts.base + "metrics", auth=("vic", PASSWORDS["vic"]), timeout=10).text
-    assert 'luigid_rpc_requests_total{code="200",method="add_task"}' in text or 'method="add_task"' in text
+        wait_for(lambda: counted("200", "ping") >= 7, 10, "the pings in /metrics")
+        assert counted("400", "fetch_error") == 3
+        assert counted("200", "fetch_error") == 0
+    text = requests.get(pair[1].base + "metrics", auth=("vic", PASSWORDS["vic"]), timeout=10).text
     assert re.search(r"^luigid_open_connections \d", text, re.MULTILINE)
 
 
