@@ -60,3 +60,39 @@ class TaskBrowserTest(LuigidCase):
         data = urllib.parse.quote(json.dumps({"status": "PENDING", "upstream_status": ""}))
         resp = self.fetch(f"/api/task_list?data={data}")
         assert set(json.loads(resp.body)["response"]) == {f"Mid_{i}" for i in range(5)}
+
+
+class ScanPauseTest(LuigidCase):
+    """A scan keeps a copy of up to every task between its steps: the collector stays off
+    from its first step to its last, so no request run in between walks that copy."""
+
+    def test_no_collection_can_run_between_the_steps_of_a_scan(self) -> None:
+        import asyncio
+        import gc
+        from unittest import mock
+
+        from luigid.core import browse
+        from luigid.web import taskbrowser
+
+        for i in range(2 * browse.SCAN_STEP + 1):
+            self.scheduler.add_task(worker="w", task_id=f"Leaf_{i}", family="Leaf", params={"n": str(i)})
+        between: list[bool] = []
+
+        def watched(*args: Any) -> Any:
+            steps = browse.browse(*args)
+            loop = asyncio.get_running_loop()
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    return done.value
+                # runs in the turn of the loop after this step, as another request would
+                loop.call_soon(lambda: between.append(gc.isenabled()))
+                yield None
+
+        assert gc.isenabled()
+        with mock.patch.object(taskbrowser, "browse", watched):
+            resp = self.fetch("/ui/tasks?search=leaf&sort=name")
+        assert resp.code == 200 and json.loads(resp.body)["total"] == 2 * browse.SCAN_STEP + 1
+        assert len(between) >= 2 and not any(between)
+        assert gc.isenabled()  # and back on once the scan is over
