@@ -21,6 +21,11 @@ its stall monitor names what held the loop. Then, for ``--seconds``:
   DAG (dep_graph);
 - a ping every 10 ms from a process of its own (bench/fleet_departure.py's ``watch``).
 
+``--huge-pages`` starts the daemon with ``PYTHONMALLOC=malloc
+GLIBC_TUNABLES=glibc.malloc.hugetlb=1``: every object from glibc's malloc, whose heap asks
+for transparent huge pages, so that the snapshot's ``fork()`` copies 512 times fewer page
+table entries (docs/operations.md).
+
 Reported: the daemon's longest stall from its own monitor, and the longest on its CPU, with
 what held the loop then; every stall over 50 ms it logged, grouped by culprit; the slowest,
 p99 and p50 ping; RSS; load averages. Results go to ``bench/results/stalls-<time>.json``.
@@ -59,6 +64,8 @@ REPO = BENCH.parent
 HELD = re.compile(
     r"Event loop held ([0-9.]+) ms \(([0-9.]+) ms on CPU\) by (.*?)(?:,| over) ([0-9.]+) ms on CPU$", re.M
 )
+#: the environment of --huge-pages
+HUGE_PAGES = "env PYTHONMALLOC=malloc GLIBC_TUNABLES=glibc.malloc.hugetlb=1 "
 #: the views the pollers keep open (the task list's own endpoint, as tasks.js asks it)
 VIEWS = [
     {"status": "PENDING"},
@@ -149,14 +156,20 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     rundir = workdir / "ours"
     rundir.mkdir()
     (rundir / "luigi.cfg").write_text(config_text(args))
-    daemon = Daemon(DaemonSpec("ours", OURS_TEMPLATE), rundir, BENCH / ".venv-luigi")
+    template = (HUGE_PAGES if args.huge_pages else "") + OURS_TEMPLATE
+    daemon = Daemon(DaemonSpec("ours", template), rundir, BENCH / ".venv-luigi")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     print(f"[stalls] our Scheduler builds {args.tasks} tasks for {args.workers} workers ...", flush=True)
     built = build_state(sys.executable, "luigid.scheduler", daemon.state_path, args.tasks, env, args.workers)
     workers = [worker_id("ui", i) for i in range(args.workers)]
     leaving, staying = workers[: args.departing], workers[args.departing :]
     daemon.start()
-    result: dict[str, Any] = {"tasks": built, "workers": args.workers, "departing": args.departing}
+    result: dict[str, Any] = {
+        "tasks": built,
+        "workers": args.workers,
+        "departing": args.departing,
+        "huge_pages": args.huge_pages,
+    }
     try:
         result["ready_s"] = round(daemon.wait_ready(timeout=600), 1)
         result["rss_start_mb"] = round(daemon.rss_bytes() / 2**20)
@@ -238,6 +251,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--remove-delay", type=float, default=120.0, help="[scheduler] remove_delay")
     parser.add_argument("--snapshot-interval", type=float, default=60.0, help="[scheduler] state_snapshot_interval")
     parser.add_argument("--pollers", type=int, default=5)
+    parser.add_argument("--huge-pages", action="store_true", help="glibc malloc on transparent huge pages")
     parser.add_argument("--poll-every", type=float, default=2.0, help="seconds between one poller's refreshes")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="luigid-stalls-") as folder:
