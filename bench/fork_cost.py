@@ -20,10 +20,11 @@ import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 
 
 class Record:
-    __slots__ = ("id", "fields", "deps", "status")
+    __slots__ = ("deps", "fields", "id", "status")
 
     def __init__(self, n: int) -> None:
         self.id = f"Task_{n:09d}"
@@ -55,11 +56,13 @@ def time_forks(count: int) -> tuple[float, float]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--gb", default="0.5,1,2,3", help="resident sizes to fork at, ascending")
     parser.add_argument("--forks", type=int, default=5)
     args = parser.parse_args(argv)
-    print(f"load average {open('/proc/loadavg').read().strip()}")
+    print(f"load average {Path('/proc/loadavg').read_text().strip()}")
     print("| RSS | fork wall (median) | fork CPU | after gc.freeze(): wall | CPU |")
     print("|---|---|---|---|---|")
     heap: list[Record] = []
@@ -80,7 +83,7 @@ def main(argv: list[str]) -> int:
             flush=True,
         )
     print(f"fork wall per GB of RSS: {', '.join(f'{x * 1000:.1f}' for x in per_gb)} ms")
-    print(f"load average {open('/proc/loadavg').read().strip()}")
+    print(f"load average {Path('/proc/loadavg').read_text().strip()}")
     return 0
 
 

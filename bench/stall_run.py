@@ -182,7 +182,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         started = time.monotonic()
         stop = threading.Event()
         pollers = [
-            Poller(daemon.port, i, args.poll_every, stop, graph=i == args.pollers - 1) for i in range(args.pollers)
+            Poller(daemon.port, i, args.poll_every, stop, graph=i == args.pollers - 1)
+            for i in range(args.pollers)
         ]
         rss_max = result["rss_start_mb"]
 
@@ -199,7 +200,10 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 result["fleet_tasks_taken"] = take_work(daemon.port, leaving)
                 wait_until(args.depart_at)
                 result["fleet_ping_errors"] = fleet.errors
-            print(f"[stalls] {len(leaving)} workers fell silent at {time.monotonic() - started:.0f} s", flush=True)
+            print(
+                f"[stalls] {len(leaving)} workers fell silent at {time.monotonic() - started:.0f} s",
+                flush=True,
+            )
             wait_until(args.seconds)
             stop.set()
             for poller in pollers:
@@ -226,8 +230,9 @@ def print_tables(result: dict[str, Any]) -> None:
     print("| measure | figure |")
     print("|---|---|")
     stall, on_cpu = result.get("loop_stall_max_ms"), result.get("loop_stall_on_cpu_max_ms")
-    print(f"| longest stall (daemon's monitor) | {stall} ms, held by {result.get('loop_stall_culprit', 'n/a')} |")
-    print(f"| longest on CPU | {on_cpu} ms, held by {result.get('loop_stall_on_cpu_culprit', 'n/a')} |")
+    culprit, on_cpu_culprit = result.get("loop_stall_culprit"), result.get("loop_stall_on_cpu_culprit")
+    print(f"| longest stall (daemon's monitor) | {stall} ms, held by {culprit} |")
+    print(f"| longest on CPU | {on_cpu} ms, held by {on_cpu_culprit} |")
     slowest, p99, p50 = ping.get("slowest_ping_ms"), ping.get("p99_ping_ms"), ping.get("p50_ping_ms")
     print(f"| slowest / p99 / p50 ping | {slowest} / {p99} / {p50} ms |")
     print(f"| pings over 50 ms | {ping.get('pings_over_50ms')} of {ping.get('pings')} |")
@@ -242,17 +247,23 @@ def print_tables(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--workers", type=int, default=500, help="workers the pipelines are dealt to")
     parser.add_argument("--departing", type=int, default=100, help="of them, how many leave together")
     parser.add_argument("--depart-at", type=float, default=60.0, help="seconds into the run")
     parser.add_argument("--remove-delay", type=float, default=120.0, help="[scheduler] remove_delay")
-    parser.add_argument("--snapshot-interval", type=float, default=60.0, help="[scheduler] state_snapshot_interval")
+    parser.add_argument(
+        "--snapshot-interval", type=float, default=60.0, help="[scheduler] state_snapshot_interval"
+    )
     parser.add_argument("--pollers", type=int, default=5)
     parser.add_argument("--huge-pages", action="store_true", help="glibc malloc on transparent huge pages")
-    parser.add_argument("--poll-every", type=float, default=2.0, help="seconds between one poller's refreshes")
+    parser.add_argument(
+        "--poll-every", type=float, default=2.0, help="seconds between one poller's refreshes"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="luigid-stalls-") as folder:
         result = measure(args, Path(folder))

@@ -65,12 +65,12 @@ class LoopTrace:
                 trace.note(took, handle, frame, trace._gc_seconds - gc_before)
 
         self._original = original
-        asyncio.Handle._run = timed_run  # type: ignore[method-assign]
+        asyncio.Handle._run = timed_run  # type: ignore[method-assign,assignment]
         gc.callbacks.append(self._on_gc)
 
     def uninstall(self) -> None:
         if self._original is not None:
-            asyncio.Handle._run = self._original  # type: ignore[method-assign]
+            asyncio.Handle._run = self._original  # type: ignore[method-assign,assignment]
             self._original = None
         if self._on_gc in gc.callbacks:
             gc.callbacks.remove(self._on_gc)

@@ -26,13 +26,13 @@ from luigid.core import gcpause
 from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
 from luigid.runtime.accept import Listener
 from luigid.runtime.limits import server_limits_from
+from luigid.runtime.loop_trace import LoopTrace
 from luigid.runtime.resources import (
     MemoryWatch,
     memory_warning_threshold,
     raise_open_files_limit,
     resident_memory_bytes,
 )
-from luigid.runtime.loop_trace import LoopTrace
 from luigid.runtime.stalls import StallMonitor
 from luigid.scheduler import Scheduler
 from luigid.storage.changelog import LocalChangeLog

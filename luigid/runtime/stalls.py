@@ -137,7 +137,9 @@ class StallMonitor:
             self.longest_culprit = culprit
         if stall > self.warn_above:
             if culprit:  # traced (a debugging aid): every stall over the limit, named
-                logger.info("Event loop held %.1f ms (%.1f ms on CPU) by %s", stall * 1000, on_cpu * 1000, culprit)
+                logger.info(
+                    "Event loop held %.1f ms (%.1f ms on CPU) by %s", stall * 1000, on_cpu * 1000, culprit
+                )
             self.over_threshold += 1
             self._unreported += 1
             if stall > self._unreported_max:

@@ -117,7 +117,7 @@ def test_a_request_is_named_by_its_method_and_path(trace: LoopTrace) -> None:
 
 def test_garbage_collection_inside_a_callback_is_told(trace: LoopTrace) -> None:
     def collects() -> None:
-        keep = [[] for _ in range(300_000)]  # tracked objects a full collection must walk
+        keep: list[list[int]] = [[] for _ in range(300_000)]  # tracked objects a full collection must walk
         gc.collect()
         del keep
 

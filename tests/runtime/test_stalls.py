@@ -64,7 +64,7 @@ def test_no_tick_runs_after_stop() -> None:
         await asyncio.sleep(monitor.interval * 3)
         monitor.stop()
 
-        def tick(stall: float, now: float, on_cpu: float | None = None) -> None:
+        def tick(stall: float, now: float, on_cpu: float | None = None, culprit: str = "") -> None:
             ticks.append(stall)
 
         monitor.record = tick  # type: ignore[method-assign]
