@@ -128,6 +128,18 @@ def take_work(port: int, workers: list[str]) -> int:
     return taken
 
 
+def ping_all(port: int, workers: list[str]) -> float:
+    """One ping from every worker; how long that took."""
+    client = RpcClient(port, timeout=120)
+    start = time.perf_counter()
+    try:
+        for worker in workers:
+            client.call("ping", {"worker": worker})
+    finally:
+        client.close()
+    return time.perf_counter() - start
+
+
 def _watch_process(port: int, seconds: float, out: Any) -> None:
     out.send(watch(port, seconds))
 
@@ -174,6 +186,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         result["ready_s"] = round(daemon.wait_ready(timeout=600), 1)
         result["rss_start_mb"] = round(daemon.rss_bytes() / 2**20)
         print(f"[stalls] ready in {result['ready_s']} s, {result['rss_start_mb']} MB RSS", flush=True)
+        # the state was built minutes ago: every worker must be heard of before the first
+        # periodic prune (60 s after the start), or prune drops them all as departed
+        result["first_pings_s"] = round(ping_all(daemon.port, workers), 1)
         result["loadavg_start"] = Path("/proc/loadavg").read_text().strip()
         ctx = multiprocessing.get_context("fork")
         parent_end, child_end = ctx.Pipe(duplex=False)
