@@ -43,10 +43,6 @@ class LoopTrace:
         self._gc_started = 0.0
         self._original: Callable[[asyncio.Handle], None] | None = None
 
-    @property
-    def installed(self) -> bool:
-        return self._original is not None
-
     def install(self) -> None:
         """Time every callback of every asyncio loop in this process from now on."""
         if self._original is not None:
