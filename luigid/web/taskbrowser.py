@@ -95,16 +95,14 @@ class TaskBrowserHandler(BaseHandler):
         while ui.settle(SETTLE_BUDGET) and time.monotonic() < give_up:
             await asyncio.sleep(0)
         steps = browse(state, view, self.scans)
-        # paused for the whole scan, not step by step: between steps it holds a copy of up
-        # to every task, and a collection run by any request meanwhile would walk it all
-        with gcpause.paused():
-            while True:
-                try:
+        while True:
+            try:
+                with gcpause.paused():
                     next(steps)
-                except StopIteration as done:
-                    page: Page = done.value
-                    break
-                await asyncio.sleep(0)
+            except StopIteration as done:
+                page: Page = done.value
+                break
+            await asyncio.sleep(0)
         self.set_header("Content-Type", JSON_TYPE)
         self.set_header("Cache-Control", "no-store")
         self.finish(self._body(view, page))

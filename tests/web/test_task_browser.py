@@ -62,11 +62,11 @@ class TaskBrowserTest(LuigidCase):
         assert set(json.loads(resp.body)["response"]) == {f"Mid_{i}" for i in range(5)}
 
 
-class ScanPauseTest(LuigidCase):
-    """A scan keeps a copy of up to every task between its steps: the collector stays off
-    from its first step to its last, so no request run in between walks that copy."""
+class ScanCopyTest(LuigidCase):
+    """A scan keeps a copy of up to every task between its steps: the copy is frozen, so no
+    collection run by a request in between walks it."""
 
-    def test_no_collection_can_run_between_the_steps_of_a_scan(self) -> None:
+    def test_no_collection_can_walk_a_scans_copy_between_its_steps(self) -> None:
         import asyncio
         import gc
         from unittest import mock
@@ -76,7 +76,10 @@ class ScanPauseTest(LuigidCase):
 
         for i in range(2 * browse.SCAN_STEP + 1):
             self.scheduler.add_task(worker="w", task_id=f"Leaf_{i}", family="Leaf", params={"n": str(i)})
-        between: list[bool] = []
+        walked: list[bool] = []
+
+        def is_a_copy(obj: object) -> bool:
+            return type(obj) is list and len(obj) > 2 * browse.SCAN_STEP
 
         def watched(*args: Any) -> Any:
             steps = browse.browse(*args)
@@ -86,13 +89,15 @@ class ScanPauseTest(LuigidCase):
                     next(steps)
                 except StopIteration as done:
                     return done.value
-                # runs in the turn of the loop after this step, as another request would
-                loop.call_soon(lambda: between.append(gc.isenabled()))
+                # in the turn of the loop after this step, as another request would run
+                loop.call_soon(lambda: walked.append(any(is_a_copy(o) for o in gc.get_objects())))
                 yield None
 
-        assert gc.isenabled()
-        with mock.patch.object(taskbrowser, "browse", watched):
-            resp = self.fetch("/ui/tasks?search=leaf&sort=name")
-        assert resp.code == 200 and json.loads(resp.body)["total"] == 2 * browse.SCAN_STEP + 1
-        assert len(between) >= 2 and not any(between)
-        assert gc.isenabled()  # and back on once the scan is over
+        try:
+            with mock.patch.object(taskbrowser, "browse", watched):
+                for query in ("search=leaf&sort=name", "sort=name", "status=PENDING&sort=priority"):
+                    resp = self.fetch(f"/ui/tasks?{query}")
+                    assert resp.code == 200 and json.loads(resp.body)["total"] == 2 * browse.SCAN_STEP + 1
+        finally:
+            gc.unfreeze()
+        assert len(walked) >= 6 and not any(walked)
