@@ -193,3 +193,45 @@ def test_the_benchmark_reads_the_culprit_back_from_the_shutdown_line(monitor: St
     untraced.record(0.3, 1000.0)
     found = STALL_LINE.search(untraced.summary())
     assert found is not None and found.group(3) is None and found.group(4) is None
+
+
+def test_the_stall_run_groups_the_traced_lines_by_culprit(caplog: pytest.LogCaptureFixture) -> None:
+    """bench/stall_run.py reads these info lines back: a format change must not empty its table."""
+    from bench.stall_run import held_by_culprit
+
+    trace = _Blames(
+        (0.06, "Server._snapshot_tick"),
+        (0.09, "RequestHandler._execute GET /ui/tasks (garbage collection 30 ms of it)"),
+        (0.0004, ""),
+        (0.02, "RequestHandler._execute GET /ui/tasks"),
+    )
+    from luigid.runtime.stalls import culprit
+
+    monitor = StallMonitor(clock=FakeClock(1000.0), trace=trace)
+    with caplog.at_level(logging.INFO, logger="luigi.server"):
+        for n, (stall, on_cpu) in enumerate([(0.07, 0.065), (0.1, 0.095), (0.3, 0.001), (0.06, 0.03)]):
+            monitor.record(stall, 1000.0 + n, on_cpu=on_cpu, culprit=culprit(trace))
+    rows = held_by_culprit("\n".join(r.getMessage() for r in caplog.records if r.levelname == "INFO"))
+    assert rows == [
+        {
+            "culprit": "RequestHandler._execute GET /ui/tasks",
+            "stalls": 2,
+            "longest_ms": 100.0,
+            "longest_on_cpu_ms": 95.0,
+            "callback_cpu_max_ms": 90.0,
+        },
+        {
+            "culprit": "Server._snapshot_tick",
+            "stalls": 1,
+            "longest_ms": 70.0,
+            "longest_on_cpu_ms": 65.0,
+            "callback_cpu_max_ms": 60.0,
+        },
+        {
+            "culprit": "no callback",
+            "stalls": 1,
+            "longest_ms": 300.0,
+            "longest_on_cpu_ms": 1.0,
+            "callback_cpu_max_ms": 0.4,
+        },
+    ]
