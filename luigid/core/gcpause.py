@@ -81,7 +81,8 @@ def freeze_after_slow_collections(threshold: float = SLOW_FULL_COLLECTION) -> No
 def unwalked_list(items: Iterable[T]) -> list[T]:
     """``list(items)``, frozen: no collection walks it (at 1M tasks, each one that did while
     a scan held such a copy spent 23-40 ms on it). Refcounting still frees it. The young
-    generations are collected first, so that no garbage is frozen with it."""
+    generations are collected first, so that no young garbage is frozen with it; the rest is
+    frozen as after every prune round (``Server._prune``)."""
     gc.collect(1)
     copy = list(items)
     gc.freeze()
