@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.wire import free_port, try_ping
 
@@ -23,6 +24,7 @@ READY_PROBE_WORKER = "bench-readiness-probe"
 #: The line our daemon logs at shutdown with its event-loop stall monitor's maximum (luigid.runtime.stalls).
 STALL_LINE = re.compile(
     r"Longest event-loop stall since start: ([0-9.]+) ms(?: \(longest on CPU ([0-9.]+) ms)?"
+    r"(?:[^\n]*?; held by ([^;\n]*))?(?:; longest on CPU held by ([^;\n]*))?"
 )
 
 
@@ -169,11 +171,11 @@ class Daemon:
             self.proc.kill()
             self.proc.wait()
 
-    def logged_stalls(self) -> dict[str, float | None]:
+    def logged_stalls(self) -> dict[str, Any]:
         """The longest event-loop stall the daemon logged at its last shutdown, measured inside it,
         and the longest part of one spent on its CPU (ours only: luigi's daemon logs no such line,
         so both are None). Read it before restarting on the same log directory."""
-        found: dict[str, float | None] = {"loop_stall_max_ms": None, "loop_stall_on_cpu_max_ms": None}
+        found: dict[str, Any] = {"loop_stall_max_ms": None, "loop_stall_on_cpu_max_ms": None}
         for log in (self.logdir / "luigi-server.log", self._output):
             try:
                 text = log.read_text(errors="replace")
@@ -182,6 +184,10 @@ class Daemon:
             for match in STALL_LINE.finditer(text):
                 found["loop_stall_max_ms"] = float(match.group(1))
                 found["loop_stall_on_cpu_max_ms"] = float(match.group(2)) if match.group(2) else None
+                if match.group(3):  # named by [scheduler] stall_trace (luigid.runtime.loop_trace)
+                    found["loop_stall_culprit"] = match.group(3).strip()
+                if match.group(4):
+                    found["loop_stall_on_cpu_culprit"] = match.group(4).strip()
         return found
 
     def output_tail(self, chars: int = 600) -> str:

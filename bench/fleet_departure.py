@@ -30,6 +30,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.daemon import LUIGI_TEMPLATE, OURS_TEMPLATE, Daemon, DaemonSpec, ensure_luigi_venv
+from bench.latency import percentile
 from bench.run import count_tasks
 from bench.wire import RpcClient, RpcError
 
@@ -61,7 +62,7 @@ def build_state(luigi_python: Path, path: Path, tasks: int) -> int:
 
 
 def watch(port: int, seconds: float) -> dict[str, Any]:
-    """Ping every 10 ms for ``seconds``; the slowest answers and when they came."""
+    """Ping every 10 ms for ``seconds``; the slowest answers and when they came, p50 and p99."""
     client = RpcClient(port, timeout=60)
     latencies: list[tuple[float, float]] = []
     errors = 0
@@ -78,7 +79,11 @@ def watch(port: int, seconds: float) -> dict[str, Any]:
     finally:
         client.close()
     slowest = sorted(latencies, key=lambda pair: pair[1], reverse=True)[:3]
+    times = [took for _, took in latencies]
     return {
+        "p50_ping_ms": round(percentile(times, 50) * 1000, 2) if times else None,
+        "p99_ping_ms": round(percentile(times, 99) * 1000, 2) if times else None,
+        "pings_over_50ms": sum(1 for took in times if took > 0.05),
         "pings": len(latencies),
         "errors": errors,
         "slowest_ping_ms": round(slowest[0][1] * 1000, 1) if slowest else None,

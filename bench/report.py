@@ -10,6 +10,7 @@ import json
 import os
 import statistics
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ def _ratio(luigi: float | None, ours: float | None, higher_is_better: bool) -> f
     return ours / luigi if higher_is_better else luigi / ours
 
 
-def _median(values: list[float | None]) -> float | None:
+def _median(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
 
@@ -380,7 +381,7 @@ def markdown(results: dict[str, Any], results_path: str) -> str:
                 f"- {d}: HTTP/protocol errors {tp[f'{d}_errors']}; "
                 + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in tp[f"{d}_violations"].items())
             )
-    size, rows = _target_rows(results)
+    size, targets = _target_rows(results)
     out += ["", "## Issue 6 targets", ""]
     if size < 100_000:
         out += [
@@ -391,7 +392,7 @@ def markdown(results: dict[str, Any], results_path: str) -> str:
     out += ["| target | measured | met |", "|---|---|---|"]
     out += [
         f"| {label} | {value} | {'n/a' if ok is None else 'yes' if ok else 'no'} |"
-        for label, value, ok in rows
+        for label, value, ok in targets
     ]
     if results.get("notes"):
         out += ["", "## Notes", ""] + [f"- {n}" for n in results["notes"]]

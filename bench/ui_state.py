@@ -35,7 +35,7 @@ from bench.workload import add_task_pending, build
 from bench.ui_state import extra_tasks
 from {module} import Scheduler
 sched = Scheduler(state_path={path!r}, record_task_history=False)
-workload = build({tasks}, 8, "ui")
+workload = build({tasks}, {workers}, "ui")
 for task in workload.tasks:
     sched.add_task(**add_task_pending(task))
 added = len(workload.tasks)
@@ -79,9 +79,12 @@ def extra_tasks(workload: Workload) -> Iterator[dict[str, Any]]:
     }
 
 
-def build_state(python: Path | str, module: str, path: Path, tasks: int, env: dict[str, str]) -> int:
+def build_state(
+    python: Path | str, module: str, path: Path, tasks: int, env: dict[str, str], workers: int = 8
+) -> int:
     """Have ``module``'s Scheduler (``luigi.scheduler`` or ``luigid.scheduler``), run by
-    ``python``, add the graph and dump it to ``path``; the number of add_task calls."""
-    code = BUILD.format(repo=str(REPO), module=module, path=str(path), tasks=tasks)
+    ``python``, add the graph (its pipelines dealt to ``workers`` workers) and dump it to
+    ``path``; the number of add_task calls."""
+    code = BUILD.format(repo=str(REPO), module=module, path=str(path), tasks=tasks, workers=workers)
     done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True, env=env)
     return int(done.stdout.strip().splitlines()[-1])

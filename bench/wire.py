@@ -41,6 +41,20 @@ class RpcClient:
             self._conn.close()
             self._conn = None
 
+    def get(self, path: str) -> bytes:
+        """GET a page or a UI endpoint (``/ui/tasks?...``); the body of a 200, else RpcError."""
+        conn = self._connection()
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise RpcError(f"{path}: {type(exc).__name__}: {exc}") from exc
+        if resp.status != 200:
+            raise RpcError(f"{path}: HTTP {resp.status}: {body[:200]!r}")
+        return body
+
     def call(self, method: str, args: dict[str, Any], http_method: str = "POST") -> Any:
         """Send one RPC and return its ``response``; any transport or protocol failure raises RpcError."""
         return self._decode(method, self._exchange(method, args, http_method))

@@ -41,6 +41,17 @@ def test_longest_event_loop_stall_is_logged_at_shutdown_and_scraped(
     assert log.index("Longest event-loop stall") < log.index("Saved state in")
 
 
+def test_stall_trace_names_what_held_the_loop_and_the_api_still_answers(
+    luigids: Callable[..., CliLuigid],
+) -> None:
+    server = luigids(config="[scheduler]\nstall_trace = true\n").start()
+    server.call("add_task", worker="w1", task_id="A_1", family="A", status="PENDING")
+    assert server.call("get_work", worker="w1", host="h")["task_id"] == "A_1"
+    assert server.stop() == 0
+    line = next(x for x in server.stderr().splitlines() if "Longest event-loop stall since start: " in x)
+    assert "; held by " in line  # the trace named (or ruled out) a callback for the longest one
+
+
 def test_restart_carries_on_with_saved_state(luigids: Callable[..., CliLuigid]) -> None:
     first = luigids().start()
     first.call("add_task", worker="w1", task_id="A_1", family="A", status="DONE")

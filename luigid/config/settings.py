@@ -61,6 +61,8 @@ class SchedulerConfig:
     # luigid's own additions (not in luigi)
     state_snapshot_interval: float = 60.0
     slow_request_seconds: float = 1.0
+    #: time every event-loop callback and name what held the loop in stall warnings (debugging)
+    stall_trace: bool = False
     #: when the change log is fsynced: always (before each reply), everysec, no
     journal_fsync: str = "everysec"
 

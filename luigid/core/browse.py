@@ -21,7 +21,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from luigid.core import clock
+from luigid.core import clock, gcpause
 from luigid.core.model import (
     BATCH_RUNNING,
     DISABLED,
@@ -189,7 +189,7 @@ def _search(state: State, view: View) -> Generator[None, None, Scan]:
     chosen = set(view.boxes)
     runs: list[list[Task]] = []
     total = 0
-    for chunk in _chunks(list(state.tasks())):
+    for chunk in _chunks(gcpause.unwalked_list(state.tasks())):
         in_view = []
         for task in _matching(chunk, terms):
             box = _box(task)
@@ -240,9 +240,9 @@ def _filter(view: View) -> Callable[[Task], bool]:
 def _candidates(state: State, boxes: tuple[str, ...]) -> list[Task]:
     """A copy (other requests may run between steps) of the tasks the boxes draw from."""
     if not boxes:
-        return list(state.tasks())
+        return gcpause.unwalked_list(state.tasks())
     statuses = sorted({STATUS_OF_BOX[box] for box in boxes})
-    return list(state.tasks_by_status(*statuses))
+    return gcpause.unwalked_list(state.tasks_by_status(*statuses))
 
 
 def _chunks(tasks: list[Task]) -> Iterable[list[Task]]:

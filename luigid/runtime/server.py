@@ -28,6 +28,7 @@ from luigid.metrics import MetricsCollector
 from luigid.runtime.accept import Listener
 from luigid.runtime.fronts import Fronts
 from luigid.runtime.limits import server_limits_from
+from luigid.runtime.loop_trace import LoopTrace
 from luigid.runtime.resources import (
     MemoryWatch,
     memory_warning_threshold,
@@ -123,7 +124,7 @@ class Server:
         self._http: Listener | None = None
         #: the HTTP front processes ([server] http_processes > 1), else None
         self.fronts: Fronts | None = None
-        self.stalls = StallMonitor()
+        self.stalls = StallMonitor(trace=LoopTrace() if config.stall_trace else None)
         self.memory = MemoryWatch(0)
 
     def handle_signal(self, signum: int) -> None:
@@ -300,6 +301,8 @@ class Server:
             except HaStartError as exc:
                 raise StartupError(str(exc)) from None
         self.startup()
+        if isinstance(self.stalls.trace, LoopTrace):
+            self.stalls.trace.install()
         self.stalls.start()
         pruner = PeriodicCallback(self._periodic_prune, PRUNE_INTERVAL_MS)
         pruner.start()
@@ -347,6 +350,8 @@ class Server:
         if self.stalls.running:  # what follows (the final save) blocks on purpose: not a stall
             self.stalls.stop()
             logger.info("%s", self.stalls.summary())
+        if isinstance(self.stalls.trace, LoopTrace):
+            self.stalls.trace.uninstall()
         self.snapshots.stop()  # an unfinished periodic snapshot is older than the final save
         if self.ha is not None:
             await self.ha.stop()  # every change is in PostgreSQL already: no state file

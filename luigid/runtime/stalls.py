@@ -13,6 +13,7 @@ most the thread's CPU time since the previous tick) is what luigid's own work co
 
 The longest stall since start is logged at shutdown and exposed to metrics collectors;
 stalls over ``WARN_ABOVE`` are logged as warnings, at most one line per ``WARN_EVERY``.
+With a ``LoopTrace`` (``luigid.runtime.loop_trace``) both also name what held the loop.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 logger = logging.getLogger("luigi.server")
 
@@ -35,6 +37,19 @@ WARN_EVERY = 60.0
 RECENT_WINDOW = 60.0
 
 
+class Trace(Protocol):
+    def take(self) -> tuple[float, str]: ...
+
+
+def culprit(trace: Trace) -> str:
+    """What the trace saw hold the loop since the monitor's previous tick."""
+    took, name = trace.take()
+    if name:
+        return f"{name}, {took * 1000:.1f} ms on CPU"
+    # no callback long enough to be named: the loop's own work, or no CPU for the process
+    return f"no callback over {took * 1000:.1f} ms on CPU"
+
+
 class StallMonitor:
     """Start it inside the running loop with ``start()``; ``stop()`` before work that is
     expected to block (the final save at shutdown)."""
@@ -45,11 +60,14 @@ class StallMonitor:
         warn_above: float = WARN_ABOVE,
         clock: Callable[[], float] = time.monotonic,
         cpu_clock: Callable[[], float] = time.thread_time,
+        trace: Trace | None = None,
     ) -> None:
         self.interval = interval
         self.warn_above = warn_above
         self._clock = clock
         self._cpu_clock = cpu_clock
+        #: names what held the loop (None: stalls are measured, not attributed)
+        self.trace = trace
         self._timer: asyncio.TimerHandle | None = None
         self._due = 0.0
         self._cpu = 0.0
@@ -58,6 +76,9 @@ class StallMonitor:
         self.longest = 0.0
         self.longest_on_cpu = 0.0
         self.over_threshold = 0
+        #: what held the loop during the longest stall and the longest on the CPU ("" without a trace)
+        self.longest_culprit = ""
+        self.longest_on_cpu_culprit = ""
         # the recent maximum: this window's and the previous one's
         self._window_start = 0.0
         self._window_max = 0.0
@@ -66,6 +87,7 @@ class StallMonitor:
         self._unreported = 0
         self._unreported_max = 0.0
         self._unreported_max_cpu = 0.0
+        self._unreported_max_culprit = ""
         self._warned_at: float | None = None
 
     @property
@@ -92,15 +114,17 @@ class StallMonitor:
     def _tick(self) -> None:
         now, cpu = self._clock(), self._cpu_clock()
         stall = max(0.0, now - self._due)
-        self.record(stall, now, on_cpu=min(stall, cpu - self._cpu))
+        blamed = culprit(self.trace) if self.trace is not None else ""
+        self.record(stall, now, on_cpu=min(stall, cpu - self._cpu), culprit=blamed)
         self._cpu = cpu
         self._schedule(now)
 
-    def record(self, stall: float, now: float, on_cpu: float | None = None) -> None:
+    def record(self, stall: float, now: float, on_cpu: float | None = None, culprit: str = "") -> None:
         """Account for a stall of ``stall`` seconds that ended at ``now``, ``on_cpu`` of them
-        spent on the CPU (all of it when not known)."""
+        spent on the CPU (all of it when not known), held by ``culprit`` (if known)."""
         on_cpu = stall if on_cpu is None else on_cpu
-        self.longest_on_cpu = max(self.longest_on_cpu, on_cpu)
+        if on_cpu > self.longest_on_cpu:
+            self.longest_on_cpu, self.longest_on_cpu_culprit = on_cpu, culprit
         if now - self._window_start >= RECENT_WINDOW:
             elapsed_windows = (now - self._window_start) // RECENT_WINDOW
             self._previous_window_max = self._window_max if elapsed_windows == 1 else 0.0
@@ -110,11 +134,17 @@ class StallMonitor:
             self._window_max = stall
         if stall > self.longest:
             self.longest = stall
+            self.longest_culprit = culprit
         if stall > self.warn_above:
+            if culprit:  # traced (a debugging aid): every stall over the limit, named
+                logger.info(
+                    "Event loop held %.1f ms (%.1f ms on CPU) by %s", stall * 1000, on_cpu * 1000, culprit
+                )
             self.over_threshold += 1
             self._unreported += 1
             if stall > self._unreported_max:
                 self._unreported_max, self._unreported_max_cpu = stall, on_cpu
+                self._unreported_max_culprit = culprit
         if self._unreported and (self._warned_at is None or now - self._warned_at >= WARN_EVERY):
             self._warn(now)
 
@@ -122,6 +152,8 @@ class StallMonitor:
         limit = f"{self.warn_above * 1000:.0f} ms"
         longest, on_cpu = self._unreported_max * 1000, self._unreported_max_cpu * 1000
         worst = f"{longest:.1f} ms ({on_cpu:.1f} ms of it on CPU)"
+        if self._unreported_max_culprit:
+            worst += f" by {self._unreported_max_culprit}"
         if self._unreported == 1:
             what = f"for {worst}, over {limit}"
         else:
@@ -130,6 +162,7 @@ class StallMonitor:
         self._warned_at = now
         self._unreported = 0
         self._unreported_max = self._unreported_max_cpu = 0.0
+        self._unreported_max_culprit = ""
 
     def reading(self) -> dict[str, float]:
         """For metrics: the longest stall since start, the longest on-CPU part of one, the
@@ -144,8 +177,13 @@ class StallMonitor:
 
     def summary(self) -> str:
         """One line for the log at shutdown; ``bench/run.py`` reads it back."""
-        return (
+        line = (
             f"Longest event-loop stall since start: {self.longest * 1000:.1f} ms "
             f"(longest on CPU {self.longest_on_cpu * 1000:.1f} ms; "
             f"{self.over_threshold} over {self.warn_above * 1000:.0f} ms)"
         )
+        if self.longest_culprit:
+            line += f"; held by {self.longest_culprit}"
+        if self.longest_on_cpu_culprit:
+            line += f"; longest on CPU held by {self.longest_on_cpu_culprit}"
+        return line

@@ -64,7 +64,7 @@ def test_no_tick_runs_after_stop() -> None:
         await asyncio.sleep(monitor.interval * 3)
         monitor.stop()
 
-        def tick(stall: float, now: float, on_cpu: float | None = None) -> None:
+        def tick(stall: float, now: float, on_cpu: float | None = None, culprit: str = "") -> None:
             ticks.append(stall)
 
         monitor.record = tick  # type: ignore[method-assign]
@@ -141,3 +141,97 @@ def test_recent_longest_forgets_old_windows(monitor: StallMonitor) -> None:
     monitor.record(0.01, 1000.0 + 10 * RECENT_WINDOW)  # windows skipped without a reading
     assert monitor.reading()["recent_longest_seconds"] == pytest.approx(0.01)
     assert monitor.reading()["longest_seconds"] == pytest.approx(0.5)
+
+
+class _Blames:
+    """What a LoopTrace hands the monitor: the slowest callback since the last tick."""
+
+    def __init__(self, *found: tuple[float, str]) -> None:
+        self.found = list(found)
+
+    def take(self) -> tuple[float, str]:
+        return self.found.pop(0)
+
+
+def test_a_traced_stall_names_its_culprit_in_the_warning_the_info_line_and_the_summary(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from luigid.runtime.stalls import culprit
+
+    trace = _Blames((0.29, "RequestHandler._execute GET /api/graph"), (0.0005, ""))
+    monitor = StallMonitor(clock=FakeClock(1000.0), trace=trace)
+    with caplog.at_level(logging.INFO, logger="luigi.server"):
+        monitor.record(0.3, 1000.0, on_cpu=0.29, culprit=culprit(trace))
+        monitor.record(0.06, 1001.0, on_cpu=0.0, culprit=culprit(trace))
+    messages = [r.getMessage() for r in caplog.records]
+    graph = "RequestHandler._execute GET /api/graph, 290.0 ms on CPU"
+    assert f"Event loop held 300.0 ms (290.0 ms on CPU) by {graph}" in messages
+    assert "Event loop held 60.0 ms (0.0 ms on CPU) by no callback over 0.5 ms on CPU" in messages
+    assert monitor.longest_culprit == monitor.longest_on_cpu_culprit == graph
+    assert monitor.summary().endswith(f"; held by {graph}; longest on CPU held by {graph}")
+
+
+def test_the_longest_stall_and_the_longest_on_the_cpu_keep_their_own_culprits(monitor: StallMonitor) -> None:
+    monitor.record(0.4, 1000.0, on_cpu=0.002, culprit="no callback over 0.1 ms on CPU")  # a busy machine
+    monitor.record(0.09, 1001.0, on_cpu=0.08, culprit="Server._snapshot_tick, 80.0 ms on CPU")
+    monitor.record(0.07, 1002.0, on_cpu=0.06, culprit="Server._prune, 60.0 ms on CPU")
+    assert monitor.longest_culprit == "no callback over 0.1 ms on CPU"
+    assert monitor.longest_on_cpu_culprit == "Server._snapshot_tick, 80.0 ms on CPU"
+
+
+def test_the_benchmark_reads_the_culprit_back_from_the_shutdown_line(monitor: StallMonitor) -> None:
+    from bench.daemon import STALL_LINE
+
+    monitor.record(0.5, 1000.0, on_cpu=0.01, culprit="no callback over 1.0 ms on CPU")
+    monitor.record(0.3, 1001.0, on_cpu=0.25, culprit="Server._snapshot_tick, 250.0 ms on CPU")
+    found = STALL_LINE.search(f"2026-01-01 luigi.server INFO: {monitor.summary()}\nnext line")
+    assert found is not None
+    assert (float(found.group(1)), float(found.group(2))) == (500.0, 250.0)
+    assert found.group(3) == "no callback over 1.0 ms on CPU"
+    assert found.group(4) == "Server._snapshot_tick, 250.0 ms on CPU"
+    untraced = StallMonitor(clock=FakeClock(1000.0))
+    untraced.record(0.3, 1000.0)
+    found = STALL_LINE.search(untraced.summary())
+    assert found is not None and found.group(3) is None and found.group(4) is None
+
+
+def test_the_stall_run_groups_the_traced_lines_by_culprit(caplog: pytest.LogCaptureFixture) -> None:
+    """bench/stall_run.py reads these info lines back: a format change must not empty its table."""
+    from bench.stall_run import held_by_culprit
+
+    trace = _Blames(
+        (0.06, "Server._snapshot_tick"),
+        (0.09, "RequestHandler._execute GET /ui/tasks (garbage collection 30 ms of it)"),
+        (0.0004, ""),
+        (0.02, "RequestHandler._execute GET /ui/tasks"),
+    )
+    from luigid.runtime.stalls import culprit
+
+    monitor = StallMonitor(clock=FakeClock(1000.0), trace=trace)
+    with caplog.at_level(logging.INFO, logger="luigi.server"):
+        for n, (stall, on_cpu) in enumerate([(0.07, 0.065), (0.1, 0.095), (0.3, 0.001), (0.06, 0.03)]):
+            monitor.record(stall, 1000.0 + n, on_cpu=on_cpu, culprit=culprit(trace))
+    rows = held_by_culprit("\n".join(r.getMessage() for r in caplog.records if r.levelname == "INFO"))
+    assert rows == [
+        {
+            "culprit": "RequestHandler._execute GET /ui/tasks",
+            "stalls": 2,
+            "longest_ms": 100.0,
+            "longest_on_cpu_ms": 95.0,
+            "callback_cpu_max_ms": 90.0,
+        },
+        {
+            "culprit": "Server._snapshot_tick",
+            "stalls": 1,
+            "longest_ms": 70.0,
+            "longest_on_cpu_ms": 65.0,
+            "callback_cpu_max_ms": 60.0,
+        },
+        {
+            "culprit": "no callback",
+            "stalls": 1,
+            "longest_ms": 300.0,
+            "longest_on_cpu_ms": 1.0,
+            "callback_cpu_max_ms": 0.4,
+        },
+    ]

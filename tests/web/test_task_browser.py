@@ -60,3 +60,44 @@ class TaskBrowserTest(LuigidCase):
         data = urllib.parse.quote(json.dumps({"status": "PENDING", "upstream_status": ""}))
         resp = self.fetch(f"/api/task_list?data={data}")
         assert set(json.loads(resp.body)["response"]) == {f"Mid_{i}" for i in range(5)}
+
+
+class ScanCopyTest(LuigidCase):
+    """A scan keeps a copy of up to every task between its steps: the copy is frozen, so no
+    collection run by a request in between walks it."""
+
+    def test_no_collection_can_walk_a_scans_copy_between_its_steps(self) -> None:
+        import asyncio
+        import gc
+        from unittest import mock
+
+        from luigid.core import browse
+        from luigid.web import taskbrowser
+
+        for i in range(2 * browse.SCAN_STEP + 1):
+            self.scheduler.add_task(worker="w", task_id=f"Leaf_{i}", family="Leaf", params={"n": str(i)})
+        walked: list[bool] = []
+
+        def is_a_copy(obj: object) -> bool:
+            return type(obj) is list and len(obj) > 2 * browse.SCAN_STEP
+
+        def watched(*args: Any) -> Any:
+            steps = browse.browse(*args)
+            loop = asyncio.get_running_loop()
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    return done.value
+                # in the turn of the loop after this step, as another request would run
+                loop.call_soon(lambda: walked.append(any(is_a_copy(o) for o in gc.get_objects())))
+                yield None
+
+        try:
+            with mock.patch.object(taskbrowser, "browse", watched):
+                for query in ("search=leaf&sort=name", "sort=name", "status=PENDING&sort=priority"):
+                    resp = self.fetch(f"/ui/tasks?{query}")
+                    assert resp.code == 200 and json.loads(resp.body)["total"] == 2 * browse.SCAN_STEP + 1
+        finally:
+            gc.unfreeze()
+        assert len(walked) >= 6 and not any(walked)
