@@ -31,8 +31,11 @@ from luigid.storage import safe_pickle
 
 FORMAT = "luigid-state"
 #: Bump when the layout changes, and teach ``decode`` to read the previous one.
-#: 1: pickled Task/Worker objects; 2: rows of plain values (``TASK_FIELDS``/``WORKER_FIELDS``)
-VERSION = 2
+#: 1: pickled Task/Worker objects; 2: rows of plain values (``TASK_FIELDS``/``WORKER_FIELDS``);
+#: 3: the same rows, with deps and stakeholders as frozensets and runners as a tuple (what
+#: tasks hold since they share those values); a luigid that reads up to 2 refuses it as newer
+#: instead of taking the frozensets for damage
+VERSION = 3
 
 #: What a stored task row holds, in order: every attribute but those the state derives.
 TASK_FIELDS: tuple[str, ...] = tuple(name for name in Task.__slots__ if name not in Task.DERIVED)
@@ -230,6 +233,12 @@ def _by_name(
         yield key, named
 
 
+#: what a row's deps and stakeholders may be (2: sets, 3: frozensets) and its runners (2: an
+#: insertion-ordered dict, 3: a tuple); ``luigid.core.restore`` makes them what tasks hold
+_ID_SETS = (set, frozenset)
+_RUNNERS = (dict, tuple)
+
+
 def _from_rows(document: dict[str, Any], policy: RetryPolicy) -> tuple[Tasks, Workers, Batchers]:
     """Version 2 and later: tasks and workers as rows."""
     task_fields, rows = _rows(document, "task")
@@ -242,9 +251,9 @@ def _from_rows(document: dict[str, Any], policy: RetryPolicy) -> tuple[Tasks, Wo
             if (
                 type(task.id) is not str
                 or task.status not in STATUSES
-                or type(task.deps) is not set
-                or type(task.stakeholders) is not set
-                or type(task.workers) is not dict
+                or type(task.deps) not in _ID_SETS
+                or type(task.stakeholders) not in _ID_SETS
+                or type(task.workers) not in _RUNNERS
             ):
                 raise DamagedStateFile(f"task {task.id!r} has malformed attributes")
             tasks[task.id] = task
@@ -286,17 +295,16 @@ def _fields(record: safe_pickle.Record) -> dict[str, Any]:
     return getattr(record, "fields", None) or {}
 
 
-def _ordered_ids(value: Any) -> dict[str, None]:
-    """luigi keeps a task's runners in an OrderedSet, luigid in an insertion-ordered dict."""
+def _ordered_ids(value: Any) -> tuple[str, ...]:
+    """luigi keeps a task's runners in an OrderedSet, luigid in a tuple (in an
+    insertion-ordered dict up to format version 2)."""
     if isinstance(value, safe_pickle.OrderedSetRecord):
         value = value.items()
-    elif type(value) is dict:
-        return value
-    return dict.fromkeys(value or ())
+    return tuple(dict.fromkeys(value or ()))
 
 
-def _as_set(value: Any) -> set[Any]:
-    return value if type(value) is set else set(value or ())
+def _as_set(value: Any) -> frozenset[Any]:
+    return value if type(value) is frozenset else frozenset(value or ())
 
 
 def _as_failures(value: Any) -> deque[Any] | tuple[()]:

@@ -58,8 +58,11 @@ def check_invariants(sched: Scheduler, workers: Iterable[str] = ()) -> None:
     for task in tasks.values():
         for dep in task.deps:
             assert task.id in state.dependents(dep)
-    for dep_id, users in state.indexes.rdeps.items():
+    for dep_id in state.indexes.rdeps:
+        users = state.dependents(dep_id)
         assert users and all(dep_id in tasks[u].deps for u in users)
+        # one dependent is kept as the id itself, never as a set of one
+        assert type(state.indexes.rdeps[dep_id]) is str or len(users) > 1
 
     # readiness
     def ready(t: Task) -> bool:
