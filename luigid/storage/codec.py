@@ -1,7 +1,10 @@
 """The state file's format: a snapshot of the scheduler state to bytes and back.
 
 * A pickled dict ``{"format": "luigid-state", "version": N, ...}`` holding only plain
-  builtins. Version 2 stores each task as a row (a tuple of its attributes in the order
+  builtins. From version 3 the task rows follow it, ``task_chunks`` more pickles of
+  ``(rows, seqs)`` with up to ``CHUNK_TASKS`` tasks each: a pickler remembers every object
+  it wrote until it ends, so one pickle of a million rows held a million row tuples and
+  their memo entries at once in the snapshot child (docs/performance.md, "Memory per task"). Version 2 stores each task as a row (a tuple of its attributes in the order
   ``task_fields`` names) and each worker likewise: rows load at C speed and become ``Task``
   objects in one assignment each, which is what makes a restart fast (figures in
   docs/operations.md, "Format versions").
@@ -17,12 +20,13 @@
 
 from __future__ import annotations
 
+import io
 import operator
 import pickle
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any
 
 from luigid.core import gcpause
 from luigid.core.model import PENDING, STATUSES, RetryPolicy, Task, Worker
@@ -36,6 +40,8 @@ FORMAT = "luigid-state"
 #: tasks hold since they share those values); a luigid that reads up to 2 refuses it as newer
 #: instead of taking the frozensets for damage
 VERSION = 3
+#: Task rows per pickle after the header (version 3).
+CHUNK_TASKS = 10_000
 
 #: What a stored task row holds, in order: every attribute but those the state derives.
 TASK_FIELDS: tuple[str, ...] = tuple(name for name in Task.__slots__ if name not in Task.DERIVED)
@@ -63,21 +69,30 @@ class DamagedStateFile(Exception):
 
 
 def encode(state: State, journal_generation: int | None = None) -> bytes:
-    """``journal_generation``: the last status-journal generation this snapshot covers.
+    """``journal_generation``: the last status-journal generation this snapshot covers."""
+    out = io.BytesIO()
+    encode_into(out, state, journal_generation)
+    return out.getvalue()
+
+
+def encode_into(out: IO[bytes], state: State, journal_generation: int | None = None) -> None:
+    """``encode``, written to ``out`` as it goes (a snapshot child never holds the whole file).
     Pickling allocates millions of small objects and none of them is garbage: the collector
     is paused, or it would chase them all (cost in docs/architecture.md, "State file")."""
     with gcpause.paused():
-        return _encode(state, journal_generation)
+        _encode(out, state, journal_generation)
 
 
-def _encode(state: State, journal_generation: int | None) -> bytes:
+def _encode(out: IO[bytes], state: State, journal_generation: int | None) -> None:
     tasks, workers, batchers = state.snapshot()
+    records = list(tasks.values())
+    chunks = range(0, len(records), CHUNK_TASKS)
     document = {
         "format": FORMAT,
         "version": VERSION,
         "saved_at": time.time(),
         "task_fields": TASK_FIELDS,
-        "tasks": list(map(_task_row, tasks.values())),
+        "task_chunks": len(chunks),
         "worker_fields": WORKER_FIELDS,
         "workers": list(map(_worker_row, workers.values())),
         "batchers": batchers,
@@ -91,10 +106,13 @@ def _encode(state: State, journal_generation: int | None) -> bytes:
         document["resource_overrides"] = dict(state.resource_overrides)
     # as it is, stale timers included: the change log's replay runs on it (luigid.core.timers)
     document["prune_queue"] = state.queue.saved()
-    # each task's place in the status order, which breaks ties in hand-out order: a replay of
-    # the change log on the loaded state must hand out what the live state did
-    document["task_seqs"] = [task.seq for task in tasks.values()]
-    return pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL)
+    pickle.dump(document, out, protocol=pickle.HIGHEST_PROTOCOL)
+    for start in chunks:
+        part = records[start : start + CHUNK_TASKS]
+        # each task's place in the status order, which breaks ties in hand-out order: a
+        # replay of the change log on the loaded state must hand out what the live state did
+        rows = (list(map(_task_row, part)), [task.seq for task in part])
+        pickle.dump(rows, out, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 # ---------------------------------------------------------------------------- reading
@@ -141,7 +159,7 @@ def _decode_all(payload: bytes, policy: RetryPolicy) -> tuple[Tasks, Workers, Ba
     generation: int | None = None
     settings: Settings = {}
     try:
-        document = safe_pickle.loads(payload)
+        document = read_document(payload)
     except safe_pickle.RefusedGlobal as exc:
         raise DamagedStateFile(str(exc)) from exc
     except Exception as exc:  # truncated, garbage, bad opcodes, records that refuse their state
@@ -181,6 +199,35 @@ def _decode_all(payload: bytes, policy: RetryPolicy) -> tuple[Tasks, Workers, Ba
         raise
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise DamagedStateFile(f"inconsistent state records ({exc})") from exc
+
+
+def read_document(payload: bytes) -> Any:
+    """What the file holds, unchecked: a luigid file's document with its task rows (and
+    ``task_seqs``) in it whatever the version, or whatever else the first pickle is."""
+    stream = io.BytesIO(payload)
+    document = safe_pickle.load(stream)
+    if isinstance(document, dict) and document.get("format") == FORMAT:
+        _read_chunks(document, stream)
+    return document
+
+
+def _read_chunks(document: dict[str, Any], stream: IO[bytes]) -> None:
+    """Version 3: the task rows and their status order, from the pickles after the header."""
+    chunks, version = document.pop("task_chunks", None), document.get("version")
+    if chunks is None or type(version) is not int or not 3 <= version <= VERSION:
+        return
+    if type(chunks) is not int or chunks < 0:
+        raise DamagedStateFile(f"task_chunks {chunks!r} is not a count")
+    rows: list[Any] = []
+    seqs: list[Any] = []
+    for _ in range(chunks):
+        part = safe_pickle.load(stream)
+        if not (type(part) is tuple and len(part) == 2 and type(part[0]) is list and type(part[1]) is list):
+            raise DamagedStateFile("malformed chunk of task rows")
+        rows.extend(part[0])
+        seqs.extend(part[1])
+    document["tasks"] = rows
+    document["task_seqs"] = seqs
 
 
 def _row_loader(fields: tuple[str, ...]) -> Callable[[tuple[Any, ...]], Task]:

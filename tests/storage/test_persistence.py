@@ -80,7 +80,7 @@ def test_round_trip_keeps_everything(tmp_path: Path) -> None:
 def test_file_carries_format_and_version(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     busy_scheduler(path).dump()
-    document = safe_pickle.loads(path.read_bytes())
+    document = codec.read_document(path.read_bytes())
     assert document["format"] == "luigid-state"
     assert document["version"] == codec.VERSION
 
@@ -107,7 +107,7 @@ def test_version_1_file_still_loads(tmp_path: Path) -> None:
 def test_file_stores_rows_of_plain_values(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     busy_scheduler(path).dump()
-    document = safe_pickle.loads(path.read_bytes())
+    document = codec.read_document(path.read_bytes())
     assert document["task_fields"] == codec.TASK_FIELDS
     assert not set(codec.TASK_FIELDS) & Task.DERIVED
     assert all(type(row) is tuple and len(row) == len(codec.TASK_FIELDS) for row in document["tasks"])
@@ -121,7 +121,7 @@ def test_rows_of_another_layout_load_field_by_field(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     original = busy_scheduler(path)
     original.dump()
-    document = safe_pickle.loads(path.read_bytes())
+    document = codec.read_document(path.read_bytes())
     fields = list(reversed(document["task_fields"]))
     dropped = fields.index("owners")
     del fields[dropped]
@@ -142,7 +142,7 @@ def test_rows_of_another_layout_load_field_by_field(tmp_path: Path) -> None:
 def test_malformed_rows_are_quarantined(tmp_path: Path, damage: str, allow_error_logs: None) -> None:
     path = tmp_path / "state.pickle"
     busy_scheduler(path).dump()
-    document = safe_pickle.loads(path.read_bytes())
+    document = codec.read_document(path.read_bytes())
     fields = codec.TASK_FIELDS
     row = list(document["tasks"][0])
     if damage == "short row":
