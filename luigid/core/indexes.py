@@ -53,7 +53,7 @@ def add_dependent(rdeps: dict[str, str | set[str]], dep: str, task_id: str) -> N
     users = rdeps.get(dep)
     if users is None:
         rdeps[dep] = task_id
-    elif type(users) is str:
+    elif isinstance(users, str):
         if users != task_id:
             rdeps[dep] = {users, task_id}
     else:
@@ -105,7 +105,7 @@ class Indexes:
             users = rdeps.get(dep)
             if users is None:
                 continue
-            if type(users) is str:
+            if isinstance(users, str):
                 if users == task_id:
                     del rdeps[dep]
                 continue

@@ -26,9 +26,10 @@ from luigid.core.model import (
 from luigid.core.ports import BatchNotifier, TaskHistory, tell_history
 from luigid.core.state import State
 
-
 #: each status a worker may send, as the one string object the scheduler's constants are
-_STATUS = {status: status for status in (PENDING, RUNNING, DONE, FAILED, DISABLED, UNKNOWN, BATCH_RUNNING, SUSPENDED)}
+_STATUS = {
+    status: status for status in (PENDING, RUNNING, DONE, FAILED, DISABLED, UNKNOWN, BATCH_RUNNING, SUSPENDED)
+}
 
 
 class TaskIntake:

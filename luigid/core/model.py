@@ -222,9 +222,7 @@ class Task:
         self.encoded = None
         # keys and string values interned: tasks of one family repeat their names, and
         # often their values (dates, shards), each a new string in every call's JSON
-        self.params = (
-            {shared_name(k): shared_name(v) for k, v in params.items()} if params else NOTHING
-        )
+        self.params = {shared_name(k): shared_name(v) for k, v in params.items()} if params else NOTHING
         vis = self.param_visibilities
         if not any(v != VISIBILITY_PUBLIC for v in vis.values()):
             # the common case: everything public; share the dict rather than copy it

@@ -1,13 +1,14 @@
 """The state file's format: a snapshot of the scheduler state to bytes and back.
 
 * A pickled dict ``{"format": "luigid-state", "version": N, ...}`` holding only plain
-  builtins. From version 3 the task rows follow it, ``task_chunks`` more pickles of
-  ``(rows, seqs)`` with up to ``CHUNK_TASKS`` tasks each: a pickler remembers every object
-  it wrote until it ends, so one pickle of a million rows held a million row tuples and
-  their memo entries at once in the snapshot child (docs/performance.md, "Memory per task"). Version 2 stores each task as a row (a tuple of its attributes in the order
+  builtins. Version 2 stores each task as a row (a tuple of its attributes in the order
   ``task_fields`` names) and each worker likewise: rows load at C speed and become ``Task``
   objects in one assignment each, which is what makes a restart fast (figures in
-  docs/operations.md, "Format versions").
+  docs/operations.md, "Format versions"). From version 3 the task rows follow the dict,
+  ``task_chunks`` more pickles of ``(rows, seqs)`` with up to ``CHUNK_TASKS`` tasks each: a
+  pickler keeps every object it wrote until it ends, so one pickle of a million rows held
+  a million row tuples and their memo entries at once in the snapshot child
+  (docs/performance.md, "Memory per task").
 * Older files are read too: version 1 (pickled ``Task`` and ``Worker`` objects), luigid's
   first unversioned ``(tasks, workers, batchers)`` tuple, and the ``(tasks, workers[,
   batchers])`` tuple luigi 3.x's own luigid writes (its classes are mapped onto ours without

@@ -283,9 +283,9 @@ def _small_state(path: Path) -> State:
     first = Task("A(x=1)", PENDING, None, retry_policy=policy, family="A", params={"x": "1"})
     second = Task("B()", PENDING, {"A(x=1)"}, retry_policy=policy, family="B", priority=3)
     worker = Worker("w1")
-    first.workers = {"w1": None}
-    first.stakeholders = {"w1"}
-    second.stakeholders = {"w1"}
+    first.workers = ("w1",)
+    first.stakeholders = frozenset({"w1"})
+    second.stakeholders = frozenset({"w1"})
     state.restore({first.id: first, second.id: second}, {"w1": worker}, {"w1": {"B": ({"p": None}, 5.0)}})
     return state
 
