@@ -190,9 +190,7 @@ class _StateReadings:
     def collect(self) -> Iterator[Metric]:
         now = time.time()
         yield from self._state_metrics()
-        yield from self._history_metrics()
-        yield from self._stall_metrics()
-        yield from self._server_metrics()
+        yield from self._probe_metrics()
         yield from _last_run_metrics("prune", "prune of the task graph", self.last_prune, now)
         yield from _last_run_metrics("snapshot", "state snapshot written", self.last_snapshot, now)
 
@@ -213,75 +211,92 @@ class _StateReadings:
         workers.add_metric(["disabled"], float(reading.get("workers_disabled", 0)))
         yield workers
 
-    def _history_metrics(self) -> Iterator[Metric]:
-        reading = _read_probe(self.history_probe, "history", self._probe_warning)
-        if reading is None:
-            return
-        yield GaugeMetricFamily(
-            "luigid_history_queue_depth",
-            "Task-history events waiting to be written to the database",
-            value=float(reading.get("queue_depth", 0)),
-        )
-        yield CounterMetricFamily(
-            "luigid_history_write_failures",
-            "Task-history database writes that failed",
-            value=float(reading.get("write_failures", 0)),
-        )
+    def _probe_metrics(self) -> Iterator[Metric]:
+        for probe, what, table in (
+            (self.history_probe, "history", _HISTORY_METRICS),
+            (self.stall_probe, "event loop", _STALL_METRICS),
+            (self.server_probe, "server", _SERVER_METRICS),
+        ):
+            reading = _read_probe(probe, what, self._probe_warning)
+            if reading is not None:
+                for family, name, text, key in table:
+                    yield family(name, text, value=float(reading.get(key, 0)))
 
-    def _stall_metrics(self) -> Iterator[Metric]:
-        reading = _read_probe(self.stall_probe, "event loop", self._probe_warning)
-        if reading is None:
-            return
-        yield GaugeMetricFamily(
-            "luigid_event_loop_longest_stall_seconds",
-            "Longest time the event loop was held (requests waited) since start",
-            value=float(reading.get("longest_seconds", 0.0)),
-        )
-        yield GaugeMetricFamily(
-            "luigid_event_loop_longest_stall_on_cpu_seconds",
-            "Longest part of one stall that the event loop's thread spent on the CPU, since start",
-            value=float(reading.get("longest_on_cpu_seconds", 0.0)),
-        )
-        yield GaugeMetricFamily(
-            "luigid_event_loop_recent_longest_stall_seconds",
-            "Longest time the event loop was held in the last one to two minutes",
-            value=float(reading.get("recent_longest_seconds", 0.0)),
-        )
-        yield CounterMetricFamily(
-            "luigid_event_loop_long_stalls",
-            f"Times the event loop was held for longer than {WARN_ABOVE * 1000:.0f} ms",
-            value=float(reading.get("over_threshold", 0)),
-        )
 
-    def _server_metrics(self) -> Iterator[Metric]:
-        reading = _read_probe(self.server_probe, "server", self._probe_warning)
-        if reading is None:
-            return
-        yield GaugeMetricFamily(
-            "luigid_open_connections",
-            "HTTP connections open (keep-alive ones included)",
-            value=float(reading.get("open_connections", 0)),
-        )
-        yield CounterMetricFamily(
-            "luigid_accepts_refused",
-            "Times accepting a connection failed for want of descriptors or memory (then paused)",
-            value=float(reading.get("accepts_refused", 0)),
-        )
-        yield GaugeMetricFamily(
-            "luigid_writes_refused",
-            "1 while state-changing calls are refused because the change log cannot be written",
-            value=float(reading.get("writes_refused", 0)),
-        )
-        yield CounterMetricFamily(
-            "luigid_refused_writes",
-            "State-changing calls answered 503 because their change could not be made durable",
-            value=float(reading.get("writes_refused_calls", 0)),
-        )
-        yield GaugeMetricFamily(
-            "luigid_resident_memory_bytes",
-            "Resident memory of the luigid process",
-            value=float(reading.get("resident_memory_bytes", 0)),
-        )
+#: (kind, name, help, key of the probe's reading) of each metric that is one value of a probe
+_ProbeMetric = tuple[type[GaugeMetricFamily] | type[CounterMetricFamily], str, str, str]
+_HISTORY_METRICS: tuple[_ProbeMetric, ...] = (
+    (
+        GaugeMetricFamily,
+        "luigid_history_queue_depth",
+        "Task-history events waiting to be written to the database",
+        "queue_depth",
+    ),
+    (
+        CounterMetricFamily,
+        "luigid_history_write_failures",
+        "Task-history database writes that failed",
+        "write_failures",
+    ),
+)
+_STALL_METRICS: tuple[_ProbeMetric, ...] = (
+    (
+        GaugeMetricFamily,
+        "luigid_event_loop_longest_stall_seconds",
+        "Longest time the event loop was held (requests waited) since start",
+        "longest_seconds",
+    ),
+    (
+        GaugeMetricFamily,
+        "luigid_event_loop_longest_stall_on_cpu_seconds",
+        "Longest part of one stall that the event loop's thread spent on the CPU, since start",
+        "longest_on_cpu_seconds",
+    ),
+    (
+        GaugeMetricFamily,
+        "luigid_event_loop_recent_longest_stall_seconds",
+        "Longest time the event loop was held in the last one to two minutes",
+        "recent_longest_seconds",
+    ),
+    (
+        CounterMetricFamily,
+        "luigid_event_loop_long_stalls",
+        f"Times the event loop was held for longer than {WARN_ABOVE * 1000:.0f} ms",
+        "over_threshold",
+    ),
+)
+_SERVER_METRICS: tuple[_ProbeMetric, ...] = (
+    (
+        GaugeMetricFamily,
+        "luigid_open_connections",
+        "HTTP connections open (keep-alive ones included)",
+        "open_connections",
+    ),
+    (
+        CounterMetricFamily,
+        "luigid_accepts_refused",
+        "Times accepting a connection failed for want of descriptors or memory (then paused)",
+        "accepts_refused",
+    ),
+    (
+        GaugeMetricFamily,
+        "luigid_writes_refused",
+        "1 while state-changing calls are refused because the change log cannot be written",
+        "writes_refused",
+    ),
+    (
+        CounterMetricFamily,
+        "luigid_refused_writes",
+        "State-changing calls answered 503 because their change could not be made durable",
+        "writes_refused_calls",
+    ),
+    (
+        GaugeMetricFamily,
+        "luigid_resident_memory_bytes",
+        "Resident memory of the luigid process",
+        "resident_memory_bytes",
+    ),
+)
 
 
 def _read_probe(probe: Any, what: str, warning: ThrottledWarning) -> Mapping[str, Any] | None:

@@ -16,24 +16,12 @@ from tests.ha.dag import N_TASKS
 from tests.ha.haproxy import HAProxy
 from tests.ha.support import Cluster
 from tests.support.daemon import tail
+from tests.support.luigi_cfg import riding_through_restarts, write_cfg
 from tests.support.wait import wait_for
 
 HERE = Path(__file__).resolve().parent
 WORKERS = 4
 KILLS = 2
-
-WORKER_CONFIG = """\
-[core]
-scheduler_host = 127.0.0.1
-scheduler_port = {port}
-rpc_retry_attempts = 60
-rpc_retry_wait = 1
-[worker]
-keep_alive = true
-wait_interval = 0.5
-wait_jitter = 0.2
-ping_interval = 1
-"""
 
 
 def runs(workdir: Path) -> dict[str, int]:
@@ -51,7 +39,7 @@ def test_real_workers_behind_haproxy_across_two_leader_kills(
     work = tmp_path / "work"
     for sub in ("runs", "out"):
         (work / sub).mkdir(parents=True)
-    (work / "worker.cfg").write_text(WORKER_CONFIG.format(port=proxy.port))
+    write_cfg(work / "worker.cfg", riding_through_restarts(proxy.port, wait_interval=0.5, wait_jitter=0.2))
     env = dict(os.environ, LUIGI_CONFIG_PATH=str(work / "worker.cfg"), LUIGID_HA_DIR=str(work))
     deadline = time.time() + 300
     procs = []

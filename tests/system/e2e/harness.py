@@ -25,6 +25,7 @@ import pytest
 
 from tests.support import Luigid
 from tests.support.daemon import tail
+from tests.support.luigi_cfg import cfg_text, write_cfg
 
 from .journal import WORKDIR_ENV, read_journal
 
@@ -43,23 +44,6 @@ RETCODES = {
     "unhandled_exception": 40,
 }
 RUN_BY_OTHER_WORKER = 0  # [retcode] already_running: a worker sharing a DAG may see its root run elsewhere
-
-
-def write_cfg(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
-    path.write_text(cfg_text(sections))
-    return path
-
-
-def cfg_text(sections: dict[str, dict[str, Any]]) -> str:
-    lines: list[str] = []
-    for name, keys in sections.items():
-        lines.append(f"[{name}]")
-        lines += [
-            f"{key} = {str(value).lower() if isinstance(value, bool) else value}"
-            for key, value in keys.items()
-        ]
-        lines.append("")
-    return "\n".join(lines)
 
 
 @dataclass

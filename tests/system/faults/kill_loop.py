@@ -20,23 +20,10 @@ from typing import Any
 
 from bench.daemon import OURS_TEMPLATE, Daemon, DaemonSpec
 from bench.wire import RpcClient, RpcError
+from tests.support.luigi_cfg import riding_through_restarts, write_cfg
 
 HERE = Path(__file__).resolve().parent
 
-#: What the workers run with; docs/reliability.md recommends these (see there for why).
-WORKER_CONFIG = """\
-[core]
-scheduler_host = 127.0.0.1
-scheduler_port = {port}
-rpc_retry_attempts = 60
-rpc_retry_wait = 1
-[worker]
-keep_alive = true
-max_keep_alive_idle_duration = 10
-wait_interval = 0.5
-wait_jitter = 0.5
-ping_interval = 1
-"""
 
 DAEMON_CONFIG = """\
 [scheduler]
@@ -120,7 +107,12 @@ class KillLoop:
         # LUIGID_FAULT_DAEMON_CMD runs another daemon (e.g. luigi's), same placeholders as bench/daemon.py
         template = os.environ.get("LUIGID_FAULT_DAEMON_CMD", OURS_TEMPLATE)
         self.daemon = Daemon(DaemonSpec("luigid", template), workdir / "daemon", workdir)
-        (workdir / "worker.cfg").write_text(WORKER_CONFIG.format(port=self.daemon.port))
+        write_cfg(
+            workdir / "worker.cfg",
+            riding_through_restarts(
+                self.daemon.port, max_keep_alive_idle_duration=10, wait_interval=0.5, wait_jitter=0.5
+            ),
+        )
 
     def start_workers(
         self, count: int, *args: str, script: str = "fault_worker.py", log_prefix: str = "worker"
