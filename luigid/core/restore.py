@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from luigid.core.indexes import Indexes, add_dependent, add_to_sets, rank_key
 from luigid.core.interning import SharedValues
-from luigid.core.model import DONE, FAILED, NO_IDS, PENDING, Task, Worker
+from luigid.core.model import DONE, FAILED, PENDING, Task, Worker
 from luigid.core.timers import PruneQueue, unstaked
 
 
@@ -26,7 +26,7 @@ def rebuild(
 ) -> None:
     """Fill the (empty) status index, indexes and prune queue from the records; the
     workers' task sets are made again from the tasks' runners. Stakeholders, runners and
-    deps become the shared immutable values live tasks hold, whatever a file stored."""
+    deps become the immutable values live tasks hold, whatever a file stored."""
     rdeps, stakes, unmarked = indexes.rdeps, indexes.stakes, queue.unmarked
     for worker in workers.values():
         worker.tasks = set()
@@ -56,8 +56,8 @@ def rebuild(
     ready_of: dict[str, list[Task]] = {}
     for task in tasks.values():
         deps = task.deps
-        # a dep is unmet unless it is a known DONE task (set difference against a dict is C code)
-        task.unmet = len(deps.difference(done)) if deps else 0
+        # a dep is unmet unless it is a known DONE task
+        task.unmet = sum(dep not in done for dep in deps) if deps else 0
         status = task.status
         if status in (PENDING, FAILED):
             indexes.account(task, +1)
@@ -73,8 +73,8 @@ def share(task: Task, shared: SharedValues) -> None:
     """A loaded task's id collections as live tasks hold them (``Task.__init__``)."""
     task.stakeholders = shared.ids(frozenset(task.stakeholders))
     task.workers = shared.get(tuple(task.workers))
-    if type(task.deps) is not frozenset:
-        task.deps = frozenset(task.deps) or NO_IDS
+    if type(task.deps) is not tuple:
+        task.deps = tuple(task.deps)
 
 
 def _by_seq(task: Task) -> int:

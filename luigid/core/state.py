@@ -20,7 +20,7 @@ from luigid.core import restore
 from luigid.core.departures import Departures
 from luigid.core.indexes import Indexes, WorkerLoad
 from luigid.core.interning import SharedValues
-from luigid.core.model import BATCH_RUNNING, DONE, NO_IDS, PENDING, RUNNING, STATUSES, Task, Worker
+from luigid.core.model import BATCH_RUNNING, DONE, PENDING, RUNNING, STATUSES, Task, Worker
 from luigid.core.ports import NoEvents, StatusEvents
 from luigid.core.rules import StatusRules
 from luigid.core.timers import PruneQueue
@@ -159,20 +159,22 @@ class State:
         self.ui.moved(task, old_status, old_passed)
 
     def set_deps(self, task: Task, deps: Iterable[str]) -> None:
-        old = task.deps
-        new = frozenset(deps)
-        if new == old:
+        old = set(task.deps)
+        listed = dict.fromkeys(deps)  # the ids once each, in the order given
+        if old == listed.keys():
             return
-        task.set(deps=new or NO_IDS)
+        new = listed.keys()
+        task.set(deps=tuple(listed))
         self.indexes.index_deps(task, old - new, new - old)
-        self.indexes.set_unmet(task, self.indexes.count_unmet(new))
+        self.indexes.set_unmet(task, self.indexes.count_unmet(task.deps))
         self.ui.deps_changed(task)
 
     def add_deps(self, task: Task, deps: Iterable[str]) -> None:
-        added = set(deps) - task.deps
+        old = set(task.deps)
+        added = [dep for dep in dict.fromkeys(deps) if dep not in old]
         if not added:
             return
-        task.set(deps=task.deps | added)
+        task.set(deps=(*task.deps, *added))
         self.indexes.index_deps(task, (), added)
         self.indexes.set_unmet(task, task.unmet + self.indexes.count_unmet(added))
         self.ui.deps_changed(task)

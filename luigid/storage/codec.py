@@ -37,9 +37,9 @@ from luigid.storage import safe_pickle
 FORMAT = "luigid-state"
 #: Bump when the layout changes, and teach ``decode`` to read the previous one.
 #: 1: pickled Task/Worker objects; 2: rows of plain values (``TASK_FIELDS``/``WORKER_FIELDS``);
-#: 3: the same rows, with deps and stakeholders as frozensets and runners as a tuple (what
-#: tasks hold since they share those values); a luigid that reads up to 2 refuses it as newer
-#: instead of taking the frozensets for damage
+#: 3: the same rows in chunks, stakeholders as a frozenset and deps and runners as tuples (what
+#: tasks hold since version 3); a luigid that reads up to 2 refuses it as newer instead of
+#: taking those for damage
 VERSION = 3
 #: Task rows per pickle after the header (version 3).
 CHUNK_TASKS = 10_000
@@ -281,9 +281,11 @@ def _by_name(
         yield key, named
 
 
-#: what a row's deps and stakeholders may be (2: sets, 3: frozensets) and its runners (2: an
-#: insertion-ordered dict, 3: a tuple); ``luigid.core.restore`` makes them what tasks hold
+#: what a row's stakeholders may be (2: a set, 3: a frozenset), its deps (2: a set, 3: a
+#: tuple) and its runners (2: an insertion-ordered dict, 3: a tuple); ``luigid.core.restore``
+#: makes them what tasks hold
 _ID_SETS = (set, frozenset)
+_DEPS = (set, tuple)
 _RUNNERS = (dict, tuple)
 
 
@@ -299,7 +301,7 @@ def _from_rows(document: dict[str, Any], policy: RetryPolicy) -> tuple[Tasks, Wo
             if (
                 type(task.id) is not str
                 or task.status not in STATUSES
-                or type(task.deps) not in _ID_SETS
+                or type(task.deps) not in _DEPS
                 or type(task.stakeholders) not in _ID_SETS
                 or type(task.workers) not in _RUNNERS
             ):

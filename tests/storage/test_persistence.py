@@ -596,7 +596,7 @@ def test_version_2_file_with_sets_and_runner_dicts_still_loads(tmp_path: Path) -
     again = reload(path)
     assert portrait(again) == portrait(original)
     b_task = known_task(again, "B_1")
-    assert type(b_task.deps) is frozenset and type(b_task.stakeholders) is frozenset
+    assert type(b_task.deps) is tuple and type(b_task.stakeholders) is frozenset
     assert b_task.workers == ("w1", "w2")
 
 
