@@ -56,6 +56,9 @@ def check_invariants(sched: Scheduler, workers: Iterable[str] = ()) -> None:
 
     # reverse deps
     for task in tasks.values():
+        # deps and runners are tuples: each id once
+        assert len(set(task.deps)) == len(task.deps), task.deps
+        assert len(set(task.workers)) == len(task.workers), task.workers
         for dep in task.deps:
             assert task.id in state.dependents(dep)
     for dep_id in state.indexes.rdeps:
