@@ -47,8 +47,10 @@ class SharedValues:
     """One object for each small immutable value many tasks repeat: the stakeholder set
     and the runner tuple of most tasks name the one worker that added them, and a UI counter
     key is one of a few (box, family) pairs. Tasks hold these values, never mutate them (a
-    change replaces the value), so equal ones can be a single object. Beyond
-    ``SHARED_LIMIT`` distinct values a task keeps its own copy, so the table stays bounded."""
+    change replaces the value), so equal ones can be a single object. The table starts
+    afresh once it holds ``SHARED_LIMIT`` values: workers come and go under new ids, and a
+    full table that kept the departed ones would share nothing for the workers of today
+    (tasks keep the objects they hold; only later equal values stop being the same one)."""
 
     def __init__(self) -> None:
         self._values: dict[Any, Any] = {}
@@ -59,8 +61,9 @@ class SharedValues:
             return known
         if not value:
             return value
-        if len(self._values) < SHARED_LIMIT:
-            self._values[value] = value
+        if len(self._values) >= SHARED_LIMIT:
+            self._values.clear()
+        self._values[value] = value
         return value
 
     def ids(self, ids: frozenset[str]) -> frozenset[str]:
