@@ -142,12 +142,22 @@ class Daemon:
         assert self.proc is not None
         return front_pids(self.proc.pid)
 
-    def rss_bytes(self) -> int:
+    def rss_bytes(self, line: str = "VmRSS") -> int:
+        """A size line of /proc/<pid>/status (VmRSS; VmHWM is the peak), in bytes."""
         assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise DaemonError("no VmRSS line in /proc status")
+        for text in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if text.startswith(f"{line}:"):
+                return int(text.split()[1]) * 1024
+        raise DaemonError(f"no {line} line in /proc status")
+
+    def children(self) -> list[int]:
+        """Pids of the processes the daemon forked (a snapshot writer) that are alive now."""
+        assert self.proc is not None
+        try:
+            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(pid) for pid in text.split()]
 
     def state_bytes(self) -> int:
         """Everything the daemon left in its state directory (a journal or side files count too)."""

@@ -29,11 +29,19 @@ class Departure:
 
 
 class Departures:
-    def __init__(self, indexes: Indexes, queue: PruneQueue, drop_runner: Callable[[Task, str], None]) -> None:
+    def __init__(
+        self,
+        indexes: Indexes,
+        queue: PruneQueue,
+        drop_runner: Callable[[Task, str], None],
+        drop_stakeholder: Callable[[Task, str], None],
+    ) -> None:
         self._indexes = indexes
         self._queue = queue
         #: takes a worker off a task's runners, keeping the indexes (``State.drop_runner``)
         self._drop_runner = drop_runner
+        #: takes a worker off a task's stakeholders (``State.drop_stakeholder``)
+        self._drop_stakeholder = drop_stakeholder
         self._pending: deque[Departure] = deque()
 
     def __iter__(self) -> Iterator[Departure]:
@@ -84,7 +92,7 @@ class Departures:
             staked = tasks.get(stakes.pop())
             budget -= 1
             if staked is not None:
-                staked.stakeholders.discard(worker_id)
+                self._drop_stakeholder(staked, worker_id)
                 if not staked.stakeholders:
                     self._queue.unmarked.add(staked.id)
         return budget

@@ -1,7 +1,9 @@
 """What the scheduler indexes over its task records, so that a call costs what it returns
 rather than a scan of every task (N = all tasks):
 
-* ``rdeps``: dependency id -> ids of the tasks that list it (inverse graphs, readiness);
+* ``rdeps``: dependency id -> ids of the tasks that list it (inverse graphs, readiness):
+  the one id itself when there is one (most tasks have a single dependent, and a set of
+  one is ten times the size of a reference to the id), a set from two on;
 * ``Task.unmet``: how many deps are not DONE; a PENDING task with none is *ready*;
 * ``ready`` and ``WorkerLoad.ready``: the ready tasks sorted by luigi's rank (priority,
   then age), globally and per worker able to run them: get_work reads the head;
@@ -15,7 +17,7 @@ The indexes follow the records; ``luigid.core.state.State`` calls ``detach`` bef
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from operator import attrgetter
 
 from sortedcontainers import SortedKeyList
@@ -46,6 +48,18 @@ def add_to_sets(index: dict[str, set[str]], keys: Iterable[str], member: str) ->
             members.add(member)
 
 
+def add_dependent(rdeps: dict[str, str | set[str]], dep: str, task_id: str) -> None:
+    """Record in ``rdeps`` that ``task_id`` lists ``dep`` (the id alone, or a set from two on)."""
+    users = rdeps.get(dep)
+    if users is None:
+        rdeps[dep] = task_id
+    elif isinstance(users, str):
+        if users != task_id:
+            rdeps[dep] = {users, task_id}
+    else:
+        users.add(task_id)
+
+
 class WorkerLoad:
     """Per-worker counters over the tasks it may run (those listing it in ``workers``)."""
 
@@ -72,26 +86,34 @@ class Indexes:
 
     def __init__(self, tasks: dict[str, Task]) -> None:
         self.tasks = tasks
-        self.rdeps: dict[str, set[str]] = {}
+        self.rdeps: dict[str, str | set[str]] = {}
         self.stakes: dict[str, set[str]] = {}
         self.loads: dict[str, WorkerLoad] = {}
         self.ready = new_ready_list()
 
     # ------------------------------------------------------------ dependencies
 
-    def dependents(self, task_id: str) -> set[str]:
-        """Ids of the tasks that list ``task_id`` among their deps."""
-        return self.rdeps.get(task_id, set())
+    def dependents(self, task_id: str) -> Collection[str]:
+        """Ids of the tasks that list ``task_id`` among their deps (not to be changed)."""
+        users = self.rdeps.get(task_id, ())
+        return (users,) if type(users) is str else users
 
     def index_deps(self, task: Task, removed: Iterable[str], added: Iterable[str]) -> None:
+        rdeps = self.rdeps
+        task_id = task.id
         for dep in removed:
-            users = self.rdeps.get(dep)
-            if users is not None:
-                users.discard(task.id)
-                if not users:
-                    del self.rdeps[dep]
+            users = rdeps.get(dep)
+            if users is None:
+                continue
+            if isinstance(users, str):
+                if users == task_id:
+                    del rdeps[dep]
+                continue
+            users.discard(task_id)
+            if len(users) == 1:
+                rdeps[dep] = next(iter(users))
         for dep in added:
-            self.rdeps.setdefault(dep, set()).add(task.id)
+            add_dependent(rdeps, dep, task_id)
 
     # --------------------------------------------------------------- readiness
 
@@ -116,7 +138,7 @@ class Indexes:
     def dep_changed(self, dep_id: str, delta: int) -> None:
         """``dep_id`` stopped (+1) or started (-1) being DONE: tell the tasks waiting on it."""
         tasks = self.tasks
-        for user_id in self.rdeps.get(dep_id, ()):
+        for user_id in self.dependents(dep_id):
             user = tasks.get(user_id)
             if user is not None:
                 self.set_unmet(user, user.unmet + delta)

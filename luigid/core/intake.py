@@ -21,9 +21,15 @@ from luigid.core.model import (
     SUSPENDED,
     UNKNOWN,
     Task,
+    shared_name,
 )
 from luigid.core.ports import BatchNotifier, TaskHistory, tell_history
 from luigid.core.state import State
+
+#: each status a worker may send, as the one string object the scheduler's constants are
+_STATUS = {
+    status: status for status in (PENDING, RUNNING, DONE, FAILED, DISABLED, UNKNOWN, BATCH_RUNNING, SUSPENDED)
+}
 
 
 class TaskIntake:
@@ -75,6 +81,10 @@ class TaskIntake:
         """Add or update a task: status, deps, stakeholders, runners, priority."""
         state = self._state
         worker_rec = state.get_worker(worker_id)
+        # the worker's own id object and the status constants: what the task keeps
+        # refers to them, not to the strings each call's JSON made
+        worker_id = worker_rec.id
+        status = _STATUS.get(status, status)
         worker_rec.update(None)
         resources = dict(resources) if resources else NOTHING
         retry_policy = self._interner.retry_policy(retry_policy_dict)
@@ -114,9 +124,9 @@ class TaskIntake:
         shown: dict[str, Any] = {}
         # placeholders (created for priority or as deps) learn who they are now
         if not task.family:
-            shown["family"] = family
+            shown["family"] = shared_name(family)
         if not task.module:
-            task.module = module
+            task.module = shared_name(module)
         if not task.param_visibilities:
             shared = visibilities("visibility", param_visibilities or NOTHING)
             if shared is not task.param_visibilities:

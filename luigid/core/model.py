@@ -8,6 +8,7 @@ Nothing here knows about indexes; ``luigid.core.state`` keeps those consistent.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from typing import Any, NamedTuple
 
@@ -54,6 +55,17 @@ VISIBILITY_PRIVATE = 2
 #: message responses, resources...). Nothing mutates a field in place unless it first
 #: replaced this with a dict of its own; at 100k tasks the saving is several megabytes.
 NOTHING: dict[str, Any] = {}
+
+#: The one empty set of worker ids, shared by every task without stakeholders. A task's
+#: stakeholders are a frozenset, replaced (never changed in place) on a change, so that equal
+#: ones can be one object (``luigid.core.interning.SharedValues``).
+NO_IDS: frozenset[str] = frozenset()
+
+
+def shared_name(value: Any) -> Any:
+    """One string object for equal names (families, modules, worker ids, parameter values):
+    every call's JSON makes new ones, and a task would keep its own copy."""
+    return sys.intern(value) if type(value) is str else value
 
 
 class RetryPolicy(NamedTuple):
@@ -135,10 +147,13 @@ class Task:
         now = clock.now()
         self.id = task_id
         #: workers that want this task done; the task is kept while any of them lives
-        self.stakeholders: set[str] = set()
-        #: workers able to run it, in the order they said so (a dict used as ordered set)
-        self.workers: dict[str, None] = {}
-        self.deps: set[str] = set(deps) if deps else set()
+        self.stakeholders: frozenset[str] = NO_IDS
+        #: workers able to run it, in the order they said so (a tuple used as ordered set:
+        #: nearly always one worker, the same tuple for all of that worker's tasks)
+        self.workers: tuple[str, ...] = ()
+        #: ids of the tasks it needs, each once, in the order first given (a tuple is a
+        #: quarter of a set's size, and nothing looks a dep up by id in it)
+        self.deps: tuple[str, ...] = tuple(dict.fromkeys(deps)) if deps else ()
         self.status = status
         self.time = now
         self.updated = now
@@ -150,8 +165,8 @@ class Task:
         self.priority = priority
         self.resources: dict[str, int] = dict(resources) if resources else NOTHING
         self.resources_running: dict[str, int] | None = None
-        self.family = family
-        self.module = module
+        self.family = shared_name(family)
+        self.module = shared_name(module)
         # not copied: the scheduler hands in one shared map per distinct visibility set
         self.param_visibilities: dict[str, int] = param_visibilities or NOTHING
         self.display: tuple[str, str] | None = None  # (family, pretty_id) cache
@@ -207,7 +222,9 @@ class Task:
     def set_params(self, params: dict[str, Any] | None) -> None:
         self.display = None
         self.encoded = None
-        self.params = dict(params) if params else NOTHING
+        # keys and string values interned: tasks of one family repeat their names, and
+        # often their values (dates, shards), each a new string in every call's JSON
+        self.params = {shared_name(k): shared_name(v) for k, v in params.items()} if params else NOTHING
         vis = self.param_visibilities
         if not any(v != VISIBILITY_PUBLIC for v in vis.values()):
             # the common case: everything public; share the dict rather than copy it

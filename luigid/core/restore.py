@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from luigid.core.indexes import Indexes, add_to_sets, rank_key
+from luigid.core.indexes import Indexes, add_dependent, add_to_sets, rank_key
+from luigid.core.interning import SharedValues
 from luigid.core.model import DONE, FAILED, PENDING, Task, Worker
 from luigid.core.timers import PruneQueue, unstaked
 
@@ -21,9 +22,11 @@ def rebuild(
     seq: Iterator[int],
     indexes: Indexes,
     queue: PruneQueue,
+    shared: SharedValues,
 ) -> None:
     """Fill the (empty) status index, indexes and prune queue from the records; the
-    workers' task sets are made again from the tasks' runners."""
+    workers' task sets are made again from the tasks' runners. Stakeholders, runners and
+    deps become the immutable values live tasks hold, whatever a file stored."""
     rdeps, stakes, unmarked = indexes.rdeps, indexes.stakes, queue.unmarked
     for worker in workers.values():
         worker.tasks = set()
@@ -36,7 +39,9 @@ def rebuild(
             task.seq = next(seq)
         task.ready_key = None
         by_status[task.status][task_id] = task
-        add_to_sets(rdeps, task.deps, task_id)
+        share(task, shared)
+        for dep in task.deps:
+            add_dependent(rdeps, dep, task_id)
         add_to_sets(stakes, task.stakeholders, task_id)
         for worker_id in task.workers:
             runner = workers.get(worker_id)
@@ -51,8 +56,8 @@ def rebuild(
     ready_of: dict[str, list[Task]] = {}
     for task in tasks.values():
         deps = task.deps
-        # a dep is unmet unless it is a known DONE task (set difference against a dict is C code)
-        task.unmet = len(deps.difference(done)) if deps else 0
+        # a dep is unmet unless it is a known DONE task
+        task.unmet = sum(dep not in done for dep in deps) if deps else 0
         status = task.status
         if status in (PENDING, FAILED):
             indexes.account(task, +1)
@@ -62,6 +67,14 @@ def rebuild(
                 for worker_id in task.workers:
                     ready_of.setdefault(worker_id, []).append(task)
     indexes.rebuild(ready, ready_of)
+
+
+def share(task: Task, shared: SharedValues) -> None:
+    """A loaded task's id collections as live tasks hold them (``Task.__init__``)."""
+    task.stakeholders = shared.ids(frozenset(task.stakeholders))
+    task.workers = shared.get(tuple(task.workers))
+    if type(task.deps) is not tuple:
+        task.deps = tuple(task.deps)
 
 
 def _by_seq(task: Task) -> int:

@@ -19,6 +19,7 @@ from luigid.config import SchedulerConfig
 from luigid.core import restore
 from luigid.core.departures import Departures
 from luigid.core.indexes import Indexes, WorkerLoad
+from luigid.core.interning import SharedValues
 from luigid.core.model import BATCH_RUNNING, DONE, PENDING, RUNNING, STATUSES, Task, Worker
 from luigid.core.ports import NoEvents, StatusEvents
 from luigid.core.rules import StatusRules
@@ -47,16 +48,18 @@ class State:
         self._by_status: dict[str, dict[str, Task]] = {s: {} for s in STATUSES}
         self._workers = workers
         self._batchers = batchers
+        #: one object for the stakeholder sets, runner tuples and UI counter keys tasks repeat
+        self.shared = SharedValues()
         self.indexes = Indexes(tasks)
         self.queue = PruneQueue(self._config)
-        self.departures = Departures(self.indexes, self.queue, self.drop_runner)
+        self.departures = Departures(self.indexes, self.queue, self.drop_runner, self.drop_stakeholder)
         self.rules = StatusRules(self, self.queue, self._config, self.events)
-        self.ui = UiCounts(tasks, self.indexes.dependents)
+        self.ui = UiCounts(tasks, self.indexes.dependents, self.shared)
         # Bound straight to the part that answers, as get_work and add_task call them on every
         # task they touch: ids of the tasks listing a task as a dep; the ready tasks in hand-out
         # order (of one worker's, or all, strictly after a rank key); a worker's load; and
         # moving a task to a status under luigi's rules.
-        self.dependents: Callable[[str], set[str]] = self.indexes.dependents
+        self.dependents: Callable[[str], Collection[str]] = self.indexes.dependents
         self.ready_tasks: Callable[..., Iterator[Task]] = self.indexes.ready_tasks
         self.load_of: Callable[[str], WorkerLoad] = self.indexes.load
         self.set_status: Callable[[Task, str], None] = self.rules.set_status
@@ -156,20 +159,22 @@ class State:
         self.ui.moved(task, old_status, old_passed)
 
     def set_deps(self, task: Task, deps: Iterable[str]) -> None:
-        old = task.deps
-        new = set(deps)
-        if new == old:
+        old = set(task.deps)
+        listed = dict.fromkeys(deps)  # the ids once each, in the order given
+        if old == listed.keys():
             return
-        task.set(deps=new)
+        new = listed.keys()
+        task.set(deps=tuple(listed))
         self.indexes.index_deps(task, old - new, new - old)
-        self.indexes.set_unmet(task, self.indexes.count_unmet(new))
+        self.indexes.set_unmet(task, self.indexes.count_unmet(task.deps))
         self.ui.deps_changed(task)
 
     def add_deps(self, task: Task, deps: Iterable[str]) -> None:
-        added = set(deps) - task.deps
+        old = set(task.deps)
+        added = [dep for dep in dict.fromkeys(deps) if dep not in old]
         if not added:
             return
-        task.set(deps=task.deps | added)
+        task.set(deps=(*task.deps, *added))
         self.indexes.index_deps(task, (), added)
         self.indexes.set_unmet(task, task.unmet + self.indexes.count_unmet(added))
         self.ui.deps_changed(task)
@@ -195,21 +200,27 @@ class State:
             task.set(resources=resources)
 
     def add_stakeholder(self, task: Task, worker_id: str) -> None:
-        task.stakeholders.add(worker_id)
+        stakeholders = task.stakeholders
+        if worker_id not in stakeholders:
+            task.stakeholders = self.shared.ids(stakeholders | {worker_id})
         self.indexes.stakes.setdefault(worker_id, set()).add(task.id)  # inline: add_task's hottest write
+
+    def drop_stakeholder(self, task: Task, worker_id: str) -> None:
+        if worker_id in task.stakeholders:
+            task.stakeholders = self.shared.ids(task.stakeholders - {worker_id})
 
     def add_runner(self, task: Task, worker: Worker) -> None:
         worker.tasks.add(task)
         if worker.id in task.workers:
             return  # luigi's ordered set keeps the first position
         self.indexes.detach(task)
-        task.set(workers={**task.workers, worker.id: None})
+        task.set(workers=self.shared.get((*task.workers, worker.id)))
         self.indexes.attach(task)
 
     def drop_runner(self, task: Task, worker_id: str) -> None:
         if worker_id in task.workers:
             self.indexes.detach(task)
-            task.set(workers={runner: None for runner in task.workers if runner != worker_id})
+            task.set(workers=self.shared.get(tuple(r for r in task.workers if r != worker_id)))
             self.indexes.attach(task)
 
     def watch_unstaked(self, task: Task) -> None:
@@ -344,7 +355,9 @@ class State:
     ) -> None:
         """Replace everything and rebuild every index from the records."""
         self._start(dict(tasks), dict(workers), dict(batchers))
-        restore.rebuild(self._tasks, self._workers, self._by_status, self._seq, self.indexes, self.queue)
+        restore.rebuild(
+            self._tasks, self._workers, self._by_status, self._seq, self.indexes, self.queue, self.shared
+        )
         # new tasks come after every restored one, whichever numbering they kept
         self._seq = itertools.count(max((task.seq for task in self._tasks.values()), default=0) + 1)
         self.ui.rebuild(self._by_status)

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from operator import attrgetter
 
+from luigid.core.interning import SharedValues
 from luigid.core.model import (
     DISABLED,
     FAILED,
@@ -71,9 +72,13 @@ def _ties_by_id(tasks: Iterable[Task], newest_first: bool) -> Iterator[Task]:
 
 
 class UiCounts:
-    def __init__(self, tasks: dict[str, Task], dependents: Callable[[str], set[str]]) -> None:
+    def __init__(
+        self, tasks: dict[str, Task], dependents: Callable[[str], Collection[str]], shared: SharedValues
+    ) -> None:
         self._tasks = tasks
         self._dependents = dependents
+        #: one (box, family) pair object for all the tasks counted under it
+        self._shared = shared
         self._reset()
 
     def _reset(self) -> None:
@@ -117,7 +122,7 @@ class UiCounts:
             if old is not None:
                 self._add(old, -1)
             self._add(counted, +1)
-            task.counted = counted
+            task.counted = self._shared.get(counted)
 
     def forget(self, task: Task) -> None:
         """The task was removed."""

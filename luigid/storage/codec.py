@@ -4,7 +4,11 @@
   builtins. Version 2 stores each task as a row (a tuple of its attributes in the order
   ``task_fields`` names) and each worker likewise: rows load at C speed and become ``Task``
   objects in one assignment each, which is what makes a restart fast (figures in
-  docs/operations.md, "Format versions").
+  docs/operations.md, "Format versions"). From version 3 the task rows follow the dict,
+  ``task_chunks`` more pickles of ``(rows, seqs)`` with up to ``CHUNK_TASKS`` tasks each: a
+  pickler keeps every object it wrote until it ends, so one pickle of a million rows held
+  a million row tuples and their memo entries at once in the snapshot child
+  (docs/performance.md, "Memory per task").
 * Older files are read too: version 1 (pickled ``Task`` and ``Worker`` objects), luigid's
   first unversioned ``(tasks, workers, batchers)`` tuple, and the ``(tasks, workers[,
   batchers])`` tuple luigi 3.x's own luigid writes (its classes are mapped onto ours without
@@ -17,12 +21,13 @@
 
 from __future__ import annotations
 
+import io
 import operator
 import pickle
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any
 
 from luigid.core import gcpause
 from luigid.core.model import PENDING, STATUSES, RetryPolicy, Task, Worker
@@ -31,8 +36,13 @@ from luigid.storage import safe_pickle
 
 FORMAT = "luigid-state"
 #: Bump when the layout changes, and teach ``decode`` to read the previous one.
-#: 1: pickled Task/Worker objects; 2: rows of plain values (``TASK_FIELDS``/``WORKER_FIELDS``)
-VERSION = 2
+#: 1: pickled Task/Worker objects; 2: rows of plain values (``TASK_FIELDS``/``WORKER_FIELDS``);
+#: 3: the same rows in chunks, stakeholders as a frozenset and deps and runners as tuples (what
+#: tasks hold since version 3); a luigid that reads up to 2 refuses it as newer instead of
+#: taking those for damage
+VERSION = 3
+#: Task rows per pickle after the header (version 3).
+CHUNK_TASKS = 10_000
 
 #: What a stored task row holds, in order: every attribute but those the state derives.
 TASK_FIELDS: tuple[str, ...] = tuple(name for name in Task.__slots__ if name not in Task.DERIVED)
@@ -60,21 +70,30 @@ class DamagedStateFile(Exception):
 
 
 def encode(state: State, journal_generation: int | None = None) -> bytes:
-    """``journal_generation``: the last status-journal generation this snapshot covers.
+    """``journal_generation``: the last status-journal generation this snapshot covers."""
+    out = io.BytesIO()
+    encode_into(out, state, journal_generation)
+    return out.getvalue()
+
+
+def encode_into(out: IO[bytes], state: State, journal_generation: int | None = None) -> None:
+    """``encode``, written to ``out`` as it goes (a snapshot child never holds the whole file).
     Pickling allocates millions of small objects and none of them is garbage: the collector
     is paused, or it would chase them all (cost in docs/architecture.md, "State file")."""
     with gcpause.paused():
-        return _encode(state, journal_generation)
+        _encode(out, state, journal_generation)
 
 
-def _encode(state: State, journal_generation: int | None) -> bytes:
+def _encode(out: IO[bytes], state: State, journal_generation: int | None) -> None:
     tasks, workers, batchers = state.snapshot()
+    records = list(tasks.values())
+    chunks = range(0, len(records), CHUNK_TASKS)
     document = {
         "format": FORMAT,
         "version": VERSION,
         "saved_at": time.time(),
         "task_fields": TASK_FIELDS,
-        "tasks": list(map(_task_row, tasks.values())),
+        "task_chunks": len(chunks),
         "worker_fields": WORKER_FIELDS,
         "workers": list(map(_worker_row, workers.values())),
         "batchers": batchers,
@@ -88,10 +107,13 @@ def _encode(state: State, journal_generation: int | None) -> bytes:
         document["resource_overrides"] = dict(state.resource_overrides)
     # as it is, stale timers included: the change log's replay runs on it (luigid.core.timers)
     document["prune_queue"] = state.queue.saved()
-    # each task's place in the status order, which breaks ties in hand-out order: a replay of
-    # the change log on the loaded state must hand out what the live state did
-    document["task_seqs"] = [task.seq for task in tasks.values()]
-    return pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL)
+    pickle.dump(document, out, protocol=pickle.HIGHEST_PROTOCOL)
+    for start in chunks:
+        part = records[start : start + CHUNK_TASKS]
+        # each task's place in the status order, which breaks ties in hand-out order: a
+        # replay of the change log on the loaded state must hand out what the live state did
+        rows = (list(map(_task_row, part)), [task.seq for task in part])
+        pickle.dump(rows, out, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 # ---------------------------------------------------------------------------- reading
@@ -138,7 +160,7 @@ def _decode_all(payload: bytes, policy: RetryPolicy) -> tuple[Tasks, Workers, Ba
     generation: int | None = None
     settings: Settings = {}
     try:
-        document = safe_pickle.loads(payload)
+        document = read_document(payload)
     except safe_pickle.RefusedGlobal as exc:
         raise DamagedStateFile(str(exc)) from exc
     except Exception as exc:  # truncated, garbage, bad opcodes, records that refuse their state
@@ -178,6 +200,35 @@ def _decode_all(payload: bytes, policy: RetryPolicy) -> tuple[Tasks, Workers, Ba
         raise
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise DamagedStateFile(f"inconsistent state records ({exc})") from exc
+
+
+def read_document(payload: bytes) -> Any:
+    """What the file holds, unchecked: a luigid file's document with its task rows (and
+    ``task_seqs``) in it whatever the version, or whatever else the first pickle is."""
+    stream = io.BytesIO(payload)
+    document = safe_pickle.load(stream)
+    if isinstance(document, dict) and document.get("format") == FORMAT:
+        _read_chunks(document, stream)
+    return document
+
+
+def _read_chunks(document: dict[str, Any], stream: IO[bytes]) -> None:
+    """Version 3: the task rows and their status order, from the pickles after the header."""
+    chunks, version = document.pop("task_chunks", None), document.get("version")
+    if chunks is None or type(version) is not int or not 3 <= version <= VERSION:
+        return
+    if type(chunks) is not int or chunks < 0:
+        raise DamagedStateFile(f"task_chunks {chunks!r} is not a count")
+    rows: list[Any] = []
+    seqs: list[Any] = []
+    for _ in range(chunks):
+        part = safe_pickle.load(stream)
+        if not (type(part) is tuple and len(part) == 2 and type(part[0]) is list and type(part[1]) is list):
+            raise DamagedStateFile("malformed chunk of task rows")
+        rows.extend(part[0])
+        seqs.extend(part[1])
+    document["tasks"] = rows
+    document["task_seqs"] = seqs
 
 
 def _row_loader(fields: tuple[str, ...]) -> Callable[[tuple[Any, ...]], Task]:
@@ -230,6 +281,14 @@ def _by_name(
         yield key, named
 
 
+#: what a row's stakeholders may be (2: a set, 3: a frozenset), its deps (2: a set, 3: a
+#: tuple) and its runners (2: an insertion-ordered dict, 3: a tuple); ``luigid.core.restore``
+#: makes them what tasks hold
+_ID_SETS = (set, frozenset)
+_DEPS = (set, tuple)
+_RUNNERS = (dict, tuple)
+
+
 def _from_rows(document: dict[str, Any], policy: RetryPolicy) -> tuple[Tasks, Workers, Batchers]:
     """Version 2 and later: tasks and workers as rows."""
     task_fields, rows = _rows(document, "task")
@@ -242,9 +301,9 @@ def _from_rows(document: dict[str, Any], policy: RetryPolicy) -> tuple[Tasks, Wo
             if (
                 type(task.id) is not str
                 or task.status not in STATUSES
-                or type(task.deps) is not set
-                or type(task.stakeholders) is not set
-                or type(task.workers) is not dict
+                or type(task.deps) not in _DEPS
+                or type(task.stakeholders) not in _ID_SETS
+                or type(task.workers) not in _RUNNERS
             ):
                 raise DamagedStateFile(f"task {task.id!r} has malformed attributes")
             tasks[task.id] = task
@@ -286,17 +345,16 @@ def _fields(record: safe_pickle.Record) -> dict[str, Any]:
     return getattr(record, "fields", None) or {}
 
 
-def _ordered_ids(value: Any) -> dict[str, None]:
-    """luigi keeps a task's runners in an OrderedSet, luigid in an insertion-ordered dict."""
+def _ordered_ids(value: Any) -> tuple[str, ...]:
+    """luigi keeps a task's runners in an OrderedSet, luigid in a tuple (in an
+    insertion-ordered dict up to format version 2)."""
     if isinstance(value, safe_pickle.OrderedSetRecord):
         value = value.items()
-    elif type(value) is dict:
-        return value
-    return dict.fromkeys(value or ())
+    return tuple(dict.fromkeys(value or ()))
 
 
-def _as_set(value: Any) -> set[Any]:
-    return value if type(value) is set else set(value or ())
+def _as_set(value: Any) -> frozenset[Any]:
+    return value if type(value) is frozenset else frozenset(value or ())
 
 
 def _as_failures(value: Any) -> deque[Any] | tuple[()]:

@@ -13,6 +13,7 @@ import contextlib
 import glob
 import os
 from collections.abc import Callable
+from typing import IO
 
 
 def temporary_path(path: str, pid: int) -> str:
@@ -29,8 +30,14 @@ def remove_stale_temporaries(path: str) -> None:
             os.unlink(leftover)
 
 
-def write_atomically(path: str, payload: bytes, before_replace: Callable[[], None] | None = None) -> None:
-    """Write, fsync, rename, fsync the folder. ``before_replace`` is called just before the
+def write_atomically(
+    path: str,
+    payload: bytes | Callable[[IO[bytes]], None],
+    before_replace: Callable[[], None] | None = None,
+) -> None:
+    """Write, fsync, rename, fsync the folder. ``payload`` is the content, or a function
+    that writes it to the file it is given (so that it is never whole in memory).
+    ``before_replace`` is called just before the
     rename; if it raises, the temporary file is removed and ``path`` is left as it was (a
     snapshot child checks there that its parent still lives, so a stale snapshot never
     replaces a newer one)."""
@@ -39,7 +46,10 @@ def write_atomically(path: str, payload: bytes, before_replace: Callable[[], Non
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
         with os.fdopen(fd, "wb") as out:
-            out.write(payload)
+            if isinstance(payload, bytes):
+                out.write(payload)
+            else:
+                payload(out)
             out.flush()
             os.fsync(out.fileno())
         if before_replace is not None:

@@ -15,7 +15,7 @@ import collections
 import copyreg
 import io
 import pickle
-from typing import Any
+from typing import IO, Any
 
 from luigid.core.model import RetryPolicy
 
@@ -118,3 +118,8 @@ class StateUnpickler(pickle.Unpickler):
 def loads(payload: bytes) -> Any:
     """Unpickle ``payload``, resolving only the names in ``ALLOWED``."""
     return StateUnpickler(io.BytesIO(payload)).load()
+
+
+def load(stream: IO[bytes]) -> Any:
+    """The next pickle in ``stream`` (a state file may hold several in a row), likewise."""
+    return StateUnpickler(stream).load()

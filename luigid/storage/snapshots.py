@@ -1,7 +1,8 @@
 """Periodic snapshots of the state while the server runs, written by a forked child.
 
-The parent only pays for ``fork()``; the child pickles its frozen copy of memory, writes it
-with ``luigid.storage.files.write_atomically`` and exits, reporting through a pipe. The
+The parent only pays for ``fork()``; the child pickles its frozen copy of memory straight
+into the file (``luigid.storage.codec.encode_into``, through
+``luigid.storage.files.write_atomically``) and exits, reporting through a pipe. The
 journal is rotated at the moment of the fork, so the snapshot covers exactly the
 generations before it, and their files are deleted only once the child reports success.
 """
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from luigid.core.state import State
-from luigid.storage.codec import StateFileError, encode
+from luigid.storage.codec import StateFileError, encode_into
 from luigid.storage.files import temporary_path, write_atomically
 from luigid.storage.statefile import Generations, save_state
 
@@ -50,7 +51,7 @@ class Snapshotter:
         #: where the child writes (``path``, the state file, by default)
         self.sink: Sink = sink or (
             lambda state, generation, check: write_atomically(
-                path, encode(state, generation), before_replace=check
+                path, lambda out: encode_into(out, state, generation), before_replace=check
             )
         )
         self.path = path

@@ -22,7 +22,7 @@ from typing import Protocol
 from luigid.core import gcpause
 from luigid.core.model import DONE, FAILED, PENDING, RUNNING
 from luigid.core.state import State
-from luigid.storage.codec import DamagedStateFile, StateFileError, decode_all, encode
+from luigid.storage.codec import DamagedStateFile, StateFileError, decode_all, encode_into
 from luigid.storage.files import remove_stale_temporaries, write_atomically
 from luigid.storage.journal import Journal
 
@@ -193,7 +193,7 @@ def save_state(state: State, path: str, journal: Generations | None = None) -> N
     """Write the whole state; the log files it now covers are deleted afterwards."""
     started = time.perf_counter()
     generation = journal.rotate() if journal is not None else None
-    write_atomically(path, encode(state, generation))
+    write_atomically(path, lambda out: encode_into(out, state, generation))
     if journal is not None and generation is not None:
         journal.discard_through(generation)
     logger.info("Saved state in %s (%.2fs)", path, time.perf_counter() - started)

@@ -33,6 +33,7 @@ from luigid.storage.luigi_pickle import Instance, dumps
 from tests.support import Luigid, wait_for
 from tests.support.cli import call, luigid_tool
 from tests.support.daemon import clean_env
+from tests.support.portrait import plain
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -178,7 +179,8 @@ def test_every_attribute_luigi_sets_is_there_with_our_values(exported: Exported)
         assert tuple(loaded.retry_policy) == tuple(task.retry_policy)
         assert list(loaded.failures) == list(task.failures)
         assert getattr(loaded, "resources_running", None) == task.resources_running
-        for name in fresh_task - {"workers", "retry_policy", "failures"}:
+        assert loaded.deps == set(task.deps)  # luigi's set; luigid's tuple of the same ids
+        for name in fresh_task - {"workers", "retry_policy", "failures", "deps"}:
             assert getattr(loaded, name) == getattr(task, name), (task_id, name)
     fresh_worker = set(vars(luigi.scheduler.Worker("w")))
     assert set(their_workers) == set(our_workers)
@@ -283,9 +285,9 @@ def _small_state(path: Path) -> State:
     first = Task("A(x=1)", PENDING, None, retry_policy=policy, family="A", params={"x": "1"})
     second = Task("B()", PENDING, {"A(x=1)"}, retry_policy=policy, family="B", priority=3)
     worker = Worker("w1")
-    first.workers = {"w1": None}
-    first.stakeholders = {"w1"}
-    second.stakeholders = {"w1"}
+    first.workers = ("w1",)
+    first.stakeholders = frozenset({"w1"})
+    second.stakeholders = frozenset({"w1"})
     state.restore({first.id: first, second.id: second}, {"w1": worker}, {"w1": {"B": ({"p": None}, 5.0)}})
     return state
 
@@ -341,7 +343,9 @@ def test_the_export_reads_back_into_luigid(tmp_path: Path) -> None:
         encode_for_luigi(tasks, workers, batchers), RetryPolicy(9, 9, 9)
     )
     for name in codec.TASK_FIELDS:
-        assert [getattr(again[k], name) for k in tasks] == [getattr(t, name) for t in tasks.values()], name
+        assert [plain(getattr(again[k], name), name) for k in tasks] == [
+            plain(getattr(t, name), name) for t in tasks.values()
+        ], name
     assert set(again_workers) == {"w1"} and again_batchers == batchers
 
 

@@ -80,7 +80,7 @@ def test_round_trip_keeps_everything(tmp_path: Path) -> None:
 def test_file_carries_format_and_version(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     busy_scheduler(path).dump()
-    document = safe_pickle.loads(path.read_bytes())
+    document = codec.read_document(path.read_bytes())
     assert document["format"] == "luigid-state"
     assert document["version"] == codec.VERSION
 
@@ -107,7 +107,7 @@ def test_version_1_file_still_loads(tmp_path: Path) -> None:
 def test_file_stores_rows_of_plain_values(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     busy_scheduler(path).dump()
-    document = safe_pickle.loads(path.read_bytes())
+    document = codec.read_document(path.read_bytes())
     assert document["task_fields"] == codec.TASK_FIELDS
     assert not set(codec.TASK_FIELDS) & Task.DERIVED
     assert all(type(row) is tuple and len(row) == len(codec.TASK_FIELDS) for row in document["tasks"])
@@ -121,7 +121,7 @@ def test_rows_of_another_layout_load_field_by_field(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     original = busy_scheduler(path)
     original.dump()
-    document = safe_pickle.loads(path.read_bytes())
+    document = codec.read_document(path.read_bytes())
     fields = list(reversed(document["task_fields"]))
     dropped = fields.index("owners")
     del fields[dropped]
@@ -142,7 +142,7 @@ def test_rows_of_another_layout_load_field_by_field(tmp_path: Path) -> None:
 def test_malformed_rows_are_quarantined(tmp_path: Path, damage: str, allow_error_logs: None) -> None:
     path = tmp_path / "state.pickle"
     busy_scheduler(path).dump()
-    document = safe_pickle.loads(path.read_bytes())
+    document = codec.read_document(path.read_bytes())
     fields = codec.TASK_FIELDS
     row = list(document["tasks"][0])
     if damage == "short row":
@@ -546,3 +546,86 @@ def test_kill_9_during_add_task_stream_loses_only_unsnapshotted_updates(
     final = luigids(state_path=path, config=config).start()
     assert kept <= set(final.call("graph"))
     assert final.stop() == 0
+
+
+# ------------------------------------------------- shared values and format 3 (issue 14)
+
+
+def _shared_state(path: Path) -> Scheduler:
+    s = Scheduler(SchedulerConfig(state_path=str(path)))
+    for i in range(5):
+        s.add_task(worker="w1", task_id=f"T_{i}", family="T", params={"day": "2024-01-01"}, deps=[f"U_{i}"])
+    s.add_task(worker="w2", task_id="T_0", family="T")
+    return s
+
+
+def test_tasks_share_equal_stakeholders_runners_and_names_after_a_reload(tmp_path: Path) -> None:
+    """Tasks added by one worker hold one stakeholder set, one runner tuple, one family
+    string and one string per equal parameter value, before and after a reload."""
+    path = tmp_path / "state.pickle"
+    original = _shared_state(path)
+    original.dump()
+    for s in (original, reload(path)):
+        tasks = [known_task(s, f"T_{i}") for i in range(1, 5)]
+        assert all(t.stakeholders == {"w1"} and t.workers == ("w1",) for t in tasks)
+        assert len({id(t.stakeholders) for t in tasks}) == 1
+        assert len({id(t.workers) for t in tasks}) == 1
+        assert len({id(t.params["day"]) for t in tasks}) == 1
+        assert len({id(t.family) for t in tasks}) == 1
+        # a change replaces the shared value, it never edits it for the other tasks
+        assert known_task(s, "T_0").stakeholders == {"w1", "w2"}
+        assert known_task(s, "T_0").workers == ("w1", "w2")
+    assert portrait(reload(path)) == portrait(original)
+
+
+def test_version_2_file_with_sets_and_runner_dicts_still_loads(tmp_path: Path) -> None:
+    """Format 2 stored deps and stakeholders as sets and runners as a dict: loaded, they
+    become the shared frozensets and tuples live tasks hold."""
+    path = tmp_path / "state.pickle"
+    original = busy_scheduler(path)
+    original.dump()
+    document = codec.read_document(path.read_bytes())
+    fields = codec.TASK_FIELDS
+    widen: dict[str, Callable[[Any], Any]] = {"deps": set, "stakeholders": set, "workers": dict.fromkeys}
+    document["version"] = 2
+    document["tasks"] = [
+        tuple(widen[name](value) if name in widen else value for name, value in zip(fields, row, strict=True))
+        for row in document["tasks"]
+    ]
+    path.write_bytes(pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL))
+    again = reload(path)
+    assert portrait(again) == portrait(original)
+    b_task = known_task(again, "B_1")
+    assert type(b_task.deps) is tuple and type(b_task.stakeholders) is frozenset
+    assert b_task.workers == ("w1", "w2")
+
+
+def test_many_tasks_are_written_in_chunks_and_read_back_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codec, "CHUNK_TASKS", 2)
+    path = tmp_path / "state.pickle"
+    original = _shared_state(path)
+    original.dump()
+    payload = path.read_bytes()
+    header = safe_pickle.loads(payload)
+    assert header["task_chunks"] == 5 and "tasks" not in header  # 10 tasks (5 placeholders), 2 a chunk
+    again = reload(path)
+    assert portrait(again) == portrait(original)
+    assert [t.id for t in again.state.tasks()] == [t.id for t in original.state.tasks()]
+    assert [t.seq for t in again.state.tasks()] == [t.seq for t in original.state.tasks()]
+
+
+def test_a_missing_chunk_is_damage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allow_error_logs: None
+) -> None:
+    monkeypatch.setattr(codec, "CHUNK_TASKS", 2)
+    path = tmp_path / "state.pickle"
+    _shared_state(path).dump()
+    payload = path.read_bytes()
+    header = safe_pickle.loads(payload)
+    path.write_bytes(pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL))  # the rows left off
+    scheduler = Scheduler(SchedulerConfig(state_path=str(path)))
+    assert statefile.load_into(scheduler.state, str(path)) is False
+    assert scheduler.state.count() == 0
+    assert list(tmp_path.glob("state.pickle.corrupt-*"))

@@ -56,10 +56,16 @@ def check_invariants(sched: Scheduler, workers: Iterable[str] = ()) -> None:
 
     # reverse deps
     for task in tasks.values():
+        # deps and runners are tuples: each id once
+        assert len(set(task.deps)) == len(task.deps), task.deps
+        assert len(set(task.workers)) == len(task.workers), task.workers
         for dep in task.deps:
             assert task.id in state.dependents(dep)
-    for dep_id, users in state.indexes.rdeps.items():
+    for dep_id in state.indexes.rdeps:
+        users = state.dependents(dep_id)
         assert users and all(dep_id in tasks[u].deps for u in users)
+        # one dependent is kept as the id itself, never as a set of one
+        assert type(state.indexes.rdeps[dep_id]) is str or len(users) > 1
 
     # readiness
     def ready(t: Task) -> bool:

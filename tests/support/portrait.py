@@ -51,6 +51,8 @@ def plain(value: Any, name: str = "") -> Any:
         return sorted(value, key=repr)
     if name == "workers":
         return list(value)  # the ordered set of runners
+    if name == "deps":
+        return sorted(value)  # a set to luigi, a tuple in luigid
     if hasattr(value, "popleft") or name == "failures":  # a deque, or () before any failure
         return list(value)
     if isinstance(value, dict):
