@@ -28,6 +28,23 @@ STALL_LINE = re.compile(
 )
 
 
+def front_pids(pid: int) -> list[int]:
+    """The HTTP front processes among ``pid``'s children."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    found = []
+    for child in children:
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"luigid.runtime.front" in cmdline:
+            found.append(int(child))
+    return found
+
+
 class DaemonError(Exception):
     """The daemon did not start, answer, or stop as expected."""
 
@@ -61,6 +78,8 @@ def ensure_luigi_venv(venv: Path) -> None:
 class DaemonSpec:
     name: str  # "luigi" or "ours"
     template: str  # command line with {port} {state} {logdir} (and {python} / {luigi_venv}) placeholders
+    #: written to ./luigi.cfg in the daemon's run directory (its working directory) when set
+    config: str = ""
 
 
 class Daemon:
@@ -90,6 +109,8 @@ class Daemon:
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if k != "LUIGI_CONFIG_PATH"}
+        if self.spec.config:
+            (self.rundir / "luigi.cfg").write_text(self.spec.config)
         with open(self._output, "ab") as out:
             self.started_at = time.perf_counter()
             # cwd is the empty run directory so neither daemon picks up a stray ./luigi.cfg.
@@ -114,6 +135,12 @@ class Daemon:
         raise DaemonError(
             f"{self.spec.name} did not answer a ping within {timeout:.0f}s: {self.output_tail()}"
         )
+
+    def front_pids(self) -> list[int]:
+        """Our daemon's HTTP front processes ([server] http_processes), children running
+        luigid.runtime.front (a snapshot child is not one)."""
+        assert self.proc is not None
+        return front_pids(self.proc.pid)
 
     def rss_bytes(self, line: str = "VmRSS") -> int:
         """A size line of /proc/<pid>/status (VmRSS; VmHWM is the peak), in bytes."""

@@ -2,6 +2,9 @@
 
     python bench/fleet.py --sizes 500,1000,2000,3000,4000
 
+Three daemons by default: luigi 3.8.1 ("luigi"), ours as one process ("ours") and ours with
+``--http-processes`` HTTP front processes (``[server] http_processes``, "fronts").
+
 For every size N (ascending) and each daemon in turn, a fresh daemon is loaded with
 ``--background`` tasks (20k by default, from 8 workers kept alive), then N simulated luigi workers
 (bench/fleet_client.py: ping every second, 5-task chains, get_work, exponential 10 s tasks,
@@ -13,9 +16,9 @@ error, a broken reply, or no reply within 10 s) and no worker went longer than t
 worker_disconnect_delay (60 s) without an answer. The capacity is the largest size held; a daemon
 that fails a size is not run at larger ones (``--keep-going`` runs them anyway).
 
-The daemon's CPU (all its threads, from /proc/<pid>/stat) and the clients' CPU are measured over
-the same window, with the clients' event-loop lag, so a slow figure can be told apart from a busy
-client. See bench/README.md.
+The daemon's CPU (all its threads, from /proc/<pid>/stat, plus its front processes', also shown
+apart) and the clients' CPU are measured over the same window, with the clients' event-loop lag,
+so a slow figure can be told apart from a busy client. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -63,6 +66,15 @@ class FleetOptions:
     rounds: int = 1
     luigi_venv: Path = BENCH / ".venv-luigi"
     keep_runs: bool = False
+    #: front processes of the "fronts" daemon (ours, with [server] http_processes)
+    http_processes: int = 2
+
+    def spec(self, name: str) -> DaemonSpec:
+        config = f"[server]\nhttp_processes = {self.http_processes}\n" if name == "fronts" else ""
+        return DaemonSpec(name, self.templates[name], config)
+
+
+DAEMONS = ("luigi", "ours", "fronts")
 
 
 def daemon_cpu_seconds(pid: int) -> tuple[float, float]:
@@ -70,6 +82,18 @@ def daemon_cpu_seconds(pid: int) -> tuple[float, float]:
     System time is mostly the kernel's loopback TCP work for the daemon's sends and receives."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def fronts_cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """(user, system) summed over front processes (one that is gone counts nothing)."""
+    user = system = 0.0
+    for pid in pids:
+        try:
+            u, s = daemon_cpu_seconds(pid)
+        except OSError:
+            continue
+        user, system = user + u, system + s
+    return user, system
 
 
 def _pct(values: list[float], p: float) -> float | None:
@@ -132,17 +156,33 @@ def _run_fleet(options: FleetOptions, daemon: Daemon, size: int) -> dict[str, An
         proc.stdin.close()
         clients.append(proc)
     time.sleep(max(0.0, window_start - time.time()))
+    fronts = daemon.front_pids()
     (user_start, sys_start), wall_start = daemon_cpu_seconds(daemon.proc.pid), time.time()
+    fronts_start = fronts_cpu_seconds(fronts)
     time.sleep(max(0.0, stop - time.time()))
     user_end, sys_end = daemon_cpu_seconds(daemon.proc.pid)
+    fronts_end = fronts_cpu_seconds(fronts)
     wall = time.time() - wall_start
+    lost = [pid for pid in fronts if pid not in daemon.front_pids()]
     parts = []
     for proc in clients:
         assert proc.stdout is not None
         raw = proc.stdout.read()
         proc.wait(timeout=120)
         parts.append(json.loads(raw) if raw else {"client_error": f"exit {proc.returncode}"})
-    return _merge(parts, user_end - user_start, sys_end - sys_start, wall)
+    out = _merge(
+        parts,
+        user_end - user_start + fronts_end[0] - fronts_start[0],
+        sys_end - sys_start + fronts_end[1] - fronts_start[1],
+        wall,
+    )
+    scheduler_cpu = user_end - user_start + sys_end - sys_start
+    calls = out["calls_in_window"]
+    out["fronts"] = len(fronts)
+    out["fronts_lost_in_window"] = len(lost)
+    out["scheduler_cores"] = round(scheduler_cpu / wall, 3) if wall else None
+    out["scheduler_cpu_ms_per_call"] = round(1000 * scheduler_cpu / calls, 4) if calls else None
+    return out
 
 
 def _merge(parts: list[dict[str, Any]], daemon_user: float, daemon_sys: float, wall: float) -> dict[str, Any]:
@@ -212,7 +252,7 @@ def run_fleet(options: FleetOptions) -> dict[str, Any]:
                     if name in failed and not options.keep_going:
                         notes.append(f"{name} not run at {size} workers: it did not hold a smaller fleet")
                         continue
-                    spec = DaemonSpec(name, options.templates[name])
+                    spec = options.spec(name)
                     print(f"[fleet] {name} with {size} workers, round {rnd} ...", flush=True)
                     r = run_size(options, spec, size, runs / f"{name}-{size}-{rnd}")
                     r["round"] = rnd
@@ -245,7 +285,14 @@ def summary_line(r: dict[str, Any]) -> str:
     return (
         f"get_work p99 {c['get_work']['p99_ms']} ms, ping p99 {c['ping']['p99_ms']} ms, "
         f"{r['calls_per_s']} calls/s, daemon {r['daemon_cores']} cores "
-        f"({r['daemon_cpu_ms_per_call']} ms CPU/call, {r['daemon_system_share']} in the kernel), "
+        f"({r['daemon_cpu_ms_per_call']} ms CPU/call, {r['daemon_system_share']} in the kernel"
+        + (
+            f"; scheduler process alone {r['scheduler_cores']} cores, "
+            f"{r['scheduler_cpu_ms_per_call']} ms/call"
+            if r.get("fronts")
+            else ""
+        )
+        + "), "
         f"clients {r['client_cores']} cores "
         f"(loop lag p99 {r['client_loop_lag_p99_ms']} ms), failures {r['failures']}, "
         f"timed out {r['workers_timed_out']}: {'held' if r['held'] else 'NOT held'}"
@@ -255,9 +302,9 @@ def summary_line(r: dict[str, Any]) -> str:
 def markdown_table(result: dict[str, Any]) -> str:
     lines = [
         "| workers | daemon, round | get_work p50 / p99 | ping p50 / p99 | add_task(DONE) p99 | calls/s "
-        "| daemon CPU | CPU per call | clients' CPU (loop lag p99) | failed calls / timed-out workers "
-        "| held |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| daemon CPU | CPU per call | of which the scheduler process | clients' CPU (loop lag p99) "
+        "| failed calls / timed-out workers | held |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rounds"]:
         c = r["calls"]
@@ -266,16 +313,28 @@ def markdown_table(result: dict[str, Any]) -> str:
             f"| {c['get_work']['p50_ms']} / {c['get_work']['p99_ms']} ms "
             f"| {c['ping']['p50_ms']} / {c['ping']['p99_ms']} ms | {c['add_task(DONE)']['p99_ms']} ms "
             f"| {r['calls_per_s']:,} | {r['daemon_cores']} cores | {r['daemon_cpu_ms_per_call']} ms "
+            f"| {_scheduler_share(r)} "
             f"| {r['client_cores']} cores ({r['client_loop_lag_p99_ms']} ms) "
             f"| {r['failures']} / {r['workers_timed_out']} | {'yes' if r['held'] else 'no'} |"
         )
     return "\n".join(lines)
 
 
+def _scheduler_share(r: dict[str, Any]) -> str:
+    if not r.get("fronts"):
+        return "-"
+    return f"{r['scheduler_cores']} cores, {r['scheduler_cpu_ms_per_call']} ms ({r['fronts']} fronts)"
+
+
 def parse_args(argv: list[str]) -> tuple[FleetOptions, argparse.Namespace]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="500,1000,2000,3000,4000", help="fleet sizes (default %(default)s)")
-    p.add_argument("--daemons", default="luigi,ours", help="luigi, ours or both (default %(default)s)")
+    p.add_argument(
+        "--daemons", default="luigi,ours,fronts", help="any of luigi, ours, fronts (default %(default)s)"
+    )
+    p.add_argument(
+        "--http-processes", type=int, default=2, help="front processes of the fronts daemon (default 2)"
+    )
     p.add_argument("--background", type=int, default=20000, help="background tasks (default 20000)")
     p.add_argument("--procs", type=int, default=4, help="client processes (default 4)")
     p.add_argument("--ramp", type=float, default=20.0, help="seconds over which workers start")
@@ -285,7 +344,7 @@ def parse_args(argv: list[str]) -> tuple[FleetOptions, argparse.Namespace]:
     p.add_argument("--keep-going", action="store_true", help="run larger sizes after a failed one")
     p.add_argument("--rounds", type=int, default=1, help="rounds per size and daemon, alternating")
     p.add_argument("--luigi-cmd", default=LUIGI_TEMPLATE, help="command template for luigi's daemon")
-    p.add_argument("--ours-cmd", default=OURS_TEMPLATE, help="command template for our daemon")
+    p.add_argument("--ours-cmd", default=OURS_TEMPLATE, help="command template for our daemon (ours, fronts)")
     p.add_argument("--luigi-venv", type=Path, default=BENCH / ".venv-luigi")
     p.add_argument("--results-dir", type=Path, default=BENCH / "results")
     p.add_argument("--keep-runs", action="store_true", help="keep daemon logs under bench/runs/")
@@ -295,14 +354,16 @@ def parse_args(argv: list[str]) -> tuple[FleetOptions, argparse.Namespace]:
     except ValueError:
         p.error(f"--sizes: expected comma-separated integers, got {a.sizes!r}")
     daemons = [d.strip() for d in a.daemons.split(",") if d.strip()]
-    if not daemons or not set(daemons) <= {"luigi", "ours"}:
-        p.error(f"--daemons: expected luigi, ours or both, got {a.daemons!r}")
+    if not daemons or not set(daemons) <= set(DAEMONS):
+        p.error(f"--daemons: expected any of {', '.join(DAEMONS)}, got {a.daemons!r}")
+    if a.http_processes < 2:
+        p.error("--http-processes: at least 2 (1 is the ours daemon)")
     if not sizes or min(sizes) < 1:
         p.error("--sizes: every size must be at least 1")
     options = FleetOptions(
         sizes=sizes,
         daemons=daemons,
-        templates={"luigi": a.luigi_cmd, "ours": a.ours_cmd},
+        templates={"luigi": a.luigi_cmd, "ours": a.ours_cmd, "fronts": a.ours_cmd},
         background=a.background,
         procs=a.procs,
         ramp=a.ramp,
@@ -313,6 +374,7 @@ def parse_args(argv: list[str]) -> tuple[FleetOptions, argparse.Namespace]:
         rounds=max(1, a.rounds),
         luigi_venv=a.luigi_venv,
         keep_runs=a.keep_runs,
+        http_processes=a.http_processes,
     )
     return options, a
 
@@ -332,6 +394,7 @@ def main(argv: list[str]) -> int:
         "started": started,
         "command": "python bench/fleet.py " + " ".join(shlex.quote(x) for x in argv),
         "templates": options.templates,
+        "http_processes": options.http_processes,
         "loadavg_at_start": load_start,
         "loadavg_at_end": os.getloadavg(),
         "cpus": os.cpu_count(),

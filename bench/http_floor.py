@@ -7,7 +7,10 @@ fixed small reply, then luigid from each ``--source`` tree (``env PYTHONPATH=<tr
 luigid``). ``--connections`` keep-alive connections (bench/fleet_client.Connection, luigi's wire
 format) each send ping after ping; after a 2 s warm-up the daemon's CPU time (every thread,
 /proc/<pid>/stat) over ``--seconds`` is divided by the calls answered. The bare app shows what
-Tornado's own per-request work costs on this machine, so the rest is luigid's.
+Tornado's own per-request work costs on this machine, so the rest is luigid's. With
+``--http-processes N`` each tree also runs with N front processes (``[server] http_processes``):
+its CPU is summed over the scheduler process and the fronts, and the scheduler process's own is
+printed too.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.daemon import FLAGS, Daemon, DaemonSpec
-from bench.fleet import daemon_cpu_seconds
+from bench.daemon import FLAGS, Daemon, DaemonSpec, front_pids
+from bench.fleet import daemon_cpu_seconds, fronts_cpu_seconds
 from bench.fleet_client import Connection
 from bench.wire import free_port, try_ping
 from bench.workload import worker_id
@@ -62,27 +65,33 @@ async def _pinger(port: int, index: int, stop: float, counts: list[int]) -> None
 
 
 def measure(port: int, pid: int, connections: int, seconds: float) -> dict[str, float]:
-    async def run() -> tuple[int, float, float, float, float, float]:
+    fronts = front_pids(pid)
+
+    async def run() -> tuple[int, float, tuple[float, ...], tuple[float, ...]]:
         warm: list[int] = []
         await asyncio.gather(*(_pinger(port, i, time.time() + 2.0, warm) for i in range(connections)))
-        user0, sys0 = daemon_cpu_seconds(pid)
+        before = (*daemon_cpu_seconds(pid), *fronts_cpu_seconds(fronts))
         started = time.time()
         counts: list[int] = []
         await asyncio.gather(*(_pinger(port, i, started + seconds, counts) for i in range(connections)))
-        user1, sys1 = daemon_cpu_seconds(pid)
-        return sum(counts), time.time() - started, user0, sys0, user1, sys1
+        after = (*daemon_cpu_seconds(pid), *fronts_cpu_seconds(fronts))
+        return sum(counts), time.time() - started, before, after
 
-    calls, wall, user0, sys0, user1, sys1 = asyncio.run(run())
-    cpu = (user1 - user0) + (sys1 - sys0)
+    calls, wall, before, after = asyncio.run(run())
+    user, system, fronts_user, fronts_system = (b - a for a, b in zip(before, after, strict=True))
+    own = user + system
+    cpu = own + fronts_user + fronts_system
     return {
         "calls_per_s": calls / wall,
         "cores": cpu / wall,
         "ms_per_call": 1000 * cpu / calls if calls else float("nan"),
-        "kernel_share": (sys1 - sys0) / cpu if cpu else 0.0,
+        "kernel_share": (system + fronts_system) / cpu if cpu else 0.0,
+        "fronts": len(fronts),
+        "scheduler_ms_per_call": 1000 * own / calls if calls else float("nan"),
     }
 
 
-def one(name: str, tree: Path | None, connections: int, seconds: float) -> dict[str, float]:
+def one(name: str, tree: Path | None, connections: int, seconds: float, fronts: int = 1) -> dict[str, float]:
     rundir = Path(tempfile.mkdtemp(prefix="http-floor-"))
     try:
         if tree is None:
@@ -97,7 +106,8 @@ def one(name: str, tree: Path | None, connections: int, seconds: float) -> dict[
                 proc.terminate()
                 proc.wait(30)
         template = f"env PYTHONPATH={tree} {{python}} -m luigid {FLAGS}"  # env execs: same pid
-        daemon = Daemon(DaemonSpec(name, template), rundir, rundir)
+        config = f"[server]\nhttp_processes = {fronts}\n" if fronts > 1 else ""
+        daemon = Daemon(DaemonSpec(name, template, config), rundir, rundir)
         daemon.start()
         try:
             daemon.wait_ready(60)
@@ -116,30 +126,37 @@ def main(argv: list[str]) -> int:
     p.add_argument("--connections", type=int, default=20)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--http-processes", type=int, default=1, help="also run each tree with N fronts")
     p.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.serve_bare:
         serve_bare(a.serve_bare)
         return 0
-    sources: list[tuple[str, Path | None]] = [(BARE, None)]
+    sources: list[tuple[str, Path | None, int]] = [(BARE, None, 1)]
     for item in a.source:
         name, sep, tree = item.partition("=")
         if not sep or not Path(tree, "luigid").is_dir():
             p.error(f"--source: expected name=<tree holding luigid/>, got {item!r}")
-        sources.append((name, Path(tree).resolve()))
-    results: dict[str, list[dict[str, float]]] = {name: [] for name, _ in sources}
+        sources.append((name, Path(tree).resolve(), 1))
+        if a.http_processes > 1:
+            sources.append((f"{name}+{a.http_processes} fronts", Path(tree).resolve(), a.http_processes))
+    results: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in sources}
     for rnd in range(1, a.rounds + 1):
-        for name, tree in sources:
-            r = one(name, tree, a.connections, a.seconds)
+        for name, tree, fronts in sources:
+            r = one(name, tree, a.connections, a.seconds, fronts)
             results[name].append(r)
+            alone = f", scheduler process {r['scheduler_ms_per_call']:.3f} ms" if r["fronts"] else ""
             print(
-                f"round {rnd} {name:14s} {r['calls_per_s']:7.0f} calls/s, {r['cores']:.2f} cores, "
-                f"{r['ms_per_call']:.3f} ms CPU per call ({r['kernel_share']:.0%} in the kernel)",
+                f"round {rnd} {name:20s} {r['calls_per_s']:7.0f} calls/s, {r['cores']:.2f} cores, "
+                f"{r['ms_per_call']:.3f} ms CPU per call{alone} ({r['kernel_share']:.0%} in the kernel)",
                 flush=True,
             )
     for name, rows in results.items():
         mean = sum(r["ms_per_call"] for r in rows) / len(rows)
-        print(f"{name:14s} mean {mean:.3f} ms CPU per call over {len(rows)} rounds")
+        alone = ""
+        if rows and rows[0]["fronts"]:
+            alone = f" (scheduler process {sum(r['scheduler_ms_per_call'] for r in rows) / len(rows):.3f} ms)"
+        print(f"{name:20s} mean {mean:.3f} ms CPU per call{alone} over {len(rows)} rounds")
     return 0
 
 

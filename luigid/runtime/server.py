@@ -24,7 +24,9 @@ from luigid.auth import open_access_warning
 from luigid.config import ConfigError
 from luigid.core import gcpause
 from luigid.logs import DEFAULT_SLOW_REQUEST_SECONDS
+from luigid.metrics import MetricsCollector
 from luigid.runtime.accept import Listener
+from luigid.runtime.fronts import Fronts
 from luigid.runtime.limits import server_limits_from
 from luigid.runtime.loop_trace import LoopTrace
 from luigid.runtime.resources import (
@@ -120,6 +122,8 @@ class Server:
         self.force_exit = False
         self.sockets: list[socket.socket] = []
         self._http: Listener | None = None
+        #: the HTTP front processes ([server] http_processes > 1), else None
+        self.fronts: Fronts | None = None
         self.stalls = StallMonitor(trace=LoopTrace() if config.stall_trace else None)
         self.memory = MemoryWatch(0)
 
@@ -145,14 +149,23 @@ class Server:
         if self.saved:
             self.exit_now()
 
-    def _server_probe(self) -> dict[str, int]:
+    def _connections(self) -> tuple[int, int]:
+        """(open connections, failed accepts): this process's, or the sum its fronts report."""
         http = self._http
+        if http is not None:
+            return http.open_connections, http.acceptor.refused if hasattr(http, "acceptor") else 0
+        if self.fronts is not None:
+            return self.fronts.open_connections, self.fronts.refused
+        return 0, 0
+
+    def _server_probe(self) -> dict[str, int]:
+        opened, refused = self._connections()
         store = self.scheduler.change_store
         return {
             "writes_refused": int(store is not None and store.refusing),
             "writes_refused_calls": store.refused if store is not None else 0,
-            "open_connections": http.open_connections if http is not None else 0,
-            "accepts_refused": http.acceptor.refused if http is not None and hasattr(http, "acceptor") else 0,
+            "open_connections": opened,
+            "accepts_refused": refused,
             "resident_memory_bytes": resident_memory_bytes(),
         }
 
@@ -239,6 +252,9 @@ class Server:
         warning = open_access_warning(application.settings["guard"], self.address, self.unix_socket)
         if warning is not None:
             logger.warning("%s", warning)
+        if limits.http_processes > 1:
+            self._start_fronts(limits)
+            return
         self._http = Listener(
             self.application,
             max_body_size=MAX_BODY_SIZE,
@@ -248,6 +264,25 @@ class Server:
             idle_connection_timeout=limits.idle_connection_timeout,
         )
         self._http.add_sockets(self.sockets)
+
+    def _start_fronts(self, limits: Any) -> None:
+        """HTTP is parsed in front processes; this one runs the calls they hand over and
+        answers the requests they forward through the same application."""
+        collector = self.scheduler.metrics_collector
+        observe = getattr(collector, "observe_rpc", None)
+        # the base collector's hook does nothing: no frame per call for it
+        wanted = (
+            observe is not None
+            and getattr(type(collector), "observe_rpc", None) is not MetricsCollector.observe_rpc
+        )
+        settings = Fronts.settings_for(
+            self.scheduler.settings, self.sockets, limits, self.slow_request_seconds, wanted
+        )
+        self.fronts = Fronts(
+            limits.http_processes, self.sockets, self.scheduler, self.application, settings, observe
+        )
+        self.fronts.start()
+        logger.info("HTTP parsed by %d front processes: %s", limits.http_processes, self.fronts.pids)
 
     @property
     def bound(self) -> list[Any]:
@@ -307,6 +342,11 @@ class Server:
             ):
                 await asyncio.sleep(0.02)
             await self._http.close_all_connections()
+        if self.fronts is not None:
+            # the fronts stop accepting and drain; their calls are answered here meanwhile
+            await self.fronts.stop(DRAIN_SECONDS, lambda: self.force_exit)
+            for sock in self.sockets:
+                sock.close()
         if self.stalls.running:  # what follows (the final save) blocks on purpose: not a stall
             self.stalls.stop()
             logger.info("%s", self.stalls.summary())

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import tornado.httputil
 import tornado.web
@@ -29,6 +29,10 @@ from luigid.web.validation import (
     json_depth_exceeds,
     text_may_nest_deeper,
 )
+
+#: what a streamed reply starts and ends with, around its pieces
+REPLY_HEAD = b'{"response": {'
+REPLY_TAIL = b"}}"
 
 #: An oversized body up to this many times the limit is read and dropped, so that the client,
 #: still sending, gets to read the 413; anything bigger is answered at once and cut off.
@@ -62,6 +66,8 @@ class RpcHandler(BaseHandler):
         self._chunks: list[bytes] = []
         self._received = 0
         self._too_large = False
+        #: the JSON text of the call's arguments, as read (a front passes it on as it is)
+        self.data_text = "{}"
 
     def access(self) -> Access:
         method = self.path_args[0] if self.path_args else ""
@@ -132,6 +138,7 @@ class RpcHandler(BaseHandler):
             raw = self.get_argument(name, default="{}")
         except tornado.web.HTTPError as exc:
             raise ApiError(400, f"could not read '{name}': {exc.log_message or 'bad encoding'}") from exc
+        self.data_text = raw
         try:
             value = loads(raw)
         except ValueError as exc:
@@ -163,68 +170,43 @@ class RpcHandler(BaseHandler):
     async def _call(self, method: str) -> None:
         started = time.perf_counter()
         spec = RPC_METHODS.get(method)
+        # an error is written after this method ends: its status is counted from the exception
+        failed: int | None = None
         try:
             if spec is None:
                 raise ApiError(404, f"unknown method: {method[:200]!r}")
             self._read_body()
             arguments = self._bind(spec, self.json_argument())
-            store = getattr(self.scheduler, "change_store", None) if spec.mutating else None
-            if store is not None:
-                # stop-writes: while changes cannot be made durable none is made (reads go on)
-                refused = store.refusal()
-                if refused is not None:
-                    raise ApiError(503, f"{spec.name}: {refused}")
-            try:
-                result = spec.invoke(self.scheduler, arguments)
-            except RpcError as exc:
-                raise ApiError(400, f"{spec.name}: {exc}") from exc
-            if store is not None:
-                # an acknowledged change is in the log (and with journal_fsync = always, on
-                # disk) before the reply; one that is not is answered 503, never 200
-                try:
-                    synced = store.durable()
-                    if synced is not None:
-                        await synced
-                except WritesRefused as exc:
-                    raise ApiError(503, f"{spec.name}: {exc}") from None
-            if isinstance(result, Fragments):
-                await self._stream_response(result)
-            else:
-                self.set_header("Content-Type", JSON_TYPE)
-                self.finish(dumps({"response": result}))
+            await self.run(spec, arguments)
+        except tornado.web.HTTPError as exc:
+            failed = exc.status_code
+            raise
+        except Exception:
+            failed = 500
+            raise
         finally:
             if self.observe is not None and spec is not None:
-                self.observe(method, time.perf_counter() - started, self.get_status())
+                self.observe(method, time.perf_counter() - started, failed or self.get_status())
 
-    async def _stream_response(self, fragments: Fragments) -> None:
-        """Send ``{"response": {...}}`` piece by piece, letting other requests run between
-        pieces: a 100k-task reply never holds the event loop for more than a piece's worth.
-        Each piece is flushed as it comes (chunked), so compressing it (gzip, for browsers)
-        is spread out too, the client reads while the next piece is made, and no copy of
-        the whole reply is ever joined; a client that hangs up stops the rest being made."""
-        self.set_header("Content-Type", JSON_TYPE)
-        self.write(b'{"response": {')
-        first = True
-        with gcpause.paused():
-            for piece in fragments:
-                if self._client_gone:
-                    return
-                if piece:
-                    # the object's members, without its braces
-                    body = piece if isinstance(piece, bytes) else dumps(piece)[1:-1]
-                    if body:
-                        if not first:
-                            self.write(b",")
-                        self.write(body)
-                        first = False
-                        self.flush()  # not awaited: the stream sends it while the next piece is made
-                await asyncio.sleep(0)
-        self.finish(b"}}")
+    async def run(self, spec: RpcSpec, arguments: dict[str, Any]) -> None:
+        """The validated call, run here (a front process hands it to the scheduler's instead)."""
+        call = start_call(self.scheduler, spec, arguments)
+        if call.synced is not None:
+            await call.settled()
+        reply = call.reply()
+        if isinstance(reply, Fragments):
+            self.set_header("Content-Type", JSON_TYPE)
+            if await write_pieces(reply, self):
+                self.finish(REPLY_TAIL)
+        else:
+            self.set_header("Content-Type", JSON_TYPE)
+            self.finish(reply)
 
-    _client_gone = False
+    #: read by ``write_pieces``: the client hung up
+    gone = False
 
     def on_connection_close(self) -> None:
-        self._client_gone = True
+        self.gone = True
         super().on_connection_close()
 
     async def get(self, method: str) -> None:
@@ -232,3 +214,94 @@ class RpcHandler(BaseHandler):
 
     async def post(self, method: str) -> None:
         await self._call(method)
+
+
+class Call:
+    """A call that has run: its result, and what its reply waits for (``settled``)."""
+
+    __slots__ = ("result", "spec", "synced")
+
+    def __init__(self, spec: RpcSpec, result: Any, synced: Awaitable[None] | None) -> None:
+        self.spec = spec
+        self.result = result
+        #: the change log's fsync this call's reply waits for (journal_fsync = always), or None
+        self.synced = synced
+
+    async def settled(self) -> None:
+        """Wait until the change is durable; ApiError 503 when it cannot be made so."""
+        try:
+            if self.synced is not None:
+                await self.synced
+        except WritesRefused as exc:
+            raise ApiError(503, f"{self.spec.name}: {exc}") from None
+
+    def reply(self) -> bytes | Fragments:
+        """The encoded ``{"response": ...}``, or the pieces of a streamed one (``write_pieces``)."""
+        result = self.result
+        return result if isinstance(result, Fragments) else dumps({"response": result})
+
+
+def start_call(scheduler: Any, spec: RpcSpec, arguments: dict[str, Any]) -> Call:
+    """Run a validated call: the part of serving an RPC that needs the scheduler and no
+    transport, shared by the single-process handler and a front process's scheduler side.
+    Refusals and the scheduler's own errors are ApiError (status and message)."""
+    store = getattr(scheduler, "change_store", None) if spec.mutating else None
+    if store is not None:
+        # stop-writes: while changes cannot be made durable none is made (reads go on)
+        refused = store.refusal()
+        if refused is not None:
+            raise ApiError(503, f"{spec.name}: {refused}")
+    try:
+        result = spec.invoke(scheduler, arguments)
+    except RpcError as exc:
+        raise ApiError(400, f"{spec.name}: {exc}") from exc
+    synced = None
+    if store is not None:
+        # an acknowledged change is in the log (and with journal_fsync = always, on disk)
+        # before the reply; one that is not is answered 503, never 200
+        try:
+            synced = store.durable()
+        except WritesRefused as exc:
+            raise ApiError(503, f"{spec.name}: {exc}") from None
+    return Call(spec, result, synced)
+
+
+class PieceSink(Protocol):
+    """Where a streamed reply goes: a handler's response, or a front's channel."""
+
+    gone: bool
+
+    def write(self, chunk: bytes) -> Any: ...
+
+    def flush(self) -> Any: ...
+
+
+async def write_pieces(
+    fragments: Fragments, sink: PieceSink, pace: Callable[[], Awaitable[None]] | None = None
+) -> bool:
+    """Send ``{"response": {...`` (without the closing ``REPLY_TAIL``) piece by piece,
+    letting other requests run between pieces: a 100k-task reply never holds the event loop
+    for more than a piece's worth. Each piece is flushed as it comes (chunked), so
+    compressing it (gzip, for browsers) is spread out too, the client reads while the next
+    piece is made, and no copy of the whole reply is ever joined; a client that hangs up
+    stops the rest being made (False: the reply is not to be finished). ``pace``, awaited
+    after each piece, may hold the next one back (a front's channel still full)."""
+    sink.write(REPLY_HEAD)
+    first = True
+    with gcpause.paused():
+        for piece in fragments:
+            if sink.gone:
+                return False
+            if piece:
+                # the object's members, without its braces
+                body = piece if isinstance(piece, bytes) else dumps(piece)[1:-1]
+                if body:
+                    if not first:
+                        sink.write(b",")
+                    sink.write(body)
+                    first = False
+                    sink.flush()  # not awaited: the stream sends it while the next piece is made
+            await asyncio.sleep(0)
+            if pace is not None:
+                await pace()
+    return True

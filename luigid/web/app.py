@@ -77,6 +77,21 @@ def app(scheduler: Scheduler, config: LuigidConfig | None = None, ha: Any = None
         from luigid.history import history_routes  # the history package loads only when it is on
 
         routes += history_routes(scheduler.task_history)
+    return _application(routes, config, cors)
+
+
+def front_app(
+    config: LuigidConfig, handler: type[RpcHandler], **handler_args: Any
+) -> tornado.web.Application:
+    """A front process's application (``luigid.runtime.front``): ``/api/<method>`` only,
+    with the same access check, CORS, limits, gzip and access log as ``app``; ``handler``
+    hands each validated call to the scheduler process. Raises ConfigError as ``app`` does."""
+    cors: dict[str, Any] = {"cors": config.cors}
+    api = dict(cors, limits=request_limits_from(config.sections), **handler_args)
+    return _application([(r"/api/(.*)", handler, api)], config, cors)
+
+
+def _application(routes: list[Any], config: LuigidConfig, cors: dict[str, Any]) -> tornado.web.Application:
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,

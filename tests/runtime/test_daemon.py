@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.daemon import front_pids
 from tests.support import free_port, wait_for
 from tests.support.cli import call, error_line, listening, pid_alive, run_luigid, saved_task_ids
 
@@ -167,3 +168,18 @@ def test_bad_logging_config_is_reported_by_the_launcher(bg: Background, tmp_path
     result = bg.launch(config=f"[core]\nlogging_conf_file = {tmp_path / 'missing.conf'}\n")
     assert result.returncode == 2
     assert "logging_conf_file" in error_line(result.stderr)
+
+
+def test_with_front_processes_the_pidfile_names_the_scheduler_process(bg: Background) -> None:
+    result = bg.launch(config="[server]\nhttp_processes = 2\n")
+    assert result.returncode == 0, result.stderr
+    pid = bg.pid()
+    wait_for(lambda: len(front_pids(pid)) == 2, what="two front processes")
+    fronts = front_pids(pid)
+    call(bg.port, "add_task", worker="w1", task_id="A_1", family="A")
+    log = (bg.logdir / "luigi-server.log").read_text()
+    assert "HTTP parsed by 2 front processes" in log
+    bg.stop(pid)  # SIGTERM to the pidfile's process stops the fronts too
+    wait_for(lambda: not any(pid_alive(front) for front in fronts), what="the fronts to exit")
+    assert not bg.pidfile.exists()
+    assert saved_task_ids(bg.state_path) == {"A_1"}

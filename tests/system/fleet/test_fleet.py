@@ -7,16 +7,19 @@ filled in. It asserts behaviour only; the timings are the benchmark's business.
 
 from __future__ import annotations
 
+import pytest
+
 from bench.daemon import OURS_TEMPLATE
 from bench.fleet import FleetOptions, run_fleet
 from bench.fleet_client import KINDS
 
 
-def test_a_small_fleet_runs_against_our_daemon() -> None:
+@pytest.mark.parametrize("name", ["ours", "fronts"])
+def test_a_small_fleet_runs_against_our_daemon(name: str) -> None:
     options = FleetOptions(
         sizes=[6],
-        daemons=["ours"],
-        templates={"ours": OURS_TEMPLATE},
+        daemons=[name],
+        templates={name: OURS_TEMPLATE},
         background=140,
         procs=2,
         ramp=0.5,
@@ -27,7 +30,11 @@ def test_a_small_fleet_runs_against_our_daemon() -> None:
     result = run_fleet(options)
     [r] = result["rounds"]
     report = repr(r)
-    assert r["daemon"] == "ours" and r["workers"] == 6, report
+    assert r["daemon"] == name and r["workers"] == 6, report
+    # "fronts" is ours with two HTTP front processes, their CPU counted with the scheduler's
+    assert r["fronts"] == (2 if name == "fronts" else 0), report
+    if name == "fronts":
+        assert r["scheduler_cpu_ms_per_call"] is not None, report
     assert r["background_tasks"] == 140 and r["background_errors"] == 0, report
     assert r["workers_started"] == 6, report
     assert r["failures"] == 0 and r["workers_timed_out"] == 0 and r["unknown_tasks"] == 0, report
@@ -38,4 +45,4 @@ def test_a_small_fleet_runs_against_our_daemon() -> None:
     assert r["client_cores"] is not None and r["sigterm_exit_s"] is not None, report
     # with nothing failed, the verdict rests on the latency limits alone
     assert r["held"] == (max(r["calls"]["get_work"]["p99_ms"], r["calls"]["ping"]["p99_ms"]) <= 100)
-    assert result["capacity"] == {"ours": 6 if r["held"] else 0}
+    assert result["capacity"] == {name: 6 if r["held"] else 0}
