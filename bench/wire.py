@@ -43,17 +43,7 @@ class RpcClient:
 
     def get(self, path: str) -> bytes:
         """GET a page or a UI endpoint (``/ui/tasks?...``); the body of a 200, else RpcError."""
-        conn = self._connection()
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            body = resp.read()
-        except (OSError, http.client.HTTPException) as exc:
-            self.close()
-            raise RpcError(f"{path}: {type(exc).__name__}: {exc}") from exc
-        if resp.status != 200:
-            raise RpcError(f"{path}: HTTP {resp.status}: {body[:200]!r}")
-        return body
+        return self._request(path, "GET", path)
 
     def call(self, method: str, args: dict[str, Any], http_method: str = "POST") -> Any:
         """Send one RPC and return its ``response``; any transport or protocol failure raises RpcError."""
@@ -62,21 +52,26 @@ class RpcClient:
     def _exchange(self, method: str, args: dict[str, Any], http_method: str) -> bytes:
         """One request/response exchange: the raw reply body of a 200."""
         encoded = urlencode({"data": json.dumps(args)})
+        if http_method == "POST":
+            return self._request(method, "POST", f"/api/{method}", body=encoded, headers=_FORM)
+        return self._request(method, "GET", f"/api/{method}?{encoded}")
+
+    def _request(
+        self, label: str, verb: str, path: str, body: str | None = None, headers: Any = None
+    ) -> bytes:
+        """The body of a 200; anything else raises RpcError named by ``label``."""
         conn = self._connection()
         try:
-            if http_method == "POST":
-                conn.request("POST", f"/api/{method}", body=encoded, headers=_FORM)
-            else:
-                conn.request("GET", f"/api/{method}?{encoded}")
+            conn.request(verb, path, body=body, headers=headers or {})
             resp = conn.getresponse()
-            body = resp.read()
+            reply = resp.read()
         except (OSError, http.client.HTTPException) as exc:
             # Drop the broken connection so the next call starts a fresh one.
             self.close()
-            raise RpcError(f"{method}: {type(exc).__name__}: {exc}") from exc
+            raise RpcError(f"{label}: {type(exc).__name__}: {exc}") from exc
         if resp.status != 200:
-            raise RpcError(f"{method}: HTTP {resp.status}: {body[:200]!r}")
-        return body
+            raise RpcError(f"{label}: HTTP {resp.status}: {reply[:200]!r}")
+        return reply
 
     @staticmethod
     def _decode(method: str, body: bytes) -> Any:
