@@ -217,6 +217,11 @@ def get_work_phase(port: int, seconds: float) -> dict[str, Any]:
     probe = GetWorkProbe(port, PROBE_WORKER)
     probe.start()
     time.sleep(seconds)
+    return _stopped(probe)
+
+
+def _stopped(probe: Any) -> dict[str, Any]:
+    """Stop a get_work probe and summarise what it saw."""
     probe.stop.set()
     probe.join(timeout=120)
     lat = probe.latencies
@@ -266,19 +271,11 @@ def fleet(pw: Any, base: str, kind: str, browsers: int, seconds: float, poll_eve
                     page.reload(wait_until="commit", timeout=120_000)
                 refreshes += 1
             time.sleep(max(0.0, min(poll_every, end - time.monotonic())))
-        probe.stop.set()
-        probe.join(timeout=120)
-        lat = probe.latencies
         return {
             "browsers": browsers,
             "not_useful_within_300_s": late,
             "refreshes": refreshes,
-            "calls": len(lat),
-            "tasks_handed_out": probe.handed_out,
-            "errors": probe.errors,
-            "p50_ms": ms(percentile(lat, 50)),
-            "p99_ms": ms(percentile(lat, 99)),
-            "max_ms": ms(max(lat) if lat else None),
+            **_stopped(probe),
         }
     finally:
         for browser, _ in opened:
