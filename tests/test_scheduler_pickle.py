@@ -64,9 +64,9 @@ def populate(s: Scheduler) -> None:
     s.set_task_status_message(task_id=reply["task_id"], status_message="half way")
     s.set_task_progress_percentage(task_id=reply["task_id"], progress_percentage=50)
     s.send_scheduler_message(worker="w1", task="Run_1", content="hello")
-    s.prune_step = 1
+    s.pruner.step = 1
     s.prune_slice(1)  # leave a prune round under way (a generator: it cannot pickle)
-    assert s.pruning
+    assert s.pruner.pruning
 
 
 # ------------------------------------------------------------------ pickling
@@ -98,8 +98,8 @@ def test_an_unpickled_scheduler_is_a_copy_of_the_state() -> None:
     assert copy.config == s.config
     assert copy.settings == s.settings
     assert copy.resources() == s.resources()
-    assert copy.prune_step == s.prune_step == 1
-    assert not copy.pruning, "the round under way stays with the original"
+    assert copy.pruner.step == s.pruner.step == 1
+    assert not copy.pruner.pruning, "the round under way stays with the original"
     # the copy goes on on its own: what happens on it stays there
     add(copy, "New_1", worker="w2")
     new = copy.state.get_task("New_1")
@@ -170,10 +170,10 @@ def test_pickling_leaves_the_original_as_it_was() -> None:
     s = make_scheduler()
     populate(s)
     before = s.task_list(status="")
-    pruning = s.pruning
+    pruning = s.pruner.pruning
     pickle.dumps(s)
     assert s.task_list(status="") == before
-    assert s.pruning == pruning
+    assert s.pruner.pruning == pruning
     add(s, "After_1")
     assert "After_1" in s.task_list(status="")
 

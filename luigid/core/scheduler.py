@@ -20,6 +20,7 @@ from luigid.core.intake import TaskIntake
 from luigid.core.interning import Interner
 from luigid.core.listings import Listings
 from luigid.core.model import DISABLED, DONE, FAILED, PENDING, RUNNING
+from luigid.core.notes import TaskNotes
 from luigid.core.ports import (
     BatchNotifier,
     DisableAlerts,
@@ -56,7 +57,7 @@ class Scheduler:
     #: attributes a pickle leaves out: the collaborators, and the parts ``_wire`` builds
     _NOT_PICKLED = frozenset(
         {"metrics_collector", "batch_notifier", "task_history", "alerts", "journal", "recorder"}
-        | {"replies", "_listings", "_intake", "_dispatch", "_pruner"}
+        | {"replies", "_listings", "_intake", "_dispatch", "pruner", "_notes"}
     )
 
     def __init__(
@@ -90,11 +91,13 @@ class Scheduler:
         self._listings = Listings(state, self.replies, self._resources)
         self._intake = TaskIntake(state, self._interner, config, self.task_history, self.batch_notifier)
         self._dispatch = Dispatcher(state, self._resources, config, self.metrics_collector, self.task_history)
-        self._pruner = Pruner(state, config, self.metrics_collector, self._prune_round_done)
+        #: prune rounds; ``pruner.step`` and ``pruner.slice_tasks`` size them
+        self.pruner = Pruner(state, config, self.metrics_collector, self._prune_round_done)
+        self._notes = TaskNotes(state, config)
 
     def __getstate__(self) -> dict[str, Any]:
         state = {name: value for name, value in self.__dict__.items() if name not in self._NOT_PICKLED}
-        state["_prune_sizes"] = (self._pruner.step, self._pruner.slice_tasks)
+        state["_prune_sizes"] = (self.pruner.step, self.pruner.slice_tasks)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -108,7 +111,7 @@ class Scheduler:
         self.journal = None
         self.recorder = Recorder()  # records nothing until a change log is attached
         self._wire()
-        self._pruner.step, self._pruner.slice_tasks = step, slice_tasks
+        self.pruner.step, self.pruner.slice_tasks = step, slice_tasks
 
     @property
     def state(self) -> State:
@@ -149,7 +152,7 @@ class Scheduler:
         self.batch_notifier, self.alerts = batch_notifier, alerts
         self._intake.attach(history, batch_notifier)
         self._dispatch.attach(metrics, history)
-        self._pruner.attach(metrics)
+        self.pruner.attach(metrics)
 
     # ---------------------------------------------------------------- prune
 
@@ -164,29 +167,8 @@ class Scheduler:
         change unless it runs inside a recorded call."""
         if self.follower and not self.recorder.inside:
             return False  # a follower's state changes only by replaying its leader's records
-        budget = self._pruner.slice_tasks if tasks is None else tasks
-        return self.recorder.run(PRUNE, {"tasks": budget}, lambda: self._pruner.prune_slice(budget))
-
-    @property
-    def pruning(self) -> bool:
-        """A prune round is under way (some call left it unfinished)."""
-        return self._pruner.pruning
-
-    @property
-    def prune_step(self) -> int:
-        return self._pruner.step
-
-    @prune_step.setter
-    def prune_step(self, tasks: int) -> None:
-        self._pruner.step = tasks
-
-    @property
-    def prune_slice_tasks(self) -> int:
-        return self._pruner.slice_tasks
-
-    @prune_slice_tasks.setter
-    def prune_slice_tasks(self, tasks: int) -> None:
-        self._pruner.slice_tasks = tasks
+        budget = self.pruner.slice_tasks if tasks is None else tasks
+        return self.recorder.run(PRUNE, {"tasks": budget}, lambda: self.pruner.prune_slice(budget))
 
     def _prune_round_done(self) -> None:
         if self.batch_notifier is not None:
@@ -321,27 +303,15 @@ class Scheduler:
 
     @rpc_method(role="admin")
     def send_scheduler_message(self, worker: str, task: str, content: Any) -> dict[str, Any]:
-        if not self.config.send_messages:
-            return {"message_id": None}
-        message_id = clock.new_id()
-        self._state.get_worker(worker).add_rpc_message(
-            "dispatch_scheduler_message", task_id=task, message_id=message_id, content=content
-        )
-        return {"message_id": message_id}
+        return self._notes.send(worker, task, content)
 
     @rpc_method()
     def add_scheduler_message_response(self, task_id: str, message_id: str, response: Any) -> None:
-        task = self._state.get_task(task_id)
-        if task is not None:
-            if not task.scheduler_message_responses:  # NOTHING, or an empty dict a state file shared
-                task.scheduler_message_responses = {}
-            task.scheduler_message_responses[message_id] = response
+        self._notes.answer(task_id, message_id, response)
 
     @rpc_method(role="viewer")
     def get_scheduler_message_response(self, task_id: str, message_id: str) -> dict[str, Any]:
-        task = self._state.get_task(task_id)
-        response = task.scheduler_message_responses.pop(message_id, None) if task is not None else None
-        return {"response": response}
+        return self._notes.take_answer(task_id, message_id)
 
     # --------------------------------------------------------------- flags
 
@@ -486,35 +456,21 @@ class Scheduler:
 
     # ------------------------------------------------- status and progress
 
-    def _set_on_task_and_batch(self, task_id: str, **field: Any) -> None:
-        task = self._state.get_task(task_id)
-        if task is None:
-            return
-        task.set(**field)
-        if task.status == RUNNING and task.batch_id is not None:
-            for member in self._state.batch_running_tasks(task.batch_id):
-                member.set(**field)
-
     @rpc_method()
     def set_task_status_message(self, task_id: str, status_message: Any) -> None:
-        self._set_on_task_and_batch(task_id, status_message=status_message)
+        self._notes.set(task_id, status_message=status_message)
 
     @rpc_method(role="viewer", mutating=False)
     def get_task_status_message(self, task_id: str) -> dict[str, Any]:
-        task = self._state.get_task(task_id)
-        return {"taskId": task_id, "statusMessage": task.status_message if task is not None else ""}
+        return self._notes.status_message(task_id)
 
     @rpc_method()
     def set_task_progress_percentage(self, task_id: str, progress_percentage: Any) -> None:
-        self._set_on_task_and_batch(task_id, progress_percentage=progress_percentage)
+        self._notes.set(task_id, progress_percentage=progress_percentage)
 
     @rpc_method(role="viewer", mutating=False)
     def get_task_progress_percentage(self, task_id: str) -> dict[str, Any]:
-        task = self._state.get_task(task_id)
-        return {
-            "taskId": task_id,
-            "progressPercentage": task.progress_percentage if task is not None else None,
-        }
+        return self._notes.progress(task_id)
 
     # ------------------------------------------------------------- metrics
 

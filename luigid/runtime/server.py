@@ -205,7 +205,7 @@ class Server:
 
     def _snapshot_tick(self) -> None:
         # a round may have been started, or left unfinished, by a read call's prune
-        self.snapshots.tick(hold=self._prune_running or self.scheduler.pruning or self._standing_by)
+        self.snapshots.tick(hold=self._prune_running or self.scheduler.pruner.pruning or self._standing_by)
 
     async def _prune(self) -> None:
         """A whole prune round, a slice at a time, handing the loop back in between.

@@ -75,7 +75,7 @@ def apply(sched: Scheduler, clock: FakeClock, op: tuple[Any, ...]) -> None:
     elif kind == "tick":
         clock.now += op[1]
     elif kind == "prune":
-        while sched.prune_slice(1):  # a whole round, in steps of prune_step tasks
+        while sched.prune_slice(1):  # a whole round, in steps of pruner.step tasks
             pass
     elif kind == "prune_slice":
         sched.prune_slice(1)  # one step: a round left under way, maybe mid-departure
@@ -133,7 +133,7 @@ def _patched_scheduler(monkeypatch: Any) -> Any:
             stable_done_cooldown_secs=0,
         )
         sched = Scheduler(config, resources={"r": 2})
-        sched.prune_step = 2  # rounds take several steps, so ops land between them
+        sched.pruner.step = 2  # rounds take several steps, so ops land between them
         return clock, sched
 
     return make

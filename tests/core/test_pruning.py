@@ -130,7 +130,7 @@ def test_without_prune_on_get_work_nothing_is_pruned_by_get_work(make_scheduler:
 
 # ------------------------------------------------------------ rounds in slices
 # A prune round after a big fleet stops touches every task; it runs a step of
-# ``prune_step`` tasks at a time, so the daemon can hand the event loop back in between.
+# ``pruner.step`` tasks at a time, so the daemon can hand the event loop back in between.
 
 
 def fleet(s: Scheduler, tasks: int = 40) -> None:
@@ -158,7 +158,7 @@ def run_round(s: Scheduler) -> int:
 def test_a_round_in_slices_ends_where_one_call_would(make_scheduler: Make, clock: Clock) -> None:
     settings = {"remove_delay": 100, "worker_disconnect_delay": 10, "retry_delay": 50}
     whole, sliced = make_scheduler(**settings), make_scheduler(**settings)
-    sliced.prune_step = 3
+    sliced.pruner.step = 3
     for s in (whole, sliced):
         fleet(s)
     clock.advance(11)
@@ -186,7 +186,7 @@ def test_a_gone_worker_leaves_the_list_before_its_tasks_are_settled(
     make_scheduler: Make, clock: Clock
 ) -> None:
     s = make_scheduler(remove_delay=100, worker_disconnect_delay=10)
-    s.prune_step = 2
+    s.pruner.step = 2
     fleet(s)
     clock.advance(11)
     s.ping(worker="w2")
@@ -200,7 +200,7 @@ def test_a_gone_worker_leaves_the_list_before_its_tasks_are_settled(
 
 def test_a_worker_back_mid_round_keeps_only_what_it_adds_again(make_scheduler: Make, clock: Clock) -> None:
     s = make_scheduler(remove_delay=100, worker_disconnect_delay=10)
-    s.prune_step = 1
+    s.pruner.step = 1
     for name in ("A_1", "B_1", "C_1"):
         add(s, name, worker="w1")
     clock.advance(11)
@@ -220,7 +220,7 @@ def test_a_state_saved_mid_round_names_no_gone_worker(
 ) -> None:
     path = str(tmp_path / "state.pickle")
     s = make_scheduler(remove_delay=100, worker_disconnect_delay=10, state_path=path)
-    s.prune_step = 2
+    s.pruner.step = 2
     fleet(s)
     clock.advance(11)
     s.ping(worker="w2")
@@ -238,7 +238,7 @@ def test_a_task_run_by_a_gone_worker_fails_before_the_round_pauses(
     """Otherwise a count_pending from a worker sharing it would look its runner up
     meanwhile and bring the gone worker back."""
     s = make_scheduler(remove_delay=100, worker_disconnect_delay=10)
-    s.prune_step = 2
+    s.pruner.step = 2
     fleet(s)
     clock.advance(11)
     s.ping(worker="w2")
@@ -253,7 +253,7 @@ def test_a_step_takes_at_most_prune_step_timers_even_for_tasks_already_gone(
     make_scheduler: Make, clock: Clock
 ) -> None:
     s = make_scheduler(remove_delay=100, worker_disconnect_delay=10)
-    s.prune_step = 3
+    s.pruner.step = 3
     fleet(s, tasks=12)
     state = s.state
     for task in state.tasks():

@@ -338,8 +338,8 @@ def test_a_long_prune_round_hands_the_loop_back_between_slices() -> None:
     for i in range(50):
         sched.add_task(task_id=f"T_{i}", worker="w1", status="PENDING", family="T", params={})
     next(iter(sched.state.workers())).last_active -= 60  # w1 went silent a minute ago
-    sched.prune_step = 5
-    sched.prune_slice_tasks = 1  # a slice is one step
+    sched.pruner.step = 5
+    sched.pruner.slice_tasks = 1  # a slice is one step
     server = Server(sched, api_port=0, address="127.0.0.1")
 
     async def scenario() -> int:
@@ -370,8 +370,8 @@ def test_no_snapshot_starts_during_a_prune_round(tmp_path: Any) -> None:
     for i in range(20):
         sched.add_task(task_id=f"T_{i}", worker="w1", status="PENDING", family="T", params={})
     next(iter(sched.state.workers())).last_active -= 60
-    sched.prune_step = 2
-    sched.prune_slice_tasks = 1
+    sched.pruner.step = 2
+    sched.pruner.slice_tasks = 1
     server = Server(sched, api_port=0, address="127.0.0.1")
     server.snapshots.fork = False  # written inline: the file appears at once when taken
     server.snapshots.interval = 1e-9  # always due

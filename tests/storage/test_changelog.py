@@ -172,7 +172,7 @@ def test_a_prune_round_over_several_slices_replays_as_it_ran(tmp_path: Path, mon
         scheduler = Scheduler(
             SchedulerConfig(state_path=path, remove_delay=100.0, worker_disconnect_delay=10.0)
         )
-        scheduler.prune_step, scheduler.prune_slice_tasks = 3, 7
+        scheduler.pruner.step, scheduler.pruner.slice_tasks = 3, 7
         scheduler.attach_change_store(LocalChangeLog(path, "no", fsync=Fsyncs()))
         scheduler.load()
         return scheduler
