@@ -55,6 +55,12 @@ def make_users_file(folder: str) -> tuple[str, str]:
     return path, token
 
 
+def auth_section(folder: str) -> str:
+    """A config's ``[auth]`` section: authentication on, with make_users_file's users."""
+    users_file, _ = make_users_file(folder)
+    return f"[auth]\nenabled = true\nusers_file = {users_file}\n"
+
+
 class AuthCase(LuigidCase):
     folder: ClassVar[tempfile.TemporaryDirectory[str]]
     users_file: ClassVar[str]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.auth.test_auth import PASSWORDS, make_users_file
+from tests.auth.test_auth import PASSWORDS, auth_section
 from tests.support import Luigid
 
 HERE = Path(__file__).parent
@@ -24,12 +24,9 @@ WORKER_CONFIG = "[core]\nrpc_retry_attempts = 1\nrpc_retry_wait = 0\nautoload_ra
 @pytest.fixture(scope="module")
 def luigid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Luigid]:
     folder = tmp_path_factory.mktemp("auth-luigid")
-    users_file, _ = make_users_file(str(folder))
-    config = f"""
-[auth]
-enabled = true
-users_file = {users_file}
-
+    config = (
+        auth_section(str(folder))
+        + f"""
 [scheduler]
 record_task_history = true
 
@@ -39,6 +36,7 @@ db_connection = sqlite:///{folder}/history.db
 [resources]
 db = 1
 """
+    )
     daemon = Luigid(folder / "daemon", config).start()
     yield daemon
     daemon.stop()

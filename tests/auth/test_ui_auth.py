@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.auth.test_auth import PASSWORDS, make_users_file
+from tests.auth.test_auth import PASSWORDS, auth_section
 from tests.support import Luigid, wait_for
 from tests.support.browser import watch_page
 
@@ -43,10 +43,9 @@ def status_of(daemon: Luigid, task_id: str) -> str:
 @pytest.fixture(scope="module")
 def luigid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Luigid]:
     folder = tmp_path_factory.mktemp("ui-auth")
-    users_file, _ = make_users_file(str(folder))
     daemon = Luigid(
         folder / "daemon",
-        f"[auth]\nenabled = true\nusers_file = {users_file}\n[scheduler]\nretry_delay = 3600\n",
+        auth_section(str(folder)) + "[scheduler]\nretry_delay = 3600\n",
     ).start()
     try:
         as_worker(daemon, "add_worker", worker="w", info=[["host", XSS], ["workers", 1]])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from tests.auth.test_auth import basic, make_users_file
+from tests.auth.test_auth import auth_section, basic
 from tests.ha.support import Cluster, add_task, leader_status, rpc, tasks
 from tests.support.daemon import Luigid
 
@@ -65,8 +65,7 @@ def test_a_forwarded_call_is_never_forwarded_again(cluster: Callable[..., Cluste
 def test_with_authentication_leader_is_open_and_credentials_are_forwarded(
     cluster: Callable[..., Cluster], tmp_path: Path
 ) -> None:
-    users_file, _ = make_users_file(str(tmp_path))
-    nodes = cluster(extra=f"[auth]\nenabled = true\nusers_file = {users_file}\n").start()
+    nodes = cluster(extra=auth_section(str(tmp_path))).start()
     leader = nodes.wait_leader()  # /leader needs no credentials
     standby = nodes.standby(leader)
     assert leader_status(standby)[0] == 503

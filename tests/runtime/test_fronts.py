@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from bench.daemon import front_pids
-from tests.auth.test_auth import PASSWORDS, make_users_file
+from tests.auth.test_auth import PASSWORDS, auth_section, basic
 from tests.auth.test_luigi_workers import run_pipeline
 from tests.support import Luigid, stop_all, wait_for
 from tests.support.cli import pid_alive, run_luigid
@@ -32,19 +32,10 @@ ORIGIN = "http://ui.example"
 SMALL_BODY_LIMIT = 1024 * 1024
 
 
-def basic(name: str) -> dict[str, str]:
-    import base64
-
-    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{PASSWORDS[name]}".encode()).decode()}
-
-
 def config(folder: Path, fronts: bool) -> str:
-    users_file, _ = make_users_file(str(folder))
-    text = f"""
-[auth]
-enabled = true
-users_file = {users_file}
-
+    text = (
+        auth_section(str(folder))
+        + f"""
 [cors]
 enabled = true
 allowed_origins = ["{ORIGIN}"]
@@ -58,6 +49,7 @@ db = 1
 [server]
 max_request_body = {SMALL_BODY_LIMIT}
 """
+    )
     return text + ("http_processes = 2\n" if fronts else "")
 
 
