@@ -209,10 +209,35 @@ class Replayer:
             self.call("task_search", task_str=task_id)
             self.call("worker_list")
 
+    def _cyclic(self) -> bool:
+        """Whether luigi's tasks' dependencies hold a cycle."""
+        deps = {task.id: set(task.deps) for task in self.twin.theirs._state.get_active_tasks()}
+        done: set[str] = set()
+        for start in deps:
+            path, stack = set(), [(start, iter(deps[start]))]
+            path.add(start)
+            while stack:
+                node, children = stack[-1]
+                child = next(children, None)
+                if child is None:
+                    stack.pop()
+                    path.discard(node)
+                    done.add(node)
+                elif child in path:
+                    return True
+                elif child in deps and child not in done:
+                    path.add(child)
+                    stack.append((child, iter(deps[child])))
+        return False
+
     def compare_views(self) -> None:
         self.call("task_list", status="", upstream_status="")
-        for upstream in UPSTREAM_STATUSES:
-            self.call("task_list", status="PENDING", upstream_status=upstream)
+        if not self._cyclic():
+            # On a cycle, luigi's upstream status of a task is that of whichever task its walk
+            # pops last, and that follows its dep sets' iteration order, which changes with
+            # PYTHONHASHSEED: luigi gives no one answer there to mirror.
+            for upstream in UPSTREAM_STATUSES:
+                self.call("task_list", status="PENDING", upstream_status=upstream)
         for worker in WORKERS:
             self.call("count_pending", worker=worker)
         self.call("resource_list")
