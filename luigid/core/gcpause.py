@@ -33,6 +33,11 @@ class _Pause:
     resume = False
 
 
+#: A pause that ends with more objects than this in the young generation freezes them.
+#: Below it the next young collection walks them in a few milliseconds.
+FREEZE_YOUNG_ABOVE = 20_000
+
+
 @contextmanager
 def paused() -> Iterator[None]:
     if _Pause.depth == 0:
@@ -44,7 +49,19 @@ def paused() -> Iterator[None]:
     finally:
         _Pause.depth -= 1
         if _Pause.depth == 0 and _Pause.resume:
+            _freeze_if_piled_up()
             gc.enable()
+
+
+def _freeze_if_piled_up() -> None:
+    """Freeze the young generation when a pause left a pile in it. Freezing moves lists,
+    walking nothing. What a pause keeps is long-lived (reply cache entries, a scan's runs),
+    and what it drops reference counting frees (it makes no cycles); requests interleaved
+    with a streamed reply run inside its pause, but left no cyclic garbage in it either
+    (docs/performance.md, "Stalls at one million tasks"), so nothing is kept that a
+    collection would have freed."""
+    if gc.get_count()[0] > FREEZE_YOUNG_ABOVE:
+        gc.freeze()
 
 
 #: A full collection slower than this freezes what survived it.
