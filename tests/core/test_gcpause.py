@@ -71,31 +71,6 @@ def test_pauses_nest_and_restore_what_was_there(enabled_before: bool) -> None:
         (gc.enable if was else gc.disable)()
 
 
-def test_an_unwalked_list_is_out_of_every_collections_reach_and_freezes_no_garbage() -> None:
-    class Cycle:
-        def __init__(self) -> None:
-            self.me = self
-
-    class Item:
-        pass
-
-    gc.collect()
-    try:
-        dead = Cycle()  # young cyclic garbage: collected, not frozen with the copy
-        gone = weakref.ref(dead)
-        del dead
-        items = [Item() for _ in range(1000)]
-        copy = gcpause.unwalked_list(iter(items))
-        assert copy == items and copy is not items
-        assert gone() is None
-        assert not any(o is copy for o in gc.get_objects())  # in no generation: frozen
-        first = weakref.ref(items[0])
-        del items, copy
-        assert first() is None  # refcounting still frees it
-    finally:
-        gc.unfreeze()
-
-
 def _walked_ids() -> set[int]:
     """Ids of every object a collection may walk (frozen ones are in no generation)."""
     return {id(o) for o in gc.get_objects()}
