@@ -5,18 +5,18 @@ entries per write."""
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from luigid.core import entries
-from luigid.core.model import DONE, FAILED, PENDING, STATUSES
+from luigid.core.model import DONE, FAILED, PENDING, STATUSES, Task
 from luigid.scheduler import Scheduler
 from tests.support.invariants import check_invariants
 
 from .support import add
 
 
-def _ids(chunks: object) -> list[str]:
-    return [t.id for chunk in chunks for t in chunk]  # type: ignore[attr-defined]
+def _ids(chunks: Iterable[list[Task]]) -> list[str]:
+    return [t.id for chunk in chunks for t in chunk]
 
 
 def test_a_walk_is_the_status_index_in_lists_of_a_step(make_scheduler: Callable[..., Scheduler]) -> None:
