@@ -5,7 +5,9 @@ Without a search, the counts come from ``luigid.core.uicounts``'s counters (O(bo
 families)) and the default order, newest update first, walks the status index from the
 newest entry: a page costs what it skips and shows. A search, or another order, looks at
 the tasks concerned in steps of ``SCAN_STEP``; ``browse`` is a generator that yields None
-between steps, so that the server can answer other requests, and returns the page. What
+between steps, so that the server can answer other requests, and returns the page. No step
+copies more tasks than it looks at (``State.walk``): a scan shows each task that was in its
+status when the scan began and still was when the scan reached it. What
 such a scan finds (the order, and a search's counts) is kept for ``Scans.MAX_AGE`` seconds
 per view, so that the next pages, and every browser polling the same view, cost a page's
 work rather than a scan each: within that time the rows are the tasks as they are now, in
@@ -21,7 +23,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from luigid.core import clock, gcpause
+from luigid.core import clock
 from luigid.core.model import (
     BATCH_RUNNING,
     DISABLED,
@@ -155,7 +157,7 @@ def browse(state: State, view: View, scans: Scans | None = None) -> Steps:
         scan = scans.get(view) if scans is not None else None
         if scan is None:
             runs: list[list[Task]] = []
-            for chunk in _chunks(_candidates(state, view.boxes)):
+            for chunk in _candidates(state, view.boxes):
                 runs.append(_sorted_run([t for t in chunk if wanted(t)], view))
                 yield None
             scan = Scan(clock.now(), runs)
@@ -189,7 +191,7 @@ def _search(state: State, view: View) -> Generator[None, None, Scan]:
     chosen = set(view.boxes)
     runs: list[list[Task]] = []
     total = 0
-    for chunk in _chunks(gcpause.unwalked_list(state.tasks())):
+    for chunk in state.walk(step=SCAN_STEP):
         in_view = []
         for task in _matching(chunk, terms):
             box = _box(task)
@@ -237,17 +239,11 @@ def _filter(view: View) -> Callable[[Task], bool]:
     return wanted
 
 
-def _candidates(state: State, boxes: tuple[str, ...]) -> list[Task]:
-    """A copy (other requests may run between steps) of the tasks the boxes draw from."""
+def _candidates(state: State, boxes: tuple[str, ...]) -> Iterable[list[Task]]:
+    """The tasks the boxes draw from, a step's worth at a time."""
     if not boxes:
-        return gcpause.unwalked_list(state.tasks())
-    statuses = sorted({STATUS_OF_BOX[box] for box in boxes})
-    return gcpause.unwalked_list(state.tasks_by_status(*statuses))
-
-
-def _chunks(tasks: list[Task]) -> Iterable[list[Task]]:
-    for start in range(0, len(tasks), SCAN_STEP):
-        yield tasks[start : start + SCAN_STEP]
+        return state.walk(step=SCAN_STEP)
+    return state.walk(sorted({STATUS_OF_BOX[box] for box in boxes}), step=SCAN_STEP)
 
 
 def _full_key(view: View) -> Callable[[Task], tuple[Any, str]]:

@@ -9,28 +9,31 @@ records hold no reference cycles. Hence:
   now and then everything. Nothing such a reply builds forms cycles (reference counting frees
   it), so collection is switched off for the duration. Pauses nest: overlapping bulk replies
   (streamed replies interleave) turn collection back on only when the last one ends, and only
-  if it was on when the first began.
+  if it was on when the first began. What a pause leaves alive waits in the young generation
+  until it ends: when that is more than ``FREEZE_YOUNG_ABOVE`` objects (the first whole graph
+  fills every task's reply cache, about 2.7 tracked objects per task: cache entry, sorted
+  edges, display name), it is frozen at once, rather than walked by the next young, middle
+  and full collections in turn.
 - ``freeze_after_slow_collections()`` while a graph grows: the survivors of a slow full
   collection are frozen, so the next one walks only what arrived since.
-- ``unwalked_list()`` for a copy of up to every task that lives across many turns of the
-  loop (a scan in steps): frozen at once, so no collection run by another request meanwhile
-  walks it.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
-
-T = TypeVar("T")
 
 
 class _Pause:
     depth = 0
     resume = False
+
+
+#: A pause that ends with more objects than this in the young generation freezes them.
+#: Below it the next young collection walks them in a few milliseconds.
+FREEZE_YOUNG_ABOVE = 20_000
 
 
 @contextmanager
@@ -44,7 +47,19 @@ def paused() -> Iterator[None]:
     finally:
         _Pause.depth -= 1
         if _Pause.depth == 0 and _Pause.resume:
+            _freeze_if_piled_up()
             gc.enable()
+
+
+def _freeze_if_piled_up() -> None:
+    """Freeze the young generation when a pause left a pile in it. Freezing moves lists,
+    walking nothing. What a pause keeps is long-lived (reply cache entries, a scan's runs),
+    and what it drops reference counting frees (it makes no cycles); requests interleaved
+    with a streamed reply run inside its pause, but left no cyclic garbage in it either
+    (docs/performance.md, "Stalls at one million tasks"), so nothing is kept that a
+    collection would have freed."""
+    if gc.get_count()[0] > FREEZE_YOUNG_ABOVE:
+        gc.freeze()
 
 
 #: A full collection slower than this freezes what survived it.
@@ -76,14 +91,3 @@ def freeze_after_slow_collections(threshold: float = SLOW_FULL_COLLECTION) -> No
     ``threshold`` seconds (the daemon's policy, as its periodic freeze after pruning)."""
     if not any(isinstance(callback, _SlowCollections) for callback in gc.callbacks):
         gc.callbacks.append(_SlowCollections(threshold))
-
-
-def unwalked_list(items: Iterable[T]) -> list[T]:
-    """``list(items)``, frozen: no collection walks it (at 1M tasks, each one that did while
-    a scan held such a copy spent 23-40 ms on it). Refcounting still frees it. The young
-    generations are collected first, so that no young garbage is frozen with it; the rest is
-    frozen as after every prune round (``Server._prune``)."""
-    gc.collect(1)
-    copy = list(items)
-    gc.freeze()
-    return copy

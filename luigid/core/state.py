@@ -2,7 +2,8 @@
 every write to a field something is indexed by.
 
 ``_by_status`` (status -> {id: Task} in order of entering the status, luigi's tie-break)
-makes "the RUNNING tasks" cost what it returns. The other indexes (``luigid.core.indexes``),
+makes "the RUNNING tasks" cost what it returns; ``entries`` (``luigid.core.entries``) holds
+the same tasks as lists a scan can walk across steps. The other indexes (``luigid.core.indexes``),
 the prune queue (``luigid.core.timers``) and the departures (``luigid.core.departures``)
 follow the records: each write below detaches the task from them, writes (through
 ``Task.set``) and attaches it again, so they cannot drift. luigi's status rules are
@@ -18,6 +19,7 @@ from typing import Any
 from luigid.config import SchedulerConfig
 from luigid.core import restore
 from luigid.core.departures import Departures
+from luigid.core.entries import Entries
 from luigid.core.indexes import Indexes, WorkerLoad
 from luigid.core.interning import SharedValues
 from luigid.core.model import BATCH_RUNNING, DONE, PENDING, RUNNING, STATUSES, Task, Worker
@@ -46,6 +48,7 @@ class State:
         """Take these records, with empty indexes and queues (``restore`` fills them)."""
         self._tasks = tasks
         self._by_status: dict[str, dict[str, Task]] = {s: {} for s in STATUSES}
+        self.entries = Entries(tasks)
         self._workers = workers
         self._batchers = batchers
         #: one object for the stakeholder sets, runner tuples and UI counter keys tasks repeat
@@ -66,14 +69,17 @@ class State:
 
     def __getstate__(self) -> dict[str, Any]:
         # without the task counter (itertools.count stops pickling in Python 3.14): the
-        # copy goes on after the highest number its tasks hold, which keeps their order
+        # copy goes on after the highest number its tasks hold, which keeps their order;
+        # nor the entry lists, made again from the status index
         state = self.__dict__.copy()
-        del state["_seq"]
+        del state["_seq"], state["entries"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._seq = itertools.count(max((task.seq for task in self._tasks.values()), default=0) + 1)
+        self.entries = Entries(self._tasks)
+        self.entries.rebuild(self._by_status)
 
     @property
     def config(self) -> SchedulerConfig:
@@ -98,6 +104,7 @@ class State:
             task.seq = next(self._seq)
             self._tasks[task_id] = task
             self._by_status[task.status][task_id] = task
+            self.entries.entered(task)
             indexes = self.indexes
             indexes.index_deps(task, (), task.deps)
             task.unmet = indexes.count_unmet(task.deps)
@@ -126,8 +133,16 @@ class State:
         return {status: len(tasks) for status, tasks in self._by_status.items()}
 
     def newest_first(self, status: str) -> Iterator[Task]:
-        """The tasks of a status by (updated, id), newest first (the UI's default order)."""
-        return self.ui.newest_first(status, reversed(self._by_status.get(status, {}).values()))
+        """The tasks of a status by (updated, id), newest first (the UI's default order); it
+        may be read across steps."""
+        if status not in self._by_status:
+            return iter(())
+        return self.ui.newest_first(status, self.entries.newest_first(status, self.ui.live_from))
+
+    def walk(self, statuses: Iterable[str] = STATUSES, step: int = 2000) -> Iterator[list[Task]]:
+        """The tasks of the statuses in lists of at most ``step``, which may be read across
+        steps without a copy of them all (``Entries.walk``)."""
+        return self.entries.walk(statuses, step)
 
     def family_learnt(self, task: Task) -> None:
         """A placeholder task was told its family (luigid.core.intake)."""
@@ -149,6 +164,8 @@ class State:
         task.set(status=new_status, updated=updated)
         task.seq = next(self._seq)
         self._by_status[new_status][task.id] = task
+        self.entries.left(old_status)
+        self.entries.entered(task)
         indexes.attach(task)
         if old_status == DONE:
             indexes.dep_changed(task.id, +1)
@@ -240,6 +257,7 @@ class State:
             task = self._tasks.pop(task_id)
             indexes.detach(task)
             del self._by_status[task.status][task_id]
+            self.entries.left(task.status)
             indexes.index_deps(task, task.deps, ())
             if task.status == DONE:
                 indexes.dep_changed(task_id, +1)
@@ -361,3 +379,4 @@ class State:
         # new tasks come after every restored one, whichever numbering they kept
         self._seq = itertools.count(max((task.seq for task in self._tasks.values()), default=0) + 1)
         self.ui.rebuild(self._by_status)
+        self.entries.rebuild(self._by_status)

@@ -15,7 +15,7 @@ from luigid.config import SchedulerConfig
 from luigid.core.browse import SCAN_STEP, SORT_KEYS, Page, Scans, View, browse
 from luigid.scheduler import Scheduler
 from tests.core.support import Clock, add
-from tests.support.invariants import check_ui_counts
+from tests.support.invariants import check_invariants, check_ui_counts
 
 
 def run(sched: Scheduler, view: View) -> tuple[Page, int]:
@@ -230,3 +230,80 @@ def test_a_scan_serves_every_page_and_poller_for_a_while(
     assert (
         page(View(search="n=1"))[0].counts[""] == run(s, View(search="n=1"))[0].counts[""]
     )  # then made again
+
+
+def _steps(sched: Scheduler, view: View, between: Callable[[int], None]) -> Page:
+    """The page, with ``between(n)`` run after the n-th step, as other requests would."""
+    steps = browse(sched.state, view)
+    n = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            page: Page = done.value
+            return page
+        n += 1
+        between(n)
+
+
+@pytest.mark.parametrize("search", ["", "n="])
+def test_a_scan_stays_right_while_tasks_come_go_and_move_between_its_steps(
+    make_scheduler: Callable[..., Scheduler], search: str
+) -> None:
+    n = 3 * SCAN_STEP
+    s = make_scheduler()
+
+    def change(step: int) -> None:
+        if step != 1:
+            return
+        # the first step looked at T00000-T01999
+        add(s, "T00005", family="A", params={"n": "00005"}, status="FAILED")  # looked at: still shown
+        add(s, "T02500", family="A", params={"n": "02500"}, status="FAILED")  # left before it was looked at
+        s.state.remove_tasks(["T02600"])
+        add(s, "T02700", family="A", params={"n": "02700"}, status="FAILED")
+        add(s, "T02700", family="A", params={"n": "02700"}, status="PENDING")  # left and came back
+        add(s, "New", family="A", params={"n": "00001"})  # entered after the scan began
+        for i in range(3000, 3100):  # enough to resize the status index's dict
+            s.state.remove_tasks([f"T{i:05d}"])
+            add(s, f"T{i:05d}", family="A", params={"n": f"{i:05d}"})
+
+    gone = {"T02500", "T02600", "T02700", *(f"T{i:05d}" for i in range(3000, 3100))}
+    expected = [f"T{i:05d}" for i in range(n) if f"T{i:05d}" not in gone]
+    view = View(boxes=("PENDING", "FAILED"), search=search, sort="name", descending=False, limit=1000)
+    for offset in (0, 1000, 2450, len(expected) - 500):
+        s = make_scheduler()
+        for i in range(n):
+            add(s, f"T{i:05d}", family="A", params={"n": f"{i:05d}"})
+        page = _steps(s, dataclasses.replace(view, offset=offset), change)
+        # without a search the counts are the counters', as the state is now
+        assert page.total == (len(expected) if search else s.state.count("PENDING") + s.state.count("FAILED"))
+        assert [t.id for t, _ in page.tasks] == expected[offset : offset + 1000]
+        if search:
+            assert page.counts[""] == len(expected)
+            # each task counted in the box it was in when the scan looked at it
+            assert page.counts["PENDING"] == len(expected) and page.counts["FAILED"] == 0
+        check_invariants(s)
+
+
+def test_the_newest_first_walk_stays_right_while_tasks_come_go_and_move_between_its_steps(
+    make_scheduler: Callable[..., Scheduler], clock: Clock
+) -> None:
+    s = make_scheduler()
+    n = 3 * SCAN_STEP
+    for i in range(n):
+        clock.advance(1)
+        add(s, f"T{i:05d}", family="A")
+    started = clock.now
+
+    def change(step: int) -> None:
+        clock.advance(1)
+        add(s, f"Late{step}", family="A")  # newer than anything the walk has passed
+        s.state.remove_tasks([f"T{n - 1 - 2 * SCAN_STEP - step:05d}"])  # ahead of the walk
+        add(s, f"T{n - 10 - step:05d}", family="A", status="FAILED")  # behind it
+
+    page = _steps(s, View(boxes=("PENDING",), offset=2 * SCAN_STEP, limit=100), change)
+    shown = [t for t, _ in page.tasks]
+    assert len(shown) == 100 and len({t.id for t in shown}) == 100
+    assert all(s.state.get_task(t.id) is t and t.updated <= started for t in shown)
+    assert shown == sorted(shown, key=lambda t: (t.updated, t.id), reverse=True)
+    check_invariants(s)

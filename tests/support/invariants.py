@@ -36,6 +36,8 @@ def check_invariants(sched: Scheduler, workers: Iterable[str] = ()) -> None:
         assert all(t.status == status for t in listed), status
         assert [t.seq for t in listed] == sorted(t.seq for t in listed), status
         seen.update(t.id for t in listed)
+        # the entry lists a scan walks hold the same tasks, in the same order
+        assert [t for chunk in state.walk([status], step=7) for t in chunk] == listed, status
     assert seen == Counter(tasks.keys())
 
     for task in tasks.values():
