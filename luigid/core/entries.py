@@ -11,6 +11,11 @@ is current while its task still holds that ``seq`` and is still a task of the st
 as many as the current ones and copies ``COMPACT_STEP`` entries per write, so the lists hold
 about twice the tasks at most and no write pays for more than a few entries. A compaction
 builds new lists and never changes the old ones again, so a walk keeps reading those.
+
+One more list, under ``ALL``, holds every task in the order it was added to the state, which is
+the order of the state's task dict: the whole graph's roots are walked from it in that order.
+Its entries carry no ``seq`` (a task stays in it through status changes) and are current while
+the task is still the state's.
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ from luigid.core.model import STATUSES, Task
 COMPACT_STEP = 8
 #: Left entries below this never start a compaction (small lists cost nothing to keep).
 COMPACT_ABOVE = 1024
+#: The list of every task, in the state's order; not a status.
+ALL = "*"
+#: An ``ALL`` entry's seq: any status entry of the task matches it.
+ANY_SEQ = -1
 
 
 class _Log:
@@ -45,7 +54,7 @@ class _Log:
 class Entries:
     def __init__(self, tasks: Mapping[str, Task]) -> None:
         self._tasks = tasks
-        self._logs = {status: _Log() for status in STATUSES}
+        self._logs = {status: _Log() for status in (*STATUSES, ALL)}
         #: a compaction under way: (status, the new log, how far the old one is copied)
         self._compacting: tuple[str, _Log, int] | None = None
 
@@ -53,8 +62,14 @@ class Entries:
         """The task entered ``task.status`` (its ``seq`` is new)."""
         self._logs[task.status].append(task)
 
+    def added(self, task: Task) -> None:
+        """The task joined the state (it is also ``entered`` in its status)."""
+        log = self._logs[ALL]
+        log.tasks.append(task)
+        log.seqs.append(ANY_SEQ)
+
     def left(self, status: str) -> None:
-        """A task left ``status`` (moved, or removed from the state)."""
+        """A task left ``status`` (moved, or removed from the state), or the state (``ALL``)."""
         log = self._logs[status]
         log.left += 1
         if self._compacting is not None:
@@ -64,7 +79,7 @@ class Entries:
             self._compact()
 
     def _current(self, task: Task, seq: int) -> bool:
-        return task.seq == seq and self._tasks.get(task.id) is task
+        return (task.seq == seq or seq == ANY_SEQ) and self._tasks.get(task.id) is task
 
     def _compact(self) -> None:
         assert self._compacting is not None
@@ -84,9 +99,12 @@ class Entries:
         self._compacting = None
 
     def rebuild(self, by_status: Mapping[str, Mapping[str, Task]]) -> None:
-        """After a load: every task, in the order of the status index."""
+        """After a load: every task, in the order of the status index (and of the state)."""
         self._compacting = None
-        self._logs = {status: _Log() for status in STATUSES}
+        self._logs = {status: _Log() for status in (*STATUSES, ALL)}
+        everything = self._logs[ALL]
+        everything.tasks.extend(self._tasks.values())
+        everything.seqs.extend(ANY_SEQ for _ in everything.tasks)
         for status, tasks in by_status.items():
             log = self._logs[status]
             log.tasks.extend(tasks.values())

@@ -19,7 +19,7 @@ from typing import Any
 from luigid.config import SchedulerConfig
 from luigid.core import restore
 from luigid.core.departures import Departures
-from luigid.core.entries import Entries
+from luigid.core.entries import ALL, Entries
 from luigid.core.indexes import Indexes, WorkerLoad
 from luigid.core.interning import SharedValues
 from luigid.core.model import BATCH_RUNNING, DONE, PENDING, RUNNING, STATUSES, Task, Worker
@@ -104,6 +104,7 @@ class State:
             task.seq = next(self._seq)
             self._tasks[task_id] = task
             self._by_status[task.status][task_id] = task
+            self.entries.added(task)
             self.entries.entered(task)
             indexes = self.indexes
             indexes.index_deps(task, (), task.deps)
@@ -143,6 +144,12 @@ class State:
         """The tasks of the statuses in lists of at most ``step``, which may be read across
         steps without a copy of them all (``Entries.walk``)."""
         return self.entries.walk(statuses, step)
+
+    def walk_all(self, step: int = 2000) -> Iterator[list[Task]]:
+        """Every task in the order of ``tasks()``, in lists of at most ``step``, which may be
+        read across steps as ``walk``'s (tasks added meanwhile are not shown, removed ones no
+        longer)."""
+        return self.entries.walk((ALL,), step)
 
     def family_learnt(self, task: Task) -> None:
         """A placeholder task was told its family (luigid.core.intake)."""
@@ -258,6 +265,7 @@ class State:
             indexes.detach(task)
             del self._by_status[task.status][task_id]
             self.entries.left(task.status)
+            self.entries.left(ALL)
             indexes.index_deps(task, task.deps, ())
             if task.status == DONE:
                 indexes.dep_changed(task_id, +1)

@@ -4,6 +4,7 @@ entries per write."""
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Callable, Iterable
 
@@ -87,3 +88,38 @@ def test_entries_are_made_again_after_a_pickle(make_scheduler: Callable[..., Sch
     check_invariants(copy)
     add(copy, "T1", status=DONE)
     check_invariants(copy)
+
+
+def test_walk_all_keeps_the_state_order_while_tasks_come_and_go(
+    make_scheduler: Callable[..., Scheduler],
+) -> None:
+    s = make_scheduler()
+    for i in range(30):
+        add(s, f"T{i:02d}", status=DONE if i % 4 == 0 else PENDING)
+    assert _ids(s.state.walk_all(step=4)) == [t.id for t in s.state.tasks()]
+    walk = s.state.walk_all(step=10)
+    shown = [t.id for t in next(walk)]
+    add(s, "T12", status=FAILED)  # a status change keeps its place
+    s.state.remove_tasks(["T03", "T20"])  # removed: shown once before, not after
+    add(s, "T20")  # back, at the end: after the walk's start
+    for chunk in walk:
+        shown.extend(t.id for t in chunk)
+    assert shown == [f"T{i:02d}" for i in range(30) if i != 20]
+    assert _ids(s.state.walk_all()) == [t.id for t in s.state.tasks()]
+    check_invariants(s)
+    copy = pickle.loads(pickle.dumps(s))
+    assert _ids(copy.state.walk_all()) == [t.id for t in s.state.tasks()]
+
+
+def test_the_whole_graph_reads_its_roots_a_step_at_a_time(make_scheduler: Callable[..., Scheduler]) -> None:
+    """graph() lists every task as in the state's order, and takes no copy of them all before
+    its first piece: tasks removed before their step are not roots any more."""
+    s = make_scheduler()
+    for i in range(5000):
+        add(s, f"T{i:04d}")
+    fragments = s.replies.graph()
+    first = next(iter(fragments))
+    assert isinstance(first, bytes)
+    s.state.remove_tasks([f"T{i:04d}" for i in range(4000, 5000)])
+    shown = [*json.loads(b"{" + first + b"}"), *fragments.collect()]
+    assert shown == [f"T{i:04d}" for i in range(4000)]

@@ -39,6 +39,8 @@ def check_invariants(sched: Scheduler, workers: Iterable[str] = ()) -> None:
         # the entry lists a scan walks hold the same tasks, in the same order
         assert [t for chunk in state.walk([status], step=7) for t in chunk] == listed, status
     assert seen == Counter(tasks.keys())
+    # and the list of every task, in the state's order (the whole graph's roots)
+    assert [t for chunk in state.walk_all(step=7) for t in chunk] == list(tasks.values())
 
     for task in tasks.values():
         if task.status in (RUNNING, BATCH_RUNNING):
