@@ -1,0 +1,81 @@
+"""A bound on the per-task caches behind the big replies: each task's task_list/graph JSON
+(``Task.encoded``) and its display name (``Task.display``), about 1 KB a task together.
+
+Every task holding either has at least one entry in ``_slots``, a list of at most
+``capacity`` pointers; a newcomer takes a free slot, or replaces a slot picked at random
+and that slot's task loses both caches. So at most ``capacity`` tasks hold anything, and
+the bound costs one pointer per cached task. An entry may go stale (``Task.set`` dropped
+the cache, the task was removed, or the task was cached again under another slot): evicting
+it then clears what is already clear, or makes a task encode again sooner, which never
+changes a reply. Random rather than oldest-first eviction: a reply walks the same tasks in
+the same order each time, and with more tasks than slots, oldest-first would evict every
+task just before the next walk asks for it (no hits at all), where random eviction keeps
+most of them.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from luigid.core.model import Task
+
+
+class ReplyCache:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._slots: list[Task] = []
+        self._random = random.Random(0)  # which slot to reuse; any choice keeps the bound
+
+    def __len__(self) -> int:
+        """Entries (stale ones included): never more than ``capacity``."""
+        return len(self._slots)
+
+    def keep(self, task: Task, encoded: Any) -> Any:
+        """Store the task's reply JSON if a slot allows; hands ``encoded`` back either way."""
+        if self._admit(task):
+            task.encoded = encoded
+        return encoded
+
+    def name(self, task: Task) -> str:
+        """The task's display name, kept on it if a slot allows."""
+        cached = task.display
+        if cached is not None and cached[0] == task.family:
+            return cached[1]
+        pretty = task.pretty_id
+        if self._admit(task):
+            task.display = (task.family, pretty)
+        return pretty
+
+    def names(self, tasks: list[Task]) -> list[str]:
+        name = self.name
+        return [name(task) for task in tasks]
+
+    def clear(self) -> None:
+        for task in self._slots:
+            task.encoded = task.display = None
+        self._slots = []
+
+    def set_capacity(self, capacity: int) -> None:
+        self.capacity = capacity
+        slots = self._slots
+        while len(slots) > capacity:
+            evicted = slots.pop()
+            evicted.encoded = evicted.display = None
+
+    def _admit(self, task: Task) -> bool:
+        """True when the task may hold a cache: it already does (so it has an entry), or it
+        has just been given one."""
+        if task.encoded is not None or task.display is not None:
+            return True
+        slots = self._slots
+        if len(slots) < self.capacity:
+            slots.append(task)
+            return True
+        if not slots:
+            return False  # capacity 0: nothing is kept
+        at = self._random.randrange(len(slots))
+        evicted = slots[at]
+        evicted.encoded = evicted.display = None
+        slots[at] = task
+        return True
