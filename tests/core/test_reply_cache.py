@@ -270,19 +270,23 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+#: the resources and delays the scenarios step across
+SCENARIO_CONFIG: dict[str, Any] = {
+    "resources": {"r": 5, "db": 10},
+    "retry_delay": 100,
+    "remove_delay": 1000,
+    "worker_disconnect_delay": 10,
+    "retry_count": 3,
+    "disable_persist": 300,
+}
+
+
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_a_change_shows_in_the_next_reply(
     name: str, make_scheduler: Make, clock: Clock, piece_size: int
 ) -> None:
     setup, change, check = SCENARIOS[name]
-    s = make_scheduler(
-        resources={"r": 5, "db": 10},
-        retry_delay=100,
-        remove_delay=1000,
-        worker_disconnect_delay=10,
-        retry_count=3,
-        disable_persist=300,
-    )
+    s = make_scheduler(**SCENARIO_CONFIG)
     setup(s, clock)
     clock.advance(1)
     views(s)  # fill the caches
@@ -428,15 +432,7 @@ def test_a_change_shows_in_the_next_reply_under_a_tiny_bound(
     name: str, make_scheduler: Make, clock: Clock
 ) -> None:
     setup, change, check = SCENARIOS[name]
-    s = make_scheduler(
-        resources={"r": 5, "db": 10},
-        retry_delay=100,
-        remove_delay=1000,
-        worker_disconnect_delay=10,
-        retry_count=3,
-        disable_persist=300,
-        reply_cache_tasks=2,
-    )
+    s = make_scheduler(**SCENARIO_CONFIG, reply_cache_tasks=2)
     setup(s, clock)
     clock.advance(1)
     everything(s)  # fill the caches, as far as the bound lets them
