@@ -7,7 +7,10 @@ and that slot's task loses both caches. So at most ``capacity`` tasks hold anyth
 the bound costs one pointer per cached task. An entry may go stale (``Task.set`` dropped
 the cache, the task was removed, or the task was cached again under another slot): evicting
 it then clears what is already clear, or makes a task encode again sooner, which never
-changes a reply. Random rather than oldest-first eviction: a reply walks the same tasks in
+changes a reply. Stale entries would keep removed tasks alive: after as many admissions as
+there were live entries (at least ``MIN_COMPACTION``), the list is rebuilt with one entry per
+task still in the state and holding a cache, which costs O(1) per admission on average. Random
+rather than oldest-first eviction: a reply walks the same tasks in
 the same order each time, and with more tasks than slots, oldest-first would evict every
 task just before the next walk asks for it (no hits at all), where random eviction keeps
 most of them.
@@ -16,16 +19,23 @@ most of them.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Any
 
 from luigid.core.model import Task
 
+#: Fewest admissions between two compactions of the slots.
+MIN_COMPACTION = 1024
+
 
 class ReplyCache:
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, tasks: Mapping[str, Task]) -> None:
         self.capacity = capacity
+        self._tasks = tasks  # the state's records: an entry for a task not in them is dropped
         self._slots: list[Task] = []
         self._random = random.Random(0)  # which slot to reuse; any choice keeps the bound
+        self._admitted = 0  # since the last compaction
+        self._compact_after = MIN_COMPACTION
 
     def __len__(self) -> int:
         """Entries (stale ones included): never more than ``capacity``."""
@@ -68,6 +78,9 @@ class ReplyCache:
         has just been given one."""
         if task.encoded is not None or task.display is not None:
             return True
+        self._admitted += 1
+        if self._admitted >= self._compact_after:
+            self._compact()
         slots = self._slots
         if len(slots) < self.capacity:
             slots.append(task)
@@ -79,3 +92,19 @@ class ReplyCache:
         evicted.encoded = evicted.display = None
         slots[at] = task
         return True
+
+    def _compact(self) -> None:
+        """One entry per task that is still in the state and holds a cache; a removed task
+        loses its caches (a reply under way may have cached it after its removal)."""
+        tasks = self._tasks
+        kept = []
+        for task in dict.fromkeys(self._slots):
+            if task.encoded is None and task.display is None:
+                continue
+            if tasks.get(task.id) is task:
+                kept.append(task)
+            else:
+                task.encoded = task.display = None
+        self._slots = kept
+        self._admitted = 0
+        self._compact_after = max(len(kept), MIN_COMPACTION)

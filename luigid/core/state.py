@@ -57,7 +57,7 @@ class State:
         self.rules = StatusRules(self, self.queue, self._config, self.events)
         self.ui = UiCounts(tasks, self.indexes.dependents, self.shared)
         #: which tasks may keep their reply JSON and display name (at most so many)
-        self.reply_cache = ReplyCache(self._config.reply_cache_tasks)
+        self.reply_cache = ReplyCache(self._config.reply_cache_tasks, tasks)
         # Bound straight to the part that answers, as get_work and add_task call them on every
         # task they touch: ids of the tasks listing a task as a dep; the ready tasks in hand-out
         # order (of one worker's, or all, strictly after a rank key); a worker's load; and

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 import luigid.core.replies
 from luigid.core.browse import Page, View, browse
+from luigid.core.replycache import MIN_COMPACTION
 from luigid.core.rpc import RPC_METHODS, Fragments, dumps, members
 from luigid.scheduler import Scheduler
 from tests.support.portrait import portrait
@@ -507,3 +508,22 @@ def test_random_sequences_under_a_tiny_bound(
         assert len(holding(s)) <= cap and len(s._state.reply_cache) <= cap
         drop_caches(s)
         assert views(s) == cached
+
+
+def test_removed_tasks_do_not_pile_up_in_the_slots(make_scheduler: Make, clock: Clock) -> None:
+    """Tasks come and go under a bound far above their number: the slots of removed tasks are
+    dropped as the cache goes on, so the entries stay within twice the live ones (or
+    MIN_COMPACTION) rather than growing with every task ever cached."""
+    s = make_scheduler(worker_disconnect_delay=10, remove_delay=10)
+    live = 1500
+    for round_ in range(6):
+        for n in range(live):
+            add(s, f"R{round_}_{n}", worker=f"w{round_}", family="R", params={"n": str(n)})
+        assert len(reply_bytes(streamed(s, "task_list", status="", upstream_status=""))) > live
+        assert len(s._state.reply_cache) <= 2 * max(live, MIN_COMPACTION)
+        for _ in range(2):  # the worker is gone, its tasks lose their stakeholder; then they are removed
+            clock.advance(11)
+            while s.prune_slice():
+                pass
+        assert s._state.count() == 0
+    assert len(s._state.reply_cache) <= 2 * max(live, MIN_COMPACTION) < 6 * live
