@@ -4,8 +4,9 @@
 
 ``--source NAME=PATH`` runs our daemon from the source tree at PATH (put first on PYTHONPATH), so
 two versions can be compared in one run (``--config NAME=FILE``: that one reads FILE as its
-luigi.cfg); ``--luigi`` adds luigi 3.8.1's daemon (``--luigi-cmd``, as in bench/run.py). Each daemon is preloaded once the way bench/run.py does it, and its state file
-kept in bench/runs/big-replies/ (``--fresh`` redoes it); every round restarts each daemon from
+luigi.cfg); ``--luigi`` adds luigi 3.8.1's daemon (``--luigi-cmd``, as in bench/run.py).
+Each daemon is preloaded once the way bench/run.py does it, and its state file kept in
+bench/runs/big-replies/ (``--fresh`` redoes it); every round restarts each daemon from
 its file, in turn, keeps the preloading workers alive (so replies list them, as in bench/run.py)
 and times the two calls as bench/run.py does (the client's clock, to the last byte of the reply,
 the UI's GET for task_list). The daemon's CPU time per call (utime + stime from

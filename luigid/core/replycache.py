@@ -7,13 +7,15 @@ and that slot's task loses both caches. So at most ``capacity`` tasks hold anyth
 the bound costs one pointer per cached task. An entry may go stale (``Task.set`` dropped
 the cache, the task was removed, or the task was cached again under another slot): evicting
 it then clears what is already clear, or makes a task encode again sooner, which never
-changes a reply. Stale entries would keep removed tasks alive: after as many admissions as
-there were live entries (at least ``MIN_COMPACTION``), the list is rebuilt with one entry per
-task still in the state and holding a cache, which costs O(1) per admission on average. Random
-rather than oldest-first eviction: a reply walks the same tasks in
-the same order each time, and with more tasks than slots, oldest-first would evict every
-task just before the next walk asks for it (no hits at all), where random eviction keeps
-most of them.
+changes a reply. Stale entries would keep removed tasks alive, and a list not yet full would
+keep every task ever cached: so while it is not full, after as many admissions as there were
+live entries (at least ``MIN_COMPACTION``), it is rebuilt with one entry per task still in the
+state and holding a cache (linear in the entries, so O(1) per admission on average). A full
+list is not compacted (a big reply would pay for it every ``capacity`` tasks): random eviction
+overwrites its stale entries, and it never holds more than ``capacity``. Random rather than
+oldest-first eviction: a reply walks the same tasks in the same order each time, and with
+more tasks than slots, oldest-first would evict every task just before the next walk asks
+for it (no hits at all), where random eviction keeps most of them.
 """
 
 from __future__ import annotations
@@ -79,9 +81,10 @@ class ReplyCache:
         if task.encoded is not None or task.display is not None:
             return True
         self._admitted += 1
-        if self._admitted >= self._compact_after:
-            self._compact()
         slots = self._slots
+        if self._admitted >= self._compact_after and len(slots) < self.capacity:
+            self._compact()
+            slots = self._slots
         if len(slots) < self.capacity:
             slots.append(task)
             return True
