@@ -24,6 +24,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
+from luigid.core import gcpause
 from luigid.core.model import Task
 
 #: Fewest admissions between two compactions of the slots.
@@ -108,6 +109,7 @@ class ReplyCache:
                 kept.append(task)
             else:
                 task.encoded = task.display = None
-        self._slots = kept
+        # long-lived and up to ``capacity`` long: frozen, so that no collection walks it
+        self._slots = gcpause.unwalked_list(kept)
         self._admitted = 0
         self._compact_after = max(len(kept), MIN_COMPACTION)
