@@ -3,9 +3,10 @@
     python bench/big_replies.py --tasks 100000 --source new=. --source old=/path/to/checkout [--luigi]
 
 ``--source NAME=PATH`` runs our daemon from the source tree at PATH (put first on PYTHONPATH), so
-two versions can be compared in one run; ``--luigi`` adds luigi 3.8.1's daemon (``--luigi-cmd``, as
-in bench/run.py). Each daemon is preloaded once the way bench/run.py does it, and its state file
-kept in bench/runs/big-replies/ (``--fresh`` redoes it); every round restarts each daemon from
+two versions can be compared in one run (``--config NAME=FILE``: that one reads FILE as its
+luigi.cfg); ``--luigi`` adds luigi 3.8.1's daemon (``--luigi-cmd``, as in bench/run.py).
+Each daemon is preloaded once the way bench/run.py does it, and its state file kept in
+bench/runs/big-replies/ (``--fresh`` redoes it); every round restarts each daemon from
 its file, in turn, keeps the preloading workers alive (so replies list them, as in bench/run.py)
 and times the two calls as bench/run.py does (the client's clock, to the last byte of the reply,
 the UI's GET for task_list). The daemon's CPU time per call (utime + stime from
@@ -45,6 +46,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", type=int, default=100_000)
     p.add_argument("--source", action="append", default=[], metavar="NAME=PATH", help="our daemon from PATH")
+    p.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="the --source NAME daemon reads this luigi.cfg (e.g. another [scheduler] reply_cache_tasks)",
+    )
     p.add_argument("--luigi", action="store_true", help="also luigi 3.8.1's daemon")
     p.add_argument("--luigi-cmd", default=LUIGI_TEMPLATE)
     p.add_argument("--luigi-venv", type=Path, default=BENCH / ".venv-luigi")
@@ -52,12 +60,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=9, help="calls of each per round (luigi's: at most 3)")
     p.add_argument("--fresh", action="store_true", help="preload again instead of reusing saved states")
     args = p.parse_args(argv)
+    configs = dict(item.partition("=")[::2] for item in args.config)
     args.daemons = []
     for item in args.source:
         name, _, path = item.partition("=")
         if not name or not path or name == "luigi":
             p.error(f"--source: expected NAME=PATH (NAME not 'luigi'), got {item!r}")
-        args.daemons.append((name, "{python} -m luigid " + FLAGS, str(Path(path).resolve())))
+        config = configs.pop(name, None)
+        env = f"env LUIGI_CONFIG_PATH={Path(config).resolve()} " if config else ""
+        args.daemons.append((name, env + "{python} -m luigid " + FLAGS, str(Path(path).resolve())))
+    if configs:
+        p.error(f"--config: no --source named {next(iter(configs))!r}")
     if args.luigi:
         args.daemons.append(("luigi", args.luigi_cmd, None))
     if not args.daemons:

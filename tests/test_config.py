@@ -432,6 +432,8 @@ def test_text_where_a_number_is_due(dirs: tuple[Path, Path]) -> None:
         ("pause_enabled = yes", "expected true or false, got 'yes'"),
         ("metrics_collector = statsd", "expected one of default, none, prometheus, datadog, custom"),
         ("state_snapshot_interval = -1", "expected a number of 0 or more"),
+        ("reply_cache_tasks = -1", "expected an integer of 0 or more, got '-1'"),
+        ("reply_cache_tasks = many", "expected an integer, got 'many'"),
         ("retry_delay = nan", "expected a number"),
     ],
 )

@@ -23,6 +23,7 @@ from luigid.config.values import (
     as_float,
     as_int,
     as_non_negative_float,
+    as_non_negative_int,
     as_optional_str,
     as_origins,
     as_str,
@@ -65,6 +66,9 @@ class SchedulerConfig:
     stall_trace: bool = False
     #: when the change log is fsynced: always (before each reply), everysec, no
     journal_fsync: str = "everysec"
+    #: most tasks whose task_list/graph JSON and display name are kept between replies
+    #: (luigid.core.replycache; 0 keeps none)
+    reply_cache_tasks: int = 100_000
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.retry_count, self.disable_hard_timeout, self.disable_window)
@@ -129,6 +133,7 @@ _SCHEDULER_PARSERS = _parsers_for(
     state_snapshot_interval=as_non_negative_float,  # 0 turns snapshots off
     slow_request_seconds=as_non_negative_float,
     journal_fsync=as_choice(("always", "everysec", "no")),
+    reply_cache_tasks=as_non_negative_int,
 )
 _CORS_PARSERS = _parsers_for(CorsConfig, allowed_origins=as_origins)
 

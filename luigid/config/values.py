@@ -129,6 +129,13 @@ def as_non_negative_float(value: Any) -> float:
     return number
 
 
+def as_non_negative_int(value: Any) -> int:
+    number = as_int(value)
+    if number < 0:
+        raise BadValue(f"expected an integer of 0 or more, got {value!r}")
+    return number
+
+
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)b?", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 

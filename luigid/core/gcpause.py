@@ -16,14 +16,17 @@ records hold no reference cycles. Hence:
   and full collections in turn.
 - ``freeze_after_slow_collections()`` while a graph grows: the survivors of a slow full
   collection are frozen, so the next one walks only what arrived since.
+- ``unwalked_list()`` for a long-lived list of up to many tasks (the reply cache's slots):
+  frozen at once, so no collection run by a request walks it.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 
 class _Pause:
@@ -91,3 +94,16 @@ def freeze_after_slow_collections(threshold: float = SLOW_FULL_COLLECTION) -> No
     ``threshold`` seconds (the daemon's policy, as its periodic freeze after pruning)."""
     if not any(isinstance(callback, _SlowCollections) for callback in gc.callbacks):
         gc.callbacks.append(_SlowCollections(threshold))
+
+
+T = TypeVar("T")
+
+
+def unwalked_list(items: Iterable[T]) -> list[T]:
+    """``list(items)``, frozen: no collection walks it; reference counting still frees it.
+    The young generations are collected first, so that no young garbage is frozen with it;
+    the rest is frozen as after every prune round (``Server._prune``)."""
+    gc.collect(1)
+    copy = list(items)
+    gc.freeze()
+    return copy

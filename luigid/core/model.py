@@ -200,7 +200,8 @@ class Task:
         self.upstream = ""
         self.counted: tuple[str, str] | None = None
         # this task's JSON for task_list and graph replies (``luigid.core.replies.Encoded``),
-        # made by the replies; ``set`` and ``set_params`` drop it with every change they make
+        # made by the replies and kept through ``luigid.core.replycache`` (bounded); ``set``
+        # and ``set_params`` drop it with every change they make
         self.encoded: Any = None  # an Encoded, or None
 
     def __repr__(self) -> str:
@@ -271,15 +272,14 @@ class Task:
 
     @property
     def pretty_id(self) -> str:
-        # cached: the UI and task_list ask for it on every task; params change only through
-        # set_params (which clears it) and the family only when a placeholder learns it
+        # ``display`` caches it for the calls that ask every task (search, sort by name),
+        # which store it through ``luigid.core.replycache`` (bounded); params change only
+        # through set_params (which clears it) and the family only when a placeholder learns it
         cached = self.display
         if cached is not None and cached[0] == self.family:
             return cached[1]
         shown = ", ".join(f"{k}={v}" for k, v in sorted(self.public_params.items()))
-        pretty = f"{self.family}({shown})"
-        self.display = (self.family, pretty)
-        return pretty
+        return f"{self.family}({shown})"
 
 
 class Worker:

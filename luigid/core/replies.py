@@ -1,6 +1,7 @@
 """Building the big replies: tasks as luigi serialises them, each task's JSON kept on the
-task (``Task.encoded``) so that a task_list or graph reply is mostly a join of bytes made
-earlier, graph walks, and replies cut into pieces the server sends one at a time."""
+task (``Task.encoded``, for at most ``[scheduler] reply_cache_tasks`` tasks:
+``luigid.core.replycache``) so that a task_list or graph reply is mostly a join of bytes
+made earlier, graph walks, and replies cut into pieces the server sends one at a time."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ _FAMILY_FROM_ID = re.compile(r"([^(_]+)[(_]")
 class Encoded(NamedTuple):
     """A task as task_list and graph replies show it, already JSON: the members of its entry
     in the order ``Replies.serialize_task`` gives them, kept in ``Task.encoded`` until a
-    field it shows changes (``Task.set`` drops it). A derived slot: never saved."""
+    field it shows changes (``Task.set`` drops it) or the reply cache needs the room. A
+    derived slot: never saved."""
 
     #: ``"<id>":{`` with the fields every entry has (status ... progress_percentage)
     head: bytes
@@ -133,15 +135,12 @@ class Replies:
         messages = _split_off(node, "accepts_messages")
         # '{"<id>":{...}}' without the outer brace and the entry's closing one
         encoded = Encoded(dumps({task.id: node})[1:-2], display, re_enable, messages)
-        task.encoded = encoded
-        return encoded
+        return self._state.reply_cache.keep(task, encoded)  # kept only if the bound allows
 
-    @staticmethod
-    def _encode_deps(task: Task, encoded: Encoded) -> Encoded:
+    def _encode_deps(self, task: Task, encoded: Encoded) -> Encoded:
         edges = tuple(sorted(task.deps))
         encoded = encoded._replace(edges=edges, deps=b"," + members({"deps": edges}))
-        task.encoded = encoded
-        return encoded
+        return self._state.reply_cache.keep(task, encoded)
 
     # ------------------------------------------------------------------ graphs
 
@@ -232,12 +231,13 @@ class Replies:
             matched = tasks  # nothing to filter out
         else:
             memo: dict[str, str] = {}
+            name = self._state.reply_cache.name
             matched = []
             for seen, task in enumerate(tasks, 1):
                 if seen % FILTER_PAUSE == 0:
                     yield None
                 if terms:
-                    shown = task.pretty_id.casefold()
+                    shown = name(task).casefold()
                     if not all(term in shown for term in terms):
                         continue
                 if (

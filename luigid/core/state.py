@@ -24,6 +24,7 @@ from luigid.core.indexes import Indexes, WorkerLoad
 from luigid.core.interning import SharedValues
 from luigid.core.model import BATCH_RUNNING, DONE, PENDING, RUNNING, STATUSES, Task, Worker
 from luigid.core.ports import NoEvents, StatusEvents
+from luigid.core.replycache import ReplyCache
 from luigid.core.rules import StatusRules
 from luigid.core.timers import PruneQueue
 from luigid.core.uicounts import UiCounts, passed
@@ -58,6 +59,8 @@ class State:
         self.departures = Departures(self.indexes, self.queue, self.drop_runner, self.drop_stakeholder)
         self.rules = StatusRules(self, self.queue, self._config, self.events)
         self.ui = UiCounts(tasks, self.indexes.dependents, self.shared)
+        #: which tasks may keep their reply JSON and display name (at most so many)
+        self.reply_cache = ReplyCache(self._config.reply_cache_tasks, tasks)
         # Bound straight to the part that answers, as get_work and add_task call them on every
         # task they touch: ids of the tasks listing a task as a dep; the ready tasks in hand-out
         # order (of one worker's, or all, strictly after a rank key); a worker's load; and
@@ -88,6 +91,7 @@ class State:
     @config.setter
     def config(self, config: SchedulerConfig) -> None:
         self._config = self.queue.config = self.rules.config = config
+        self.reply_cache.set_capacity(config.reply_cache_tasks)
 
     # ------------------------------------------------------------------ tasks
 
@@ -279,6 +283,7 @@ class State:
                     worker.tasks.discard(task)
             self.queue.unmarked.discard(task_id)
             self.ui.forget(task)
+            task.encoded = task.display = None  # freed now; a cache slot may point here until reused
 
     # ----------------------------------------------------------- status rules
 

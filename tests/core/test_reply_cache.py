@@ -11,9 +11,11 @@ long call sequences.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import luigid.core.replies
+from luigid.core.browse import Page, View, browse
+from luigid.core.replycache import MIN_COMPACTION
 from luigid.core.rpc import RPC_METHODS, Fragments, dumps, members
 from luigid.scheduler import Scheduler
+from tests.support.portrait import portrait
 
 from .support import STATUSES_ASKED, Clock, add, work
 from .test_differential_random import CONFIG, Replayer, ops
@@ -266,19 +271,23 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+#: the resources and delays the scenarios step across
+SCENARIO_CONFIG: dict[str, Any] = {
+    "resources": {"r": 5, "db": 10},
+    "retry_delay": 100,
+    "remove_delay": 1000,
+    "worker_disconnect_delay": 10,
+    "retry_count": 3,
+    "disable_persist": 300,
+}
+
+
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_a_change_shows_in_the_next_reply(
     name: str, make_scheduler: Make, clock: Clock, piece_size: int
 ) -> None:
     setup, change, check = SCENARIOS[name]
-    s = make_scheduler(
-        resources={"r": 5, "db": 10},
-        retry_delay=100,
-        remove_delay=1000,
-        worker_disconnect_delay=10,
-        retry_count=3,
-        disable_persist=300,
-    )
+    s = make_scheduler(**SCENARIO_CONFIG)
     setup(s, clock)
     clock.advance(1)
     views(s)  # fill the caches
@@ -352,3 +361,169 @@ def test_random_sequences_never_show_stale_json(
     for op in sequence:
         replayer.run(op)
         assert_views_fresh(s)
+
+
+# ------------------------------------------------ the bound ([scheduler] reply_cache_tasks)
+
+UNBOUNDED = 10**9
+
+
+def holding(s: Scheduler) -> list[str]:
+    """The tasks holding reply JSON or a display name."""
+    return [task.id for task in s._state.tasks() if task.encoded is not None or task.display is not None]
+
+
+def drop_caches(s: Scheduler) -> None:
+    s._state.reply_cache.clear()
+    for task in s._state.tasks():
+        task.encoded = task.display = None
+
+
+def pages(s: Scheduler) -> dict[str, Any]:
+    """The UI's task browser (which keeps display names through the same bound): ids and
+    boxes of a search and of a sort by name, both ways."""
+    shown: dict[str, Any] = {}
+    for view in (View(search="a", sort="name"), View(sort="name", descending=False), View(search="B 2")):
+        steps = browse(s._state, view)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                page: Page = done.value
+                break
+        shown[repr(view)] = (page.counts, page.families, page.total, [(t.id, box) for t, box in page.tasks])
+    return shown
+
+
+def everything(s: Scheduler) -> dict[str, Any]:
+    return {**views(s), **pages(s), "search": reply_bytes(streamed(s, "task_list", status="", search="a 1"))}
+
+
+def varied(s: Scheduler, clock: Clock) -> None:
+    """A dozen tasks in every status a reply shows differently, placeholders and a batch included."""
+    run_batch(s)
+    add(s, "A_1", deps=["B_1", "Z_9"], params={"x": 'é " \\ \u2028'}, resources={"r": 1})
+    add(s, "C_1", params={"day": "2"}, deps=["A_1"])
+    for _ in range(3):
+        add(s, "D_1", family="D", status="FAILED")  # disabled
+    add(s, "E_1", family="E", status="DONE", deps=["C_1"])
+    add(s, "F_1", family="F", params={"day": "1"}, deps=["E_1", "D_1"])
+    add(s, "G_1", family="G", worker="w2")
+    work(s, "w2")
+    clock.advance(1)
+
+
+@pytest.mark.parametrize("cap", [0, 1, 3])
+def test_a_tiny_bound_gives_the_same_bytes_as_none(
+    make_scheduler: Make, clock: Clock, piece_size: int, cap: int
+) -> None:
+    s = make_scheduler(resources={"r": 5, "db": 10}, retry_count=3, reply_cache_tasks=cap)
+    varied(s, clock)
+    bounded = [everything(s) for _ in range(3)]  # cold, then as warm as the bound lets it be
+    assert len(set(holding(s))) <= cap and len(s._state.reply_cache) <= cap
+    drop_caches(s)
+    s._state.config = dataclasses.replace(s.config, reply_cache_tasks=UNBOUNDED)
+    unbounded = everything(s)
+    assert len(holding(s)) == s._state.count()  # every task cached: the comparison is with the full cache
+    assert all(shown == unbounded for shown in bounded)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_a_change_shows_in_the_next_reply_under_a_tiny_bound(
+    name: str, make_scheduler: Make, clock: Clock
+) -> None:
+    setup, change, check = SCENARIOS[name]
+    s = make_scheduler(**SCENARIO_CONFIG, reply_cache_tasks=2)
+    setup(s, clock)
+    clock.advance(1)
+    everything(s)  # fill the caches, as far as the bound lets them
+    change(s, clock)
+    clock.advance(1)
+    cached = everything(s)
+    assert len(holding(s)) <= 2
+    drop_caches(s)
+    assert cached == everything(s)
+    assert check(s), f"{name}: the change did not happen"
+
+
+def test_the_bound_holds_when_the_cap_shrinks(make_scheduler: Make, clock: Clock) -> None:
+    s = make_scheduler(resources={"r": 5, "db": 10}, retry_count=3)
+    varied(s, clock)
+    full = everything(s)
+    assert len(holding(s)) == s._state.count()
+    s._state.config = dataclasses.replace(s.config, reply_cache_tasks=2)
+    assert len(holding(s)) <= 2
+    assert everything(s) == full
+    assert len(holding(s)) <= 2
+
+
+def test_a_removed_task_lets_go_of_its_json(make_scheduler: Make, clock: Clock) -> None:
+    s = make_scheduler(remove_delay=1000, worker_disconnect_delay=10, reply_cache_tasks=5)
+    add(s, "A_1", params={"x": "1"})
+    everything(s)
+    task = s._state.get_task("A_1")
+    assert task is not None and task.encoded is not None and task.display is not None
+    clock.advance(11)
+    s.prune()
+    clock.advance(1001)
+    s.prune()
+    assert not s._state.has_task("A_1")
+    assert task.encoded is None and task.display is None
+
+
+def test_saving_and_loading_ignore_the_bound(make_scheduler: Make, clock: Clock, tmp_path: Path) -> None:
+    """A state saved from a scheduler whose caches are partly filled loads into the same
+    portrait and the same replies, under another bound."""
+    path = str(tmp_path / "state.pickle")
+    s = make_scheduler(resources={"r": 5, "db": 10}, retry_count=3, state_path=path, reply_cache_tasks=3)
+    varied(s, clock)
+    shown = everything(s)
+    s.dump()
+    for cap in (3, UNBOUNDED):
+        again = make_scheduler(
+            resources={"r": 5, "db": 10}, retry_count=3, state_path=path, reply_cache_tasks=cap
+        )
+        again.load()
+        assert not holding(again)
+        assert portrait(again) == portrait(s)
+        assert everything(again) == shown
+
+
+@settings(
+    max_examples=int(os.environ.get("LUIGID_DIFF_EXAMPLES", "150")) // 3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(sequence=st.lists(ops, min_size=5, max_size=40), cap=st.sampled_from([1, 3]))
+def test_random_sequences_under_a_tiny_bound(
+    make_scheduler: Make, clock: Clock, sequence: list[tuple[Any, ...]], cap: int
+) -> None:
+    """After every call: no more than ``cap`` tasks hold a cache, and the replies are what
+    they are with every cache dropped."""
+    s = make_scheduler(resources={"r": 2}, reply_cache_tasks=cap, **CONFIG)
+    replayer = Replayer(_Solo(clock, s), placeholders=True)  # type: ignore[arg-type]  # duck-typed twin
+    for op in sequence:
+        replayer.run(op)
+        cached = views(s)
+        assert len(holding(s)) <= cap and len(s._state.reply_cache) <= cap
+        drop_caches(s)
+        assert views(s) == cached
+
+
+def test_removed_tasks_do_not_pile_up_in_the_slots(make_scheduler: Make, clock: Clock) -> None:
+    """Tasks come and go under a bound far above their number: the slots of removed tasks are
+    dropped as the cache goes on, so the entries stay within twice the live ones (or
+    MIN_COMPACTION) rather than growing with every task ever cached."""
+    s = make_scheduler(worker_disconnect_delay=10, remove_delay=10)
+    live = 1500
+    for round_ in range(6):
+        for n in range(live):
+            add(s, f"R{round_}_{n}", worker=f"w{round_}", family="R", params={"n": str(n)})
+        assert len(reply_bytes(streamed(s, "task_list", status="", upstream_status=""))) > live
+        assert len(s._state.reply_cache) <= 2 * max(live, MIN_COMPACTION)
+        for _ in range(2):  # the worker is gone, its tasks lose their stakeholder; then they are removed
+            clock.advance(11)
+            while s.prune_slice():
+                pass
+        assert s._state.count() == 0
+    assert len(s._state.reply_cache) <= 2 * max(live, MIN_COMPACTION) < 6 * live
