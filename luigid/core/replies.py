@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -27,6 +28,9 @@ from luigid.core.state import State
 #: Tasks per piece of a streamed reply: each piece costs a few milliseconds at most, so a
 #: 100k-task reply never holds the event loop for long.
 FRAGMENT_SIZE = 1000
+#: a piece stops growing once making it took this long (checked every PIECE_CHECK members)
+PIECE_SECONDS = 0.005
+PIECE_CHECK = 50
 #: Tasks a task_list filter (search, upstream status) looks at between pauses.
 FILTER_PAUSE = 5000
 
@@ -64,10 +68,22 @@ def _upstream_key(status: str) -> int:
 
 
 def in_pieces(entries: Iterable[tuple[bytes, ...]]) -> Iterator[bytes]:
-    """Encoded members (each in parts, a comma first) joined FRAGMENT_SIZE at a time."""
+    """Encoded members (each in parts, a comma first) joined FRAGMENT_SIZE at a time, or
+    fewer once making the piece took PIECE_SECONDS: members whose JSON is not cached (more
+    tasks than ``[scheduler] reply_cache_tasks``) cost ten times as much to make, and the
+    loop waits for a whole piece."""
     source = iter(entries)
+    clock = time.perf_counter
     while True:
-        parts = list(itertools.chain.from_iterable(itertools.islice(source, FRAGMENT_SIZE)))
+        parts: list[bytes] = []
+        taken, deadline = 0, clock() + PIECE_SECONDS
+        while taken < FRAGMENT_SIZE:
+            batch = min(PIECE_CHECK, FRAGMENT_SIZE - taken)
+            before = len(parts)
+            parts.extend(itertools.chain.from_iterable(itertools.islice(source, batch)))
+            if len(parts) == before or clock() > deadline:
+                break
+            taken += batch
         if not parts:
             return
         parts[0] = b""  # no comma before a piece's first member
