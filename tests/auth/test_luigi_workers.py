@@ -57,6 +57,12 @@ def run_pipeline(url: str, folder: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def assert_pipeline_ran(done: subprocess.CompletedProcess[str], folder: Path) -> None:
+    """The pipeline exited cleanly and every one of its tasks wrote its output."""
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in folder.glob("*.txt")) == ["left.txt", "raw.txt", "report.txt", "right.txt"]
+
+
 def statuses(daemon: Luigid) -> dict[str, str]:
     reply = requests.post(
         daemon.base + "api/task_list", data={"data": "{}"}, auth=("vic", PASSWORDS["vic"]), timeout=10
@@ -67,13 +73,7 @@ def statuses(daemon: Luigid) -> dict[str, str]:
 
 def test_worker_with_credentials_in_the_url_runs_the_pipeline(luigid: Luigid, tmp_path: Path) -> None:
     done = run_pipeline(luigid.url("wes", PASSWORDS["wes"]), tmp_path / "run")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert sorted(p.name for p in (tmp_path / "run").glob("*.txt")) == [
-        "left.txt",
-        "raw.txt",
-        "report.txt",
-        "right.txt",
-    ]
+    assert_pipeline_ran(done, tmp_path / "run")
     assert set(statuses(luigid).values()) == {"DONE"}
     assert len(statuses(luigid)) == 4
 
