@@ -169,7 +169,10 @@ class Task:
         self.module = shared_name(module)
         # not copied: the scheduler hands in one shared map per distinct visibility set
         self.param_visibilities: dict[str, int] = param_visibilities or NOTHING
-        self.display: tuple[str, str] | None = None  # (family, pretty_id) cache
+        # pretty_id's cache: a str, which the garbage collector never tracks (a tuple would be
+        # young until a collection looked at it, and evictions, freeing one per name made,
+        # would keep that from coming: 100k of them walked at once, ~25 ms)
+        self.display: str | None = None
         self.params: dict[str, Any] = {}
         self.public_params: dict[str, Any] = {}
         self.hidden_params: dict[str, Any] = {}
@@ -219,6 +222,8 @@ class Task:
         for name, value in fields.items():
             setattr(self, name, value)
         self.encoded = None
+        if "family" in fields or "param_visibilities" in fields:
+            self.display = None  # pretty_id shows both
 
     def set_params(self, params: dict[str, Any] | None) -> None:
         self.display = None
@@ -273,11 +278,11 @@ class Task:
     @property
     def pretty_id(self) -> str:
         # ``display`` caches it for the calls that ask every task (search, sort by name),
-        # which store it through ``luigid.core.replycache`` (bounded); params change only
-        # through set_params (which clears it) and the family only when a placeholder learns it
+        # which store it through ``luigid.core.replycache`` (bounded); set_params and a
+        # new family or visibilities (through ``set``) clear it
         cached = self.display
-        if cached is not None and cached[0] == self.family:
-            return cached[1]
+        if cached is not None:
+            return cached
         shown = ", ".join(f"{k}={v}" for k, v in sorted(self.public_params.items()))
         return f"{self.family}({shown})"
 

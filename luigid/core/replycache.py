@@ -53,11 +53,11 @@ class ReplyCache:
     def name(self, task: Task) -> str:
         """The task's display name, kept on it if a slot allows."""
         cached = task.display
-        if cached is not None and cached[0] == task.family:
-            return cached[1]
+        if cached is not None:
+            return cached
         pretty = task.pretty_id
         if self._admit(task):
-            task.display = (task.family, pretty)
+            task.display = pretty
         return pretty
 
     def names(self, tasks: list[Task]) -> list[str]:
