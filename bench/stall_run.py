@@ -149,7 +149,7 @@ def held_by_culprit(log: str) -> list[dict[str, Any]]:
     that used the most CPU meanwhile), the longest on the CPU first."""
     groups: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     for match in HELD.finditer(log):
-        name = re.sub(r" \(garbage collection [0-9]+ ms of it\)", "", match.group(3))
+        name = re.sub(r" \(garbage collection [0-9]+ ms of it[^)]*\)", "", match.group(3))
         groups[name].append((float(match.group(1)), float(match.group(2)), float(match.group(4))))
     rows = [
         {

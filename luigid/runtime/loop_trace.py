@@ -8,8 +8,9 @@ a name. CPU time, not wall time: on a busy machine a callback may wait for a CPU
 and the one that merely waited is not what held the loop. The name is the coroutine a task
 step ran, with the HTTP method and path when it is a request handler's; the function a
 timer ran (Tornado's periodic callbacks by what they call); and the time the cyclic garbage
-collector spent inside it. The monitor then names the culprit of every stall it warns
-about, of the longest one and of the one longest on the CPU.
+collector spent inside it, with the generation of its slowest collection. The monitor then
+names the culprit of every stall it warns about, of the longest one and of the one longest
+on the CPU.
 
 A stall with no slow callback behind it was spent between callbacks: in the loop's own
 work (polling, timers), or off the CPU (the monitor tells those apart).
@@ -41,6 +42,8 @@ class LoopTrace:
         #: garbage collection: CPU seconds so far, and when the one under way started
         self._gc_seconds = 0.0
         self._gc_started = 0.0
+        #: the slowest collection since the callback under way began: seconds, generation
+        self._gc_slowest = (0.0, 0)
         self._original: Callable[[asyncio.Handle], None] | None = None
 
     def install(self) -> None:
@@ -54,11 +57,12 @@ class LoopTrace:
         def timed_run(handle: asyncio.Handle) -> None:
             frame = _frame_of(handle)
             gc_before = trace._gc_seconds
+            trace._gc_slowest = (0.0, 0)
             start = clock()
             original(handle)
             took = clock() - start
             if took > trace.slowest:
-                trace.note(took, handle, frame, trace._gc_seconds - gc_before)
+                trace.note(took, handle, frame, trace._gc_seconds - gc_before, trace._gc_slowest)
 
         self._original = original
         asyncio.Handle._run = timed_run  # type: ignore[method-assign,assignment]
@@ -71,15 +75,28 @@ class LoopTrace:
         if self._on_gc in gc.callbacks:
             gc.callbacks.remove(self._on_gc)
 
-    def note(self, took: float, handle: Any, frame: Any = None, gc_seconds: float = 0.0) -> None:
-        """A callback that ran ``took`` seconds, longer than any since the last ``take``."""
+    def note(
+        self,
+        took: float,
+        handle: Any,
+        frame: Any = None,
+        gc_seconds: float = 0.0,
+        gc_slowest: tuple[float, int] = (0.0, 0),
+    ) -> None:
+        """A callback that ran ``took`` seconds, longer than any since the last ``take``;
+        ``gc_seconds`` of it collecting garbage, the slowest collection ``gc_slowest``
+        (seconds, generation: which one walked what tells the young from the long-lived)."""
         self.slowest = took
         if took < NAME_ABOVE:
             self.slowest_name = ""
             return
         name = describe(handle, frame)
         if gc_seconds >= 0.001:
-            name += f" (garbage collection {gc_seconds * 1000:.0f} ms of it)"
+            slowest, generation = gc_slowest
+            name += (
+                f" (garbage collection {gc_seconds * 1000:.0f} ms of it,"
+                f" the slowest of generation {generation}: {slowest * 1000:.0f} ms)"
+            )
         self.slowest_name = name
 
     def take(self) -> tuple[float, str]:
@@ -92,7 +109,10 @@ class LoopTrace:
         if phase == "start":
             self._gc_started = self._clock()
         else:
-            self._gc_seconds += self._clock() - self._gc_started
+            took = self._clock() - self._gc_started
+            self._gc_seconds += took
+            if took > self._gc_slowest[0]:
+                self._gc_slowest = (took, info.get("generation", 0))
 
 
 def _frame_of(handle: Any) -> Any:
