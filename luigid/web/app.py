@@ -20,7 +20,7 @@ from luigid.metrics import MetricsHandler
 from luigid.scheduler import Scheduler
 from luigid.web.api import RpcHandler
 from luigid.web.base import InFlight
-from luigid.web.taskbrowser import TaskBrowserHandler
+from luigid.web.taskbrowser import TaskBrowserHandler, Turns
 from luigid.web.ui import STATIC_ROOT, NotFoundHandler, RootHandler, StaticHandler
 from luigid.web.validation import request_limits_from
 
@@ -70,7 +70,7 @@ def app(scheduler: Scheduler, config: LuigidConfig | None = None, ha: Any = None
     routes += [
         (r"/", RootHandler, cors),
         (r"/static/(.*)", StaticHandler, {"path": STATIC_ROOT}),
-        (r"/ui/tasks", TaskBrowserHandler, {"scheduler": scheduler, "scans": Scans()}),
+        (r"/ui/tasks", TaskBrowserHandler, {"scheduler": scheduler, "scans": Scans(), "turns": Turns()}),
         (r"/metrics", MetricsHandler, {"collector": collector}),
     ]
     if scheduler.config.record_task_history:

@@ -106,3 +106,79 @@ class ScanCopyTest(LuigidCase):
                 resp = self.fetch(f"/ui/tasks?{query}")
                 assert resp.code == 200 and json.loads(resp.body)["total"] == 2 * browse.SCAN_STEP + 1
         assert len(walked) >= 6 and not any(walked)
+
+    def test_browsers_asking_at_once_take_turns_of_the_event_loop(self) -> None:
+        """Each turn of the loop runs one step of UI work, however many scans are under way:
+        their steps would otherwise add up within one turn."""
+        import asyncio
+        from unittest import mock
+
+        from luigid.core import browse
+        from luigid.web import taskbrowser
+
+        for i in range(3 * browse.SCAN_STEP):
+            self.scheduler.add_task(worker="w", task_id=f"Leaf_{i}", family="Leaf", params={"n": str(i)})
+        turns = [0]
+        steps_at: list[int] = []
+
+        def ticking() -> None:
+            turns[0] += 1
+            asyncio.get_running_loop().call_soon(ticking)
+
+        def watched(*args: Any) -> Any:
+            steps = browse.browse(*args)
+            while True:
+                steps_at.append(turns[0])
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    return done.value
+                yield None
+
+        async def all_at_once() -> list[Any]:
+            ticking()
+            queries = ("search=leaf&sort=name", "sort=name", "status=PENDING&sort=priority", "sort=-name")
+            return await asyncio.gather(
+                *(self.http_client.fetch(self.get_url(f"/ui/tasks?{q}")) for q in queries)
+            )
+
+        with mock.patch.object(taskbrowser, "browse", watched):
+            answers = self.io_loop.run_sync(all_at_once)
+        assert all(resp.code == 200 for resp in answers)
+        assert len(steps_at) >= 4 * 3  # every scan took several steps
+        assert len(set(steps_at)) == len(steps_at)  # never two in one turn
+
+
+def test_a_request_cancelled_while_waiting_for_its_turn_holds_no_one_up() -> None:
+    import asyncio
+
+    from luigid.web.taskbrowser import Turns
+
+    async def scenario() -> list[str]:
+        turns = Turns()
+        order: list[str] = []
+
+        async def step(name: str, times: int) -> None:
+            for _ in range(times):
+                await turns.wait()
+                order.append(name)
+
+        first = asyncio.ensure_future(step("a", 3))
+        gone = asyncio.ensure_future(step("gone", 3))
+        last = asyncio.ensure_future(step("b", 3))
+        await asyncio.sleep(0)
+        gone.cancel()  # waiting in the queue
+        await asyncio.wait_for(asyncio.gather(first, last), 5)
+        # handed the turn and cancelled before it ran: the turn goes on to the next
+        turns._taken = True  # a step under way
+        handed = asyncio.ensure_future(step("handed", 1))
+        after = asyncio.ensure_future(step("after", 1))
+        await asyncio.sleep(0)
+        turns._next()  # as the turn after a step does
+        handed.cancel()
+        await asyncio.wait_for(after, 5)
+        return order
+
+    order = asyncio.run(scenario())
+    assert order.count("a") == 3 and order.count("b") == 3 and "gone" not in order
+    assert order[-1] == "after" and "handed" not in order
