@@ -53,9 +53,9 @@ class ReplyCache:
     def name(self, task: Task) -> str:
         """The task's display name, kept on it if a slot allows."""
         cached = task.display
-        if cached is not None and cached[0] == task.family:
+        if cached is not None and cached[0] == task.family:  # as Task.pretty_id reads it
             return cached[1]
-        pretty = task.pretty_id
+        pretty = task.fresh_pretty_id()
         if self._admit(task):
             task.display = (task.family, pretty)
         return pretty
