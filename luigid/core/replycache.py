@@ -11,14 +11,16 @@ changes a reply. Stale entries would keep removed tasks alive, and a list not ye
 keep every task ever cached: so while it is not full, after as many admissions as there were
 live entries (at least ``MIN_COMPACTION``), a pass compacts it in place down to one entry per
 task still in the state and holding a cache. The pass looks at ``COMPACT_STEP`` entries per
-admission and no more, so no single reply step pays for the whole list (a rebuild in one
+admission and no more, so no reply step pays for the whole list in Python (a rebuild in one
 step was the longest step of a first whole graph: docs/performance.md, "Stalls at one million
-tasks"); over a pass that is still linear in the entries, O(1) per admission on average. A full list is not compacted (a big reply would pay for it every
-``capacity`` tasks): random eviction overwrites its stale entries, and it never holds more
-than ``capacity``. Random rather than oldest-first eviction: a reply walks the same tasks in
-the same order each time, and with more tasks than slots, oldest-first would evict every task
-just before the next walk asks for it (no hits at all), where random eviction keeps most of
-them.
+tasks"); over a pass the work is still linear in the entries, O(1) per admission on average.
+What stays proportional to the entries within one admission is work in C: the set's table
+and the list's array growing, and freeing the set at the pass's end. A full list is not
+compacted (a big reply would pay for it every ``capacity`` tasks): random eviction overwrites
+its stale entries, and it never holds more than ``capacity``. Random rather than oldest-first
+eviction: a reply walks the same tasks in the same order each time, and with more tasks than
+slots, oldest-first would evict every task just before the next walk asks for it (no hits at
+all), where random eviction keeps most of them.
 
 During a pass the list has three parts, split by two cursors (``_write`` <= ``_read``):
 
@@ -29,6 +31,8 @@ During a pass the list has three parts, split by two cursors (``_write`` <= ``_r
 
 The list is compacted in place, not copied: a copy and the old list together would hold up
 to twice ``capacity`` pointers, and random eviction would have two lists to pick from.
+(``luigid.core.entries`` copies, because scans read its old lists across steps; nothing reads
+this list across steps.)
 """
 
 from __future__ import annotations
@@ -42,8 +46,9 @@ from luigid.core.model import Task
 
 #: Fewest admissions between two compaction passes.
 MIN_COMPACTION = 1024
-#: Entries a pass looks at per admission.
-COMPACT_STEP = 8
+#: Entries a pass looks at per admission: tens of microseconds; a smaller step makes a pass
+#: span more admissions, each paying the step's own overhead.
+COMPACT_STEP = 64
 
 
 class ReplyCache:
@@ -105,24 +110,14 @@ class ReplyCache:
         has just been given one."""
         if task.encoded is not None or task.display is not None:
             return True
-        slots = self._slots
-        if self._kept is None:
-            self._admitted += 1
-            if self._admitted >= self._compact_after and len(slots) < self.capacity:
-                self._begin_pass()
         kept = self._kept
-        if kept is not None:
-            self._step(kept)
-            kept = self._kept
-        if kept is not None:
-            if task in kept:
-                return True  # its entry is in the kept part already
-            write = self._write
-            if write < self._read:
-                slots[write] = task
-                self._write = write + 1
-                kept.add(task)
-                return True
+        if kept is None:
+            self._admitted += 1
+            if self._admitted >= self._compact_after and len(self._slots) < self.capacity:
+                kept = self._begin_pass()
+        if kept is not None and self._placed_in_pass(task, kept):
+            return True
+        slots = self._slots
         if len(slots) < self.capacity:
             slots.append(task)
             return True
@@ -132,12 +127,29 @@ class ReplyCache:
         evicted = slots[at]
         evicted.encoded = evicted.display = None
         slots[at] = task
-        if kept is not None and at < self._write:  # no gap here: at < _write is the kept part
+        kept = self._kept
+        if kept is not None and at < self._write:  # no gap now: below _write is the kept part
             kept.discard(evicted)
             kept.add(task)
         return True
 
-    def _begin_pass(self) -> None:
+    def _placed_in_pass(self, task: Task, kept: set[Task]) -> bool:
+        """One step of the pass; then True if the task has an entry in the kept part, or has
+        just been given one in the gap (False: it goes where it would between passes)."""
+        self._step(kept)
+        if self._kept is None:
+            return False  # that step ended the pass
+        if task in kept:
+            return True
+        write = self._write
+        if write < self._read:
+            self._slots[write] = task
+            self._write = write + 1
+            kept.add(task)
+            return True
+        return False
+
+    def _begin_pass(self) -> set[Task]:
         self._read = self._write = 0
         # The slots list and the pass's set are the containers here that grow with the tasks.
         # Both change only in place, and a frozen object stays in the permanent generation
@@ -145,22 +157,24 @@ class ReplyCache:
         # request runs from walking the set for its whole life, and the list (made empty
         # with the cache, grown since) from the first pass on, as the one-step rebuild did
         # for the list it made.
-        self._kept = gcpause.unwalked(set())
+        kept: set[Task] = gcpause.unwalked(set())
+        self._kept = kept
+        return kept
 
     def _step(self, kept: set[Task]) -> None:
         """Look at the next ``COMPACT_STEP`` entries: an entry of a task still in the state,
         holding a cache and not kept yet is copied down to the kept part; a removed task
         loses its caches (a reply under way may have cached it after its removal)."""
-        slots, tasks = self._slots, self._tasks
+        slots, in_state, keep = self._slots, self._tasks.get, kept.add
         read, write = self._read, self._write
         end = min(len(slots), read + COMPACT_STEP)
         for task in slots[read:end]:
             if (task.encoded is None and task.display is None) or task in kept:
                 continue  # stale, or a second entry of a kept task
-            if tasks.get(task.id) is task:
+            if in_state(task.id) is task:
                 slots[write] = task
                 write += 1
-                kept.add(task)
+                keep(task)
             else:
                 task.encoded = task.display = None
         self.looked_at += end - read
