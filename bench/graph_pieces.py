@@ -22,18 +22,19 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-# the tree to import luigid from: a --source child's, or this checkout
-sys.path.insert(0, os.environ.get("GRAPH_PIECES_TREE") or str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from luigid.core import gcpause
-from luigid.scheduler import Scheduler
+from bench import trees
+
+trees.use_tree()
+
+from luigid.core import gcpause  # noqa: E402
+from luigid.scheduler import Scheduler  # noqa: E402
 
 REPLIES: dict[str, Callable[[Scheduler], Iterable[object]]] = {
     "graph": lambda s: s.replies.graph(),
@@ -76,31 +77,17 @@ def measure(a: argparse.Namespace) -> None:
             timed(name, REPLIES[name](s))
 
 
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", type=int, default=200_000)
     p.add_argument("--reply-cache-tasks", type=int, default=100_000)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--first", choices=REPLIES, default="graph", help="the reply each round makes first")
-    p.add_argument("--source", action="append", default=[], metavar="NAME=PATH", help="luigid from PATH")
+    trees.add_sources(p)
     a = p.parse_args(argv)
-    print(f"load average at start: {load()}", flush=True)
-    if not a.source:
-        measure(a)
-    for item in a.source:
-        name, _, path = item.partition("=")
-        if not name or not path:
-            p.error(f"--source: expected NAME=PATH, got {item!r}")
-        print(f"{name} ({Path(path).resolve()}), reply_cache_tasks = {a.reply_cache_tasks}:", flush=True)
-        own = [f"--tasks={a.tasks}", f"--reply-cache-tasks={a.reply_cache_tasks}"]
-        own += [f"--rounds={a.rounds}", f"--first={a.first}"]
-        env = {**os.environ, "GRAPH_PIECES_TREE": str(Path(path).resolve())}
-        subprocess.run([sys.executable, __file__, *own], env=env, check=True)
-    print(f"load average at end: {load()}", flush=True)
+    own = [f"--tasks={a.tasks}", f"--reply-cache-tasks={a.reply_cache_tasks}", f"--rounds={a.rounds}"]
+    own.append(f"--first={a.first}")
+    trees.run(p, a, __file__, own, measure)
     return 0
 
 
