@@ -12,8 +12,9 @@ keep every task ever cached: so while it is not full, after as many admissions a
 live entries (at least ``MIN_COMPACTION``), a pass compacts it in place down to one entry per
 task still in the state and holding a cache. The pass looks at ``COMPACT_STEP`` entries per
 admission and no more, so no reply step pays for the whole list in Python (a rebuild in one
-step was the longest step of a first whole graph: docs/performance.md, "Stalls at one million
-tasks"); over a pass the work is still linear in the entries, O(1) per admission on average.
+step was the longest step of a first whole graph: docs/performance.md, "The reply cache's
+compaction in steps"); over a pass the work is still linear in the entries, O(1) per admission
+on average.
 What stays proportional to the entries within one admission is work in C: the set's table
 and the list's array growing, and freeing the set at the pass's end. A full list is not
 compacted (a big reply would pay for it every ``capacity`` tasks): random eviction overwrites
