@@ -95,7 +95,7 @@ class Runs:
     what each step appends is never young either; reference counting frees it with the scan."""
 
     def __init__(self) -> None:
-        self.tasks: list[Task] = gcpause.unwalked_list(())
+        self.tasks: list[Task] = gcpause.unwalked([])
         #: where each run ends in ``tasks``
         self.ends: list[int] = []
 

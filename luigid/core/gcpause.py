@@ -16,15 +16,16 @@ records hold no reference cycles. Hence:
   and full collections in turn.
 - ``freeze_after_slow_collections()`` while a graph grows: the survivors of a slow full
   collection are frozen, so the next one walks only what arrived since.
-- ``unwalked_list()`` for a long-lived list of up to many tasks (the reply cache's slots):
-  frozen at once, so no collection run by a request walks it.
+- ``unwalked()`` for a long-lived container of up to many tasks (the reply cache's slots and
+  the set of a compaction pass, a UI scan's sorted runs): frozen at once, so no collection run by a request walks it,
+  however it grows in place afterwards.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -96,14 +97,15 @@ def freeze_after_slow_collections(threshold: float = SLOW_FULL_COLLECTION) -> No
         gc.callbacks.append(_SlowCollections(threshold))
 
 
-T = TypeVar("T")
+C = TypeVar("C")
 
 
-def unwalked_list(items: Iterable[T]) -> list[T]:
-    """``list(items)``, frozen: no collection walks it; reference counting still frees it.
-    The rest of the heap is frozen with it, as at the end of a pause that left a pile: a
-    young collection first would walk that pile in the same step (60 ms at 200k tasks while
-    the first whole graph fills the reply cache)."""
-    copy = list(items)
+def unwalked(container: C) -> C:
+    """``container``, frozen: no collection walks it; reference counting still frees it and
+    what it holds. Freezing moves whole generations, not objects one by one: a container
+    changed in place later (appends, adds, a set's table grown) stays where it is, so it
+    stays unwalked. The rest of the heap is frozen with it, as at the end of a pause that
+    left a pile: a young collection first would walk that pile in the same step (60 ms at
+    200k tasks while the first whole graph fills the reply cache)."""
     gc.freeze()
-    return copy
+    return container

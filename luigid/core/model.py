@@ -283,6 +283,11 @@ class Task:
         cached = self.display
         if cached is not None:
             return cached
+        return self.fresh_pretty_id()
+
+    def fresh_pretty_id(self) -> str:
+        """``pretty_id`` made from the family and public params, the kept one not looked at
+        (``ReplyCache.name`` has just found it missing)."""
         shown = ", ".join(f"{k}={v}" for k, v in sorted(self.public_params.items()))
         return f"{self.family}({shown})"
 

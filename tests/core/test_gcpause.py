@@ -149,3 +149,31 @@ def test_no_collection_walks_the_cache_entries_the_first_whole_graph_makes(
     walked = _walked_ids()
     assert not any(id(entry) in walked for entry in entries)
     assert not any(id(entry.edges) in walked for entry in entries)
+
+
+def test_a_container_made_unwalked_stays_so_while_it_grows_in_place(collector_on: None) -> None:
+    items: list[list[int]] = gcpause.unwalked([])
+    numbers: set[int] = gcpause.unwalked(set())
+    for n in range(5000):  # the list's array and the set's table are reallocated on the way
+        items.append([n])
+        numbers.add(n)
+    gc.collect()
+    walked = _walked_ids()
+    assert id(items) not in walked and id(numbers) not in walked
+    assert all(id(item) in walked for item in items)  # only what was there at the freeze is frozen
+
+
+def test_no_collection_walks_the_reply_cache_slots_or_a_pass_under_way(collector_on: None) -> None:
+    s = Scheduler(record_task_history=False)
+    for n in range(3 * replycache.MIN_COMPACTION):
+        add(s, f"Job_{n}")
+    cache = s.state.reply_cache
+    for task in s.state.tasks():
+        s.replies.encode(task)
+        if cache._kept is not None:
+            break
+    assert cache._kept is not None, "no compaction pass began"
+    s.replies.encode(next(t for t in s.state.tasks() if t.encoded is None))  # a step of it
+    gc.collect()
+    walked = _walked_ids()
+    assert id(cache._slots) not in walked and id(cache._kept) not in walked

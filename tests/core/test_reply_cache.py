@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import json
 import os
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import luigid.core.replies
+from luigid.core import replycache
 from luigid.core.browse import Page, View, browse
-from luigid.core.replycache import MIN_COMPACTION
+from luigid.core.model import RetryPolicy, Task
+from luigid.core.replycache import MIN_COMPACTION, ReplyCache
 from luigid.core.rpc import RPC_METHODS, Fragments, dumps, members
 from luigid.scheduler import Scheduler
 from tests.support.portrait import portrait
@@ -368,6 +371,14 @@ def test_random_sequences_never_show_stale_json(
 UNBOUNDED = 10**9
 
 
+@pytest.fixture
+def small_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passes after a few admissions, over a few admissions each, so short call sequences
+    start, interleave with and finish several."""
+    monkeypatch.setattr(replycache, "MIN_COMPACTION", 4)
+    monkeypatch.setattr(replycache, "COMPACT_STEP", 2)
+
+
 def holding(s: Scheduler) -> list[str]:
     """The tasks holding reply JSON or a display name."""
     return [task.id for task in s._state.tasks() if task.encoded is not None or task.display is not None]
@@ -494,12 +505,13 @@ def test_saving_and_loading_ignore_the_bound(make_scheduler: Make, clock: Clock,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(sequence=st.lists(ops, min_size=5, max_size=40), cap=st.sampled_from([1, 3]))
+@given(sequence=st.lists(ops, min_size=5, max_size=40), cap=st.sampled_from([1, 2, 3, UNBOUNDED]))
 def test_random_sequences_under_a_tiny_bound(
-    make_scheduler: Make, clock: Clock, sequence: list[tuple[Any, ...]], cap: int
+    make_scheduler: Make, clock: Clock, small_passes: None, sequence: list[tuple[Any, ...]], cap: int
 ) -> None:
     """After every call: no more than ``cap`` tasks hold a cache, and the replies are what
-    they are with every cache dropped."""
+    they are with every cache dropped (compaction passes start and end all along, under a
+    bound above the task count too)."""
     s = make_scheduler(resources={"r": 2}, reply_cache_tasks=cap, **CONFIG)
     replayer = Replayer(_Solo(clock, s), placeholders=True)  # type: ignore[arg-type]  # duck-typed twin
     for op in sequence:
@@ -527,3 +539,159 @@ def test_removed_tasks_do_not_pile_up_in_the_slots(make_scheduler: Make, clock: 
                 pass
         assert s._state.count() == 0
     assert len(s._state.reply_cache) <= 2 * max(live, MIN_COMPACTION) < 6 * live
+
+
+# ------------------------------------- the slot list's compaction, a few entries per admission
+
+
+class Held(Task):
+    """A task a test can hold a weak reference to (``Task`` has no ``__weakref__`` slot: it
+    would cost every task a pointer)."""
+
+    __slots__ = ("__weakref__",)
+
+
+def held(task_id: str) -> Held:
+    return Held(task_id, "PENDING", None, RetryPolicy(3, 3600, 3600), family="F", params={"n": task_id})
+
+
+def real_entries(cache: ReplyCache) -> list[Task]:
+    """The entries that keep a task's caches, a pass's gap left out."""
+    slots = cache._slots
+    if cache._kept is None:
+        return list(slots)
+    return slots[: cache._write] + slots[cache._read :]
+
+
+def assert_bounded(cache: ReplyCache, everyone: list[Task]) -> None:
+    holders = [task for task in everyone if task.encoded is not None or task.display is not None]
+    entries = real_entries(cache)
+    assert len(cache) <= cache.capacity
+    assert set(holders) <= set(entries), "a task holds a cache without an entry"
+    assert len(set(holders)) <= cache.capacity
+    if cache._kept is not None:  # the kept part: one entry per task, the pass's set
+        kept = cache._slots[: cache._write]
+        assert len(kept) == len(cache._kept) and set(kept) == cache._kept
+        assert cache._write <= cache._read <= len(cache)
+
+
+class Churn:
+    """A reply cache over a state's task dict, driven the ways the scheduler drives it: tasks
+    added and removed (``State.remove_tasks`` clears a removed task's caches), replies caching
+    a task's JSON or its name, and changes dropping them (``Task.set``, ``Task.set_params``)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.tasks: dict[str, Task] = {}
+        self.cache = ReplyCache(capacity, self.tasks)
+        self.everyone: list[Task] = []  # every task ever made, removed ones included
+        self.made = 0
+
+    def add(self) -> Task:
+        task = held(f"T{self.made}")
+        self.made += 1
+        self.tasks[task.id] = task
+        self.everyone.append(task)
+        return task
+
+    def pick(self, at: int) -> Task:
+        return self.everyone[at % len(self.everyone)]
+
+    def run(self, op: str, at: int) -> None:
+        if op == "add" or not self.everyone:
+            self.add()
+            return
+        task = self.pick(at)
+        if op == "remove" and self.tasks.get(task.id) is task:
+            del self.tasks[task.id]
+            task.encoded = task.display = None
+        elif op == "keep":  # a removed task too: a reply under way may cache one
+            self.cache.keep(task, ("json of", task.id))
+        elif op == "name":
+            assert self.cache.name(task) == task.fresh_pretty_id()
+        elif op == "change":
+            task.set(status_message=f"at {at}")
+        elif op == "new params":
+            task.set_params({"n": str(at)})
+
+
+CHURN = ["add", "remove", "keep", "name", "change", "new params"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    capacity=st.sampled_from([1, 2, 3, UNBOUNDED]),
+    sequence=st.lists(
+        st.tuples(
+            st.sampled_from(["add", "remove", "keep", "name", "change", "new params"]), st.integers(0, 50)
+        ),
+        min_size=1,
+        max_size=150,
+    ),
+)
+def test_churn_keeps_the_bound_and_no_admission_looks_at_more_than_a_step(
+    small_passes: None, capacity: int, sequence: list[tuple[str, int]]
+) -> None:
+    churn = Churn(capacity)
+    for op, at in sequence:
+        looked_at = churn.cache.looked_at
+        churn.run(op, at)
+        assert churn.cache.looked_at - looked_at <= replycache.COMPACT_STEP
+        assert_bounded(churn.cache, churn.everyone)
+
+
+def test_passes_run_under_way_of_a_big_reply_and_each_admission_pays_a_step() -> None:
+    """With the module's own constants: caching 20k tasks in a row (a first whole graph under a
+    bound above the task count) runs passes over thousands of entries, none in one step."""
+    churn = Churn(UNBOUNDED)
+    steps = []
+    for n in range(20_000):
+        task = churn.add()
+        looked_at = churn.cache.looked_at
+        churn.cache.keep(task, ("json of", task.id))
+        steps.append(churn.cache.looked_at - looked_at)
+        churn.everyone[n // 2].set(status_message=f"at {n}")  # its cache dropped: a stale entry
+    assert max(steps) == replycache.COMPACT_STEP  # the last step of a pass may be shorter
+    assert sum(steps) > 4 * MIN_COMPACTION  # passes ran, over the list as it grew
+    assert_bounded(churn.cache, churn.everyone)
+    assert len(churn.cache) <= 3 * max(len(churn.tasks) // 2, MIN_COMPACTION)  # stale ones dropped
+
+
+def test_removed_tasks_are_let_go_once_a_pass_goes_by() -> None:
+    churn = Churn(UNBOUNDED)
+    for _ in range(3000):
+        churn.cache.keep(churn.add(), b"json")
+    removed = [task for task in churn.everyone if int(task.id[1:]) % 3]
+    for task in removed:  # as State.remove_tasks does
+        del churn.tasks[task.id]
+        task.encoded = task.display = None
+    late = removed[0]
+    churn.cache.keep(late, b"json")  # cached by a reply under way after its removal
+    gone = [weakref.ref(task) for task in removed]
+    churn.everyone = [task for task in churn.everyone if churn.tasks.get(task.id) is task]
+    del removed, task, late
+    assert all(ref() is not None for ref in gone)  # held by their slots, until a pass goes by
+    while any(ref() is not None for ref in gone):
+        churn.cache.keep(churn.add(), b"json")
+        # the next pass starts after as many admissions as there were entries, and looks at
+        # COMPACT_STEP of them with each admission after that
+        assert churn.made < 3000 + 3002 + 3002, "the removed tasks are still held"
+    assert_bounded(churn.cache, churn.everyone)
+    assert len(churn.cache) <= 2 * max(len(churn.tasks), MIN_COMPACTION)
+
+
+def test_a_shrinking_cap_during_a_pass_evicts_only_real_entries() -> None:
+    churn = Churn(UNBOUNDED)
+    for n in range(3 * MIN_COMPACTION):
+        task = churn.add()
+        churn.cache.keep(task, b"json")
+        if n % 2:
+            task.set(status_message="changed")  # stale entries: the pass leaves a gap
+        if churn.cache._kept is not None and churn.cache._write + 100 < churn.cache._read:
+            break
+    assert churn.cache._kept is not None, "no pass with a gap under way"
+    churn.cache.set_capacity(50)
+    assert_bounded(churn.cache, churn.everyone)
+    assert churn.cache._kept is None
+    for _ in range(200):
+        churn.cache.keep(churn.add(), b"json")
+        assert_bounded(churn.cache, churn.everyone)
