@@ -17,8 +17,8 @@ records hold no reference cycles. Hence:
 - ``freeze_after_slow_collections()`` while a graph grows: the survivors of a slow full
   collection are frozen, so the next one walks only what arrived since.
 - ``unwalked()`` for a long-lived container of up to many tasks (the reply cache's slots and
-  the set of a compaction pass, a UI scan's sorted runs): frozen at once, so no collection run by a request walks it,
-  however it grows in place afterwards.
+  the set of a compaction pass, a UI scan's sorted runs): frozen at once, so no collection run
+  by a request walks it, however it grows in place afterwards.
 """
 
 from __future__ import annotations
