@@ -128,13 +128,41 @@ class Scan:
 
 
 class Scans:
-    """The last scans, by view (without its page), each kept MAX_AGE seconds."""
+    """The last scans, by view (without its page), each kept MAX_AGE seconds.
+
+    A scan let go is not freed at once but a ``SWEEP`` of task pointers at a time
+    (``sweep``, once per step of UI work): freeing a million pointers touches a million
+    tasks, ~8 ms, and while a snapshot's forked child shares the pages, ~200 ms of
+    copy-on-write in one step."""
 
     MAX_AGE = 10.0  # the page's own refresh interval
     MOST = 16
+    SWEEP = 20_000
 
     def __init__(self) -> None:
         self._scans: dict[tuple[Any, ...], Scan] = {}
+        #: runs of scans let go, still to be freed
+        self._dropped: list[Runs] = []
+
+    def sweep(self) -> None:
+        """Let go of up to ``SWEEP`` task pointers of the scans dropped."""
+        most = self.SWEEP
+        dropped = self._dropped
+        while dropped and most > 0:
+            tasks = dropped[-1].tasks
+            cut = min(most, len(tasks))
+            del tasks[len(tasks) - cut :]
+            most -= cut
+            if not tasks:
+                dropped.pop()
+
+    @property
+    def to_sweep(self) -> int:
+        """Task pointers of dropped scans not yet let go."""
+        return sum(len(runs.tasks) for runs in self._dropped)
+
+    def _drop(self, key: tuple[Any, ...]) -> None:
+        self._dropped.append(self._scans.pop(key).runs)
 
     @staticmethod
     def key(view: View) -> tuple[Any, ...]:
@@ -147,10 +175,13 @@ class Scans:
     def put(self, view: View, scan: Scan) -> None:
         now = clock.now()
         for key in [k for k, old in self._scans.items() if not 0 <= now - old.made < self.MAX_AGE]:
-            del self._scans[key]
-        if len(self._scans) >= self.MOST:
-            del self._scans[next(iter(self._scans))]  # the oldest
-        self._scans[self.key(view)] = scan
+            self._drop(key)
+        key = self.key(view)
+        if key in self._scans:
+            self._drop(key)  # two requests scanned the same view at once
+        elif len(self._scans) >= self.MOST:
+            self._drop(next(iter(self._scans)))  # the oldest
+        self._scans[key] = scan
 
 
 def _box(task: Task) -> str:

@@ -138,6 +138,7 @@ class TaskBrowserHandler(BaseHandler):
             await self.turns.wait()
             try:
                 with gcpause.paused():
+                    self.scans.sweep()
                     next(steps)
             except StopIteration as done:
                 page: Page = done.value
