@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import requests
 
 from luigid.config import SchedulerConfig
+from luigid.runtime import stalls
 from luigid.scheduler import Scheduler
 from tests.support import free_port, wait_for
 from tests.support.cli import CliLuigid, error_line, run_luigid, saved_task_ids
@@ -47,6 +49,9 @@ def test_stall_trace_names_what_held_the_loop_and_the_api_still_answers(
     server = luigids(config="[scheduler]\nstall_trace = true\n").start()
     server.call("add_task", worker="w1", task_id="A_1", family="A", status="PENDING")
     assert server.call("get_work", worker="w1", host="h")["task_id"] == "A_1"
+    # the monitor's timer has run a few times (a daemon stopped within its first interval
+    # has measured no stall, and so names nothing)
+    time.sleep(5 * stalls.INTERVAL)
     assert server.stop() == 0
     line = next(x for x in server.stderr().splitlines() if "Longest event-loop stall since start: " in x)
     assert "; held by " in line  # the trace named (or ruled out) a callback for the longest one
