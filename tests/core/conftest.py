@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -49,3 +50,15 @@ def make_twin(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Tw
 
     make.created = created  # type: ignore[attr-defined]
     return make
+
+
+@pytest.fixture
+def collector_on() -> Iterator[None]:
+    """The cyclic collector on and nothing frozen when the test starts; restored afterwards."""
+    was = gc.isenabled()
+    gc.enable()
+    gc.collect()
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+    (gc.enable if was else gc.disable)()

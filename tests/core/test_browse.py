@@ -5,7 +5,7 @@ runs into the view's order."""
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,17 +19,6 @@ from .support import add
 
 Make = Callable[..., Scheduler]
 TASKS = 2 * browse.SCAN_STEP + 500  # three runs
-
-
-@pytest.fixture
-def collector_on() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.enable()
-    gc.collect()
-    gc.unfreeze()
-    yield
-    gc.unfreeze()
-    (gc.enable if was else gc.disable)()
 
 
 @pytest.fixture

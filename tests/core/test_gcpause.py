@@ -76,18 +76,6 @@ def _walked_ids() -> set[int]:
     return {id(o) for o in gc.get_objects()}
 
 
-@pytest.fixture
-def collector_on() -> Iterator[None]:
-    """The collector on and nothing frozen when the test starts; restored afterwards."""
-    was = gc.isenabled()
-    gc.enable()
-    gc.collect()
-    gc.unfreeze()
-    yield
-    gc.unfreeze()
-    (gc.enable if was else gc.disable)()
-
-
 def test_a_pause_that_leaves_a_pile_of_young_objects_freezes_them(collector_on: None) -> None:
     class Item:
         pass
