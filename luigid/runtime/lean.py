@@ -68,26 +68,30 @@ class LeanRoute:
         self.transforms: list[Any] = list(api.transforms)
 
     def takes(self, start_line: tornado.httputil.RequestStartLine, headers: Any) -> RpcSpec | None:
-        """The method of a plain call (known method, POST or GET, a form body within the limit
-        or none, nothing unusual), or None: the request takes the handler's path."""
-        if start_line.method not in LEAN_METHODS:
+        return plain_call(start_line, headers, self.limit)
+
+
+def plain_call(start_line: tornado.httputil.RequestStartLine, headers: Any, limit: int) -> RpcSpec | None:
+    """The method of a plain call (a known method by POST or GET, a form body within ``limit``
+    or none, nothing unusual), or None: the request takes the handler's path."""
+    if start_line.method not in LEAN_METHODS:
+        return None
+    path = start_line.path.partition("?")[0]
+    if not path.startswith("/api/"):
+        return None
+    spec = RPC_METHODS.get(path[5:])
+    if spec is None:
+        return None  # the 404 (and any escaped name) is the handler's
+    for name in UNUSUAL_HEADERS:
+        if name in headers:
             return None
-        path = start_line.path.partition("?")[0]
-        if not path.startswith("/api/"):
+    length = headers.get("Content-Length")
+    if length is not None:
+        if not (length.isascii() and length.isdigit()) or int(length) > limit:
+            return None  # a bad length, several of them, or a 413 to answer
+        if int(length) and not headers.get("Content-Type", "").startswith(FORM_TYPE):
             return None
-        spec = RPC_METHODS.get(path[5:])
-        if spec is None:
-            return None  # the 404 (and any escaped name) is the handler's
-        for name in UNUSUAL_HEADERS:
-            if name in headers:
-                return None
-        length = headers.get("Content-Length")
-        if length is not None:
-            if not (length.isascii() and length.isdigit()) or int(length) > self.limit:
-                return None  # a bad length, several, or a 413 to answer
-            if int(length) and not headers.get("Content-Type", "").startswith(FORM_TYPE):
-                return None
-        return spec
+    return spec
 
 
 class Dispatch(tornado.httputil.HTTPMessageDelegate):
