@@ -179,7 +179,7 @@ class ForwardedRequest(tornado.httputil.HTTPMessageDelegate):
 
     def finish(self) -> None:
         # the remote address as X-Real-Ip/X-Forwarded-For made it (xheaders), read before
-        # tornado undoes that at the end of this call
+        # Dispatch undoes that at the end of this call
         context = getattr(self.connection, "context", None)
         start = self._start
         request = (
@@ -264,7 +264,7 @@ async def serve(sock: socket.socket) -> None:
         lean,
         max_body_size=MAX_BODY_SIZE,
         max_buffer_size=MAX_BODY_SIZE,
-        xheaders=True,
+        xheaders=False,  # done per request by luigid.runtime.lean.Dispatch
         max_header_size=MAX_HEADER_SIZE,
         idle_connection_timeout=settings.limits.idle_connection_timeout,
     )

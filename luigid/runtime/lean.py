@@ -43,6 +43,8 @@ GENERAL = logging.getLogger("tornado.general")
 #: the request methods luigi's clients send (HEAD and OPTIONS take the handler's path)
 LEAN_METHODS = ("POST", "GET")
 FORM_TYPE = "application/x-www-form-urlencoded"
+#: what a proxy in front of luigid adds (tornado's xheaders): the client's address and scheme
+PROXY_HEADERS = ("X-Forwarded-For", "X-Real-Ip", "X-Scheme", "X-Forwarded-Proto")
 #: headers that make a request unusual: 100-continue, chunked or encoded bodies
 UNUSUAL_HEADERS = ("Expect", "Transfer-Encoding", "Content-Encoding")
 
@@ -95,9 +97,12 @@ def plain_call(start_line: tornado.httputil.RequestStartLine, headers: Any, limi
 
 
 class Dispatch(tornado.httputil.HTTPMessageDelegate):
-    """One request: to a ``LeanCall`` when plain, else to the front's router."""
+    """One request: to a ``LeanCall`` when plain, else to the front's router.
 
-    __slots__ = ("delegate", "fallback", "request_conn", "route", "server_conn")
+    It also does what tornado's ``xheaders`` do (the server runs without them): a request that
+    came through a proxy is seen with the client's address and scheme until it is over. A
+    request without those headers is left alone, which is what tornado's own rewrite comes to
+    then, without its cost (an address check per request)."""
 
     def __init__(self, route: LeanRoute, fallback: Any, server_conn: object, request_conn: Any) -> None:
         self.route = route
@@ -105,8 +110,13 @@ class Dispatch(tornado.httputil.HTTPMessageDelegate):
         self.server_conn = server_conn
         self.request_conn = request_conn
         self.delegate: tornado.httputil.HTTPMessageDelegate | None = None
+        self.proxied = False
 
     def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Any:
+        context = getattr(self.request_conn, "context", None)
+        if context is not None and any(name in headers for name in PROXY_HEADERS):
+            self.proxied = True
+            context._apply_xheaders(headers)  # as tornado's HTTPServer(xheaders=True) does
         spec = self.route.takes(start_line, headers)
         if spec is not None:
             self.delegate = LeanCall(self.route, spec, self.server_conn, self.request_conn)
@@ -121,10 +131,18 @@ class Dispatch(tornado.httputil.HTTPMessageDelegate):
     def finish(self) -> None:
         assert self.delegate is not None
         self.delegate.finish()
+        self._unproxy()
 
     def on_connection_close(self) -> None:
         if self.delegate is not None:
             self.delegate.on_connection_close()
+        self._unproxy()
+
+    def _unproxy(self) -> None:
+        # the next request on the connection may not come through the proxy
+        if self.proxied:
+            self.proxied = False
+            self.request_conn.context._unapply_xheaders()
 
 
 class LeanRouter(tornado.httputil.HTTPServerConnectionDelegate):

@@ -38,14 +38,22 @@ SECURITY_HEADERS = {
 }
 
 
+_SERVER = f"TornadoServer/{tornado.version}"
+#: the Date header's text, made once a second: [second, text]
+_date: list[Any] = [0, ""]
+
+
 def fresh_headers() -> tornado.httputil.HTTPHeaders:
     """The headers a response starts with: tornado's own (as ``RequestHandler.clear`` sets
     them, in that order) and the security headers. A front's lean path
     (``luigid.runtime.lean``) starts its responses from these, as a handler does."""
+    now = int(time.time())
+    if now != _date[0]:
+        _date[:] = [now, tornado.httputil.format_timestamp(now)]
     headers = tornado.httputil.HTTPHeaders()
-    headers["Server"] = f"TornadoServer/{tornado.version}"
+    headers["Server"] = _SERVER
     headers["Content-Type"] = "text/html; charset=UTF-8"
-    headers["Date"] = tornado.httputil.format_timestamp(time.time())
+    headers["Date"] = _date[1]
     for name, value in SECURITY_HEADERS.items():
         headers[name] = value
     return headers

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import tornado.httputil
 
+from bench.daemon import front_pids
 from luigid.runtime.lean import plain_call
 from tests.auth.test_auth import basic
 from tests.runtime.test_fronts import ORIGIN, SMALL_BODY_LIMIT, config
-from tests.support import Luigid
+from tests.support import Luigid, stop_all, wait_for
 from tests.support.exchange import FORM, Reply, comparable, exchange, form
-from tests.support.fronts import single_and_fronts
+from tests.support.fronts import FRONT_COUNT, single_and_fronts
 
 WORKER = {**basic("wes"), **FORM}
 VIEWER = {**basic("vic"), **FORM}
@@ -320,3 +323,32 @@ def test_a_refused_call_closes_its_connection_as_the_handler_does(pair: tuple[Lu
     got = _raw(fronts, request * 2)
     assert got.count(b"HTTP/1.1 401") == 1
     assert _without_dates(got) == _without_dates(_raw(single, request * 2))
+
+
+def test_a_proxy_s_client_address_is_logged_for_its_request_only(tmp_path: Path) -> None:
+    daemon = Luigid(tmp_path, "[server]\nhttp_processes = 2\n[scheduler]\nslow_request_seconds = 0\n").start()
+    try:
+        wait_for(lambda: len(front_pids(daemon.proc.pid)) == FRONT_COUNT, 30, "two fronts")
+        conn = daemon.connection()  # one keep-alive connection: the address must not stay
+        try:
+            for path, extra in [
+                ("/api/ping", {"X-Real-Ip": "10.9.8.7"}),
+                ("/api/ping", {}),
+                ("/api/no_such_rpc", {"X-Forwarded-For": "10.1.1.1"}),
+                ("/api/count_pending", {}),
+            ]:
+                conn.request("POST", path, body=form({"worker": W}), headers={**FORM, **extra})
+                conn.getresponse().read()
+        finally:
+            conn.close()
+        expected = [
+            "200 POST /api/ping (10.9.8.7)",
+            "200 POST /api/ping (127.0.0.1)",
+            "404 POST /api/no_such_rpc (10.1.1.1)",  # the handler's path
+            "200 POST /api/count_pending (127.0.0.1)",
+        ]
+        wait_for(lambda: "/api/count_pending" in daemon.log, 10, "the access lines")
+        lines = re.findall(r"WARNING: (\d{3} POST \S+ \(\S+\))", daemon.log)
+        assert lines == expected
+    finally:
+        stop_all(daemon)
