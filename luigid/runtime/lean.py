@@ -318,18 +318,22 @@ class LeanCall(tornado.httputil.HTTPMessageDelegate):
 
     def _finish(self, chunk: bytes) -> None:
         self.answered = True
-        if not self.gone:
-            if not self.headers_written:
-                self.headers["Content-Length"] = str(len(chunk))
-            self.connection.set_close_callback(None)
-            self._write(chunk, finishing=True)
+        try:
             if not self.gone:
-                self.connection.finish()
-        log_access(self.request, self.status, self.route.settings)
-        self._release()
-        observe = self.route.observe
-        if observe is not None and self.started:
-            observe(self.spec.name, time.perf_counter() - self.started, self.status)
+                if not self.headers_written:
+                    self.headers["Content-Length"] = str(len(chunk))
+                self.connection.set_close_callback(None)
+                self._write(chunk, finishing=True)
+                if not self.gone:
+                    self.connection.finish()
+        except Exception:  # the connection went meanwhile: the request is over all the same
+            self.gone = True
+        finally:
+            log_access(self.request, self.status, self.route.settings)
+            self._release()
+            observe = self.route.observe
+            if observe is not None and self.started:
+                observe(self.spec.name, time.perf_counter() - self.started, self.status)
 
     def _release(self) -> None:
         if self.counted:
