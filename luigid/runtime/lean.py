@@ -173,6 +173,7 @@ class LeanCall(tornado.httputil.HTTPMessageDelegate):
         self.transforms: list[Any] = []
         self.status = 200
         self.reason = "OK"
+        self.failed = 0  # the status metrics count, when it is not the one sent
         self.chunks: list[bytes] = []
         self.ident = 0
         self.started = 0.0
@@ -281,6 +282,7 @@ class LeanCall(tornado.httputil.HTTPMessageDelegate):
         status = exc.status_code if isinstance(exc, tornado.web.HTTPError) else 500
         if self.headers_written:
             GENERAL.error("Cannot send error response after headers written")
+            self.failed = status  # counted as failed, though the client saw a 200 begin
             self._finish(b"")
             return
         # an error answer starts afresh, without the CORS headers (as send_error's clear())
@@ -333,7 +335,7 @@ class LeanCall(tornado.httputil.HTTPMessageDelegate):
             self._release()
             observe = self.route.observe
             if observe is not None and self.started:
-                observe(self.spec.name, time.perf_counter() - self.started, self.status)
+                observe(self.spec.name, time.perf_counter() - self.started, self.failed or self.status)
 
     def _release(self) -> None:
         if self.counted:
