@@ -3,7 +3,8 @@
 A fresh interpreter started by the scheduler process (``luigid.runtime.fronts``), never a
 fork of its heap. It accepts on the listening sockets the scheduler process bound (inherited
 descriptors), and runs for ``/api/<method>`` everything ``luigid.web.api.RpcHandler`` does
-before the call: access check, CORS, body limits, JSON and argument validation. The
+before the call: access check, CORS, body limits, JSON and argument validation; a plain call
+takes a lean path that does the same without a RequestHandler (``luigid.runtime.lean``). The
 validated call crosses the channel (``luigid.runtime.channel``) as its method and JSON text;
 status and body come back. Every other request (UI, static files, ``/metrics``, history) is
 forwarded whole and answered by the scheduler process's own application. A front holds no
@@ -36,11 +37,12 @@ from luigid.core.rpc import RpcSpec
 from luigid.runtime import channel as ch
 from luigid.runtime.accept import Listener
 from luigid.runtime.channel import Channel
+from luigid.runtime.lean import LeanRoute, LeanRouter
 from luigid.runtime.limits import ServerLimits
 from luigid.web.api import RpcHandler
 from luigid.web.app import front_app
 from luigid.web.errors import JSON_TYPE, ApiError
-from luigid.web.validation import MAX_HEADER_SIZE
+from luigid.web.validation import MAX_HEADER_SIZE, request_limits_from
 
 #: as the single process (luigid.runtime.server): bodies up to this size are read
 MAX_BODY_SIZE = 100 * 1024 * 1024
@@ -177,7 +179,7 @@ class ForwardedRequest(tornado.httputil.HTTPMessageDelegate):
 
     def finish(self) -> None:
         # the remote address as X-Real-Ip/X-Forwarded-For made it (xheaders), read before
-        # tornado undoes that at the end of this call
+        # Dispatch undoes that at the end of this call
         context = getattr(self.connection, "context", None)
         start = self._start
         request = (
@@ -254,12 +256,15 @@ async def serve(sock: socket.socket) -> None:
     api = front_app(settings.config, FrontRpcHandler, link=link, observe=observe)
     api.settings["slow_request_seconds"] = settings.slow_request_seconds
     router = RuleRouter([Rule(PathMatches(r"/api/.*"), api), Rule(AnyMatches(), Forwarder(link))])
+    limits = request_limits_from(settings.config.sections)
+    # the plain calls take the lean path; the rest goes to the router (luigid.runtime.lean)
+    lean = LeanRouter(LeanRoute(api, link, settings.config.cors, limits, observe), router)
     # the descriptor limit the scheduler process raised is inherited
     http = Listener(
-        router,
+        lean,
         max_body_size=MAX_BODY_SIZE,
         max_buffer_size=MAX_BODY_SIZE,
-        xheaders=True,
+        xheaders=False,  # done per request by luigid.runtime.lean.Dispatch
         max_header_size=MAX_HEADER_SIZE,
         idle_connection_timeout=settings.limits.idle_connection_timeout,
     )

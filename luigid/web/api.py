@@ -8,6 +8,7 @@ answered 413 with a JSON error), and JSON, arguments and their types
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -37,6 +38,97 @@ REPLY_TAIL = b"}}"
 #: An oversized body up to this many times the limit is read and dropped, so that the client,
 #: still sending, gets to read the 413; anything bigger is answered at once and cut off.
 DISCARD_FACTOR = 8
+
+
+#: what tornado's ``get_argument`` turns into spaces (and so do we: see ``argument_text``)
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0e-\x1f]")
+
+
+# The steps of serving an RPC that need no handler: the handler below runs them, and so does a
+# front process's lean path (luigid.runtime.lean), so both answer alike.
+
+
+def access_for(method: str) -> Access:
+    """What calling ``method`` needs: its role; an unknown one is open to viewers (then 404)."""
+    spec = RPC_METHODS.get(method)
+    if spec is None:
+        return Access("viewer", False, method[:100])
+    return Access(spec.role, spec.mutating, method)
+
+
+def body_allowance(limit: int, declared: int | None) -> int:
+    """The body size tornado is to allow: above ``[server] max_request_body``, since tornado's
+    own limit would cut the connection without a reply (the 413 is ours)."""
+    return max(limit, declared) if declared is not None else limit * DISCARD_FACTOR
+
+
+def too_large_error(limit: int, size: int | None) -> ApiError:
+    size_text = f"of {size} bytes " if size is not None else ""
+    message = f"request body {size_text}is larger than the limit of {limit} bytes"
+    return ApiError(413, message + " ([server] max_request_body)")
+
+
+def read_body(request: tornado.httputil.HTTPServerRequest, chunks: list[bytes]) -> None:
+    """The body, read whole, as the request's body and (form-encoded) arguments."""
+    request.body = b"".join(chunks)
+    if not request.body:
+        return
+    try:
+        tornado.httputil.parse_body_arguments(
+            request.headers.get("Content-Type", ""),
+            request.body,
+            request.body_arguments,
+            request.files,
+            request.headers,
+        )
+    except tornado.httputil.HTTPInputError as exc:
+        raise ApiError(400, f"could not read the request body: {exc}") from None
+    for name, values in request.body_arguments.items():
+        request.arguments.setdefault(name, []).extend(values)
+
+
+def argument_text(arguments: dict[str, list[bytes]], name: str) -> str:
+    """The last value of argument ``name`` as text ("{}" when absent), read as tornado's
+    ``get_argument`` reads it: UTF-8, control characters made spaces, stripped."""
+    values = arguments.get(name)
+    if not values:
+        return "{}"
+    try:
+        texts = [value.decode("utf-8") for value in values]  # every value, as tornado checks them
+    except UnicodeDecodeError:
+        raise ApiError(400, f"could not read '{name}': it is not valid UTF-8") from None
+    return _CONTROL_CHARACTERS.sub(" ", texts[-1]).strip()
+
+
+def parse_json(raw: str, name: str = "data") -> Any:
+    """The value of the JSON text ``raw``; ApiError 400 when it is not JSON or nests too deep."""
+    try:
+        value = loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"'{name}' is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ApiError(400, f"'{name}' is nested too deeply") from None
+    if text_may_nest_deeper(raw) and json_depth_exceeds(value):
+        raise ApiError(400, f"'{name}' is nested too deeply")
+    return value
+
+
+def bind(spec: RpcSpec, arguments: Any) -> dict[str, Any]:
+    """``arguments`` checked against the method's signature and argument types (ApiError 400)."""
+    if not isinstance(arguments, dict):
+        raise ApiError(400, f"{spec.name}: 'data' must be a JSON object, got {type(arguments).__name__}")
+    missing = spec.required - arguments.keys()
+    if missing:
+        raise ApiError(400, f"{spec.name}: missing argument(s): {', '.join(sorted(missing))}")
+    if not spec.accepts_extra:
+        unknown = arguments.keys() - spec.known
+        if unknown:
+            raise ApiError(400, f"{spec.name}: unknown argument(s): {', '.join(sorted(unknown))}")
+    try:
+        check_arguments(spec.name, arguments)
+    except Invalid as exc:
+        raise ApiError(400, f"{spec.name}: {exc}") from None
+    return arguments
 
 
 @tornado.web.stream_request_body
@@ -70,20 +162,9 @@ class RpcHandler(BaseHandler):
         self.data_text = "{}"
 
     def access(self) -> Access:
-        method = self.path_args[0] if self.path_args else ""
-        spec = RPC_METHODS.get(method)
-        if spec is None:
-            return Access("viewer", False, method[:100])
-        return Access(spec.role, spec.mutating, method)
+        return access_for(self.path_args[0] if self.path_args else "")
 
     # -- the body --
-
-    def _too_large_error(self, size: int | None) -> ApiError:
-        limit = self.limits.max_request_body
-        size_text = f"of {size} bytes " if size is not None else ""
-        message = f"request body {size_text}is larger than the limit of {limit} bytes"
-        message += " ([server] max_request_body)"
-        return ApiError(413, message)
 
     def precheck(self) -> None:
         limit = self.limits.max_request_body
@@ -91,14 +172,12 @@ class RpcHandler(BaseHandler):
         declared = int(length) if length.isdigit() else None
         connection = self.request.connection
         if connection is not None and hasattr(connection, "set_max_body_size"):
-            # tornado's own limit would cut the connection without a reply: stay above it
-            most = max(limit, declared) if declared is not None else limit * DISCARD_FACTOR
-            connection.set_max_body_size(most)
+            connection.set_max_body_size(body_allowance(limit, declared))
         if declared is not None and declared > limit:
             self._too_large = True
             expecting = self.request.headers.get("Expect", "").lower() == "100-continue"
             if expecting or declared > limit * DISCARD_FACTOR:
-                raise self._too_large_error(declared)
+                raise too_large_error(limit, declared)
 
     def data_received(self, chunk: bytes) -> None:
         if self._finished:
@@ -112,58 +191,18 @@ class RpcHandler(BaseHandler):
 
     def _read_body(self) -> None:
         if self._too_large:
-            raise self._too_large_error(self._received)
-        request = self.request
-        request.body = b"".join(self._chunks)
+            raise too_large_error(self.limits.max_request_body, self._received)
+        read_body(self.request, self._chunks)
         self._chunks = []
-        if not request.body:
-            return
-        try:
-            tornado.httputil.parse_body_arguments(
-                request.headers.get("Content-Type", ""),
-                request.body,
-                request.body_arguments,
-                request.files,
-                request.headers,
-            )
-        except tornado.httputil.HTTPInputError as exc:
-            raise ApiError(400, f"could not read the request body: {exc}") from None
-        for name, values in request.body_arguments.items():
-            request.arguments.setdefault(name, []).extend(values)
 
     # -- the arguments --
 
     def json_argument(self, name: str = "data") -> Any:
-        try:
-            raw = self.get_argument(name, default="{}")
-        except tornado.web.HTTPError as exc:
-            raise ApiError(400, f"could not read '{name}': {exc.log_message or 'bad encoding'}") from exc
-        self.data_text = raw
-        try:
-            value = loads(raw)
-        except ValueError as exc:
-            raise ApiError(400, f"'{name}' is not valid JSON: {exc}") from exc
-        except RecursionError:
-            raise ApiError(400, f"'{name}' is nested too deeply") from None
-        if text_may_nest_deeper(raw) and json_depth_exceeds(value):
-            raise ApiError(400, f"'{name}' is nested too deeply")
-        return value
+        self.data_text = argument_text(self.request.arguments, name)
+        return parse_json(self.data_text, name)
 
     def _bind(self, spec: RpcSpec, arguments: Any) -> dict[str, Any]:
-        if not isinstance(arguments, dict):
-            raise ApiError(400, f"{spec.name}: 'data' must be a JSON object, got {type(arguments).__name__}")
-        missing = spec.required - arguments.keys()
-        if missing:
-            raise ApiError(400, f"{spec.name}: missing argument(s): {', '.join(sorted(missing))}")
-        if not spec.accepts_extra:
-            unknown = arguments.keys() - spec.known
-            if unknown:
-                raise ApiError(400, f"{spec.name}: unknown argument(s): {', '.join(sorted(unknown))}")
-        try:
-            check_arguments(spec.name, arguments)
-        except Invalid as exc:
-            raise ApiError(400, f"{spec.name}: {exc}") from None
-        return arguments
+        return bind(spec, arguments)
 
     # -- the call --
 

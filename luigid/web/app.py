@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import tornado.httputil
 import tornado.web
 
 from luigid.auth import Guard, auth_config_from
@@ -28,15 +29,26 @@ ACCESS_LOG = logging.getLogger("tornado.access")
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
-    """One line per request: debug normally, a warning when slow or failed on our side."""
-    seconds = handler.request.request_time()
-    status = handler.get_status()
-    slow = handler.application.settings.get("slow_request_seconds", DEFAULT_SLOW_REQUEST_SECONDS)
+    """The application's ``log_function``: ``log_access`` for a handler's request."""
     # a handler whose 5xx is an answer rather than a failure (a standby's /leader) says so
-    failed = status >= 500 and not getattr(handler, "answers_with_5xx", False)
+    answers_with_5xx = getattr(handler, "answers_with_5xx", False)
+    log_access(handler.request, handler.get_status(), handler.application.settings, answers_with_5xx)
+
+
+def log_access(
+    request: tornado.httputil.HTTPServerRequest,
+    status: int,
+    settings: dict[str, Any],
+    answers_with_5xx: bool = False,
+) -> None:
+    """One line per request: debug normally, a warning when slow or failed on our side."""
+    seconds = request.request_time()
+    slow = settings.get("slow_request_seconds", DEFAULT_SLOW_REQUEST_SECONDS)
+    failed = status >= 500 and not answers_with_5xx
     level = logging.WARNING if failed or seconds >= slow else logging.DEBUG
     if ACCESS_LOG.isEnabledFor(level):
-        ACCESS_LOG.log(level, "%d %s %.2fms", status, handler._request_summary(), seconds * 1000)
+        summary = f"{request.method} {request.uri} ({request.remote_ip})"  # as tornado's handlers write it
+        ACCESS_LOG.log(level, "%d %s %.2fms", status, summary, seconds * 1000)
 
 
 class QuickGzip(tornado.web.GZipContentEncoding):

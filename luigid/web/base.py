@@ -12,9 +12,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import tornado
+import tornado.httputil
 import tornado.web
 
 from luigid.config import CorsConfig
@@ -33,6 +36,51 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
+
+
+_SERVER = f"TornadoServer/{tornado.version}"
+#: the Date header's text, made once a second: [second, text]
+_date: list[Any] = [0, ""]
+
+
+def fresh_headers() -> tornado.httputil.HTTPHeaders:
+    """The headers a response starts with: tornado's own (as ``RequestHandler.clear`` sets
+    them, in that order) and the security headers. A front's lean path
+    (``luigid.runtime.lean``) starts its responses from these, as a handler does."""
+    now = int(time.time())
+    if now != _date[0]:
+        _date[:] = [now, tornado.httputil.format_timestamp(now)]
+    headers = tornado.httputil.HTTPHeaders()
+    headers["Server"] = _SERVER
+    headers["Content-Type"] = "text/html; charset=UTF-8"
+    headers["Date"] = _date[1]
+    for name, value in SECURITY_HEADERS.items():
+        headers[name] = value
+    return headers
+
+
+def allowed_origin(cors: CorsConfig | None, origin: str | None) -> str | None:
+    """The Access-Control-Allow-Origin a request from ``origin`` gets (None: no CORS headers)."""
+    if cors is None or not origin or not cors.allows(origin):
+        return None
+    if origin == "null":
+        return "null"
+    return "*" if cors.allow_any_origin else origin
+
+
+def cors_headers(cors: CorsConfig | None, origin: str | None) -> list[tuple[str, str]]:
+    """The CORS headers every answer to a request from ``origin`` carries (errors excepted)."""
+    allowed = allowed_origin(cors, origin)
+    if allowed is None:
+        return []
+    if allowed in ("*", "null"):
+        return [("Access-Control-Allow-Origin", allowed)]
+    return [("Access-Control-Allow-Origin", allowed), ("Vary", "Origin")]
+
+
+def refusal_headers(refusal: Refusal) -> list[tuple[str, str]]:
+    """The headers of the answer to a refused request, besides the ones it already has."""
+    return [*refusal.headers.items(), ("Content-Type", JSON_TYPE), ("Cache-Control", "no-store")]
 
 
 class InFlight:
@@ -69,11 +117,8 @@ class BaseHandler(tornado.web.RequestHandler):
         if in_flight is not None:
             self._counted = True
             in_flight.count += 1
-        allowed = self._allowed_origin()
-        if allowed is not None:
-            self.set_header("Access-Control-Allow-Origin", allowed)
-            if allowed not in ("*", "null"):
-                self.set_header("Vary", "Origin")
+        for name, value in cors_headers(self.cors, self.request.headers.get("Origin")):
+            self.set_header(name, value)
         self.precheck()
         gate: Gate | None = self.settings.get("guard")
         if gate is None or not gate.enabled or self._finished:
@@ -103,10 +148,8 @@ class BaseHandler(tornado.web.RequestHandler):
         # written here rather than raised: the answer keeps the CORS headers set above
         # the reason phrase carries the message too: luigi's client shows only that
         self.set_status(refusal.status, reason_phrase(refusal.message))
-        for name, value in refusal.headers.items():
+        for name, value in refusal_headers(refusal):
             self.set_header(name, value)
-        self.set_header("Content-Type", JSON_TYPE)
-        self.set_header("Cache-Control", "no-store")
         self.finish(error_body(refusal.message))
 
     def on_finish(self) -> None:
@@ -116,12 +159,7 @@ class BaseHandler(tornado.web.RequestHandler):
     # -- CORS, following luigi's [cors] section --
 
     def _allowed_origin(self) -> str | None:
-        origin = self.request.headers.get("Origin")
-        if self.cors is None or not origin or not self.cors.allows(origin):
-            return None
-        if origin == "null":
-            return "null"
-        return "*" if self.cors.allow_any_origin else origin
+        return allowed_origin(self.cors, self.request.headers.get("Origin"))
 
     def options(self, *args: Any) -> None:
         cors = self.cors
