@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,22 +98,31 @@ class Runs:
         self.tasks: list[Task] = gcpause.unwalked([])
         #: where each run ends in ``tasks``
         self.ends: list[int] = []
+        #: pages being read from the runs (across steps): a dropped scan is not swept meanwhile
+        self.readers = 0
 
     def add(self, run: list[Task]) -> None:
         if run:
             self.tasks += run
             self.ends.append(len(self.tasks))
 
-    def merged(self, view: View) -> Iterable[Task]:
+    def merged(self, view: View) -> Iterator[Task]:
         """Every task of the runs, in the view's order."""
         tasks = self.tasks
         starts = [0, *self.ends[:-1]]
         if len(starts) == 1:
-            return tasks
+            return self._read(tasks)
         runs = [
             map(tasks.__getitem__, range(start, end)) for start, end in zip(starts, self.ends, strict=True)
         ]
-        return heapq.merge(*runs, key=_full_key(view), reverse=view.descending)
+        return self._read(heapq.merge(*runs, key=_full_key(view), reverse=view.descending))
+
+    def _read(self, tasks: Iterable[Task]) -> Iterator[Task]:
+        self.readers += 1
+        try:
+            yield from tasks
+        finally:  # read to the end, or the page is full and the walk let go of it
+            self.readers -= 1
 
 
 @dataclass
@@ -145,16 +154,22 @@ class Scans:
         self._dropped: list[Runs] = []
 
     def sweep(self) -> None:
-        """Let go of up to ``SWEEP`` task pointers of the scans dropped."""
+        """Let go of up to ``SWEEP`` task pointers of the scans dropped and no longer read."""
         most = self.SWEEP
         dropped = self._dropped
+        busy: list[Runs] = []
         while dropped and most > 0:
-            tasks = dropped[-1].tasks
+            runs = dropped.pop()
+            if runs.readers:
+                busy.append(runs)  # a page still walks it (a deep offset takes several steps)
+                continue
+            tasks = runs.tasks
             cut = min(most, len(tasks))
             del tasks[len(tasks) - cut :]
             most -= cut
-            if not tasks:
-                dropped.pop()
+            if tasks:
+                dropped.append(runs)
+        dropped.extend(busy)
 
     @property
     def to_sweep(self) -> int:

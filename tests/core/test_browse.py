@@ -113,3 +113,23 @@ def test_a_scan_let_go_is_freed_a_sweep_at_a_time(
     del first
     assert gc.get_freeze_count() < frozen
     assert kept_tasks(scans)  # the scan kept for the view is untouched
+
+
+def test_a_scan_still_read_by_a_page_is_not_swept(sched: Scheduler, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deep page is walked over several steps: the scan it reads may be let go meanwhile
+    (replaced, or past its age), and must stay whole until the walk is over."""
+    monkeypatch.setattr(Scans, "SWEEP", 1000)
+    scans, other = Scans(), Scans()
+    view = View(sort="priority")
+    run(browse.browse(sched.state, view, scans))
+    run(browse.browse(sched.state, view, other))
+    runs = scans._scans[Scans.key(view)].runs
+    reading = runs.merged(view)
+    first = next(reading)
+    scans.put(view, other._scans[Scans.key(view)])
+    scans.sweep()
+    assert scans.to_sweep == TASKS  # nothing let go while read
+    rest = list(reading)
+    assert [first, *rest] == sorted(runs.tasks, key=lambda t: (t.priority, t.id), reverse=True)
+    scans.sweep()
+    assert scans.to_sweep == TASKS - Scans.SWEEP
