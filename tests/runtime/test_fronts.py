@@ -28,7 +28,7 @@ from tests.auth.test_luigi_workers import assert_pipeline_ran, run_pipeline
 from tests.support import Luigid, stop_all, wait_for
 from tests.support.cli import pid_alive, run_luigid
 from tests.support.exchange import FORM, comparable, exchange, form
-from tests.support.fronts import single_and_fronts
+from tests.support.fronts import add_chain, single_and_fronts
 
 FRONTS = "[server]\nhttp_processes = 2\n"
 ORIGIN = "http://ui.example"
@@ -146,17 +146,7 @@ def _masked(reply: bytes) -> Any:
 def test_streamed_replies_arrive_whole_and_gzipped(pair: tuple[Luigid, Luigid]) -> None:
     single, fronts = pair
     for daemon in pair:
-        conn = daemon.connection()  # one keep-alive connection for the lot
-        try:
-            for i in range(2500):  # more than one piece (1,000 tasks each)
-                deps = [f"Stream_{i - 1}"] if i else []
-                arguments = {"worker": "w-stream", "task_id": f"Stream_{i}", "family": "Stream", "deps": deps}
-                conn.request("POST", "/api/add_task", body=form(arguments), headers=WORKER)
-                reply = conn.getresponse()
-                reply.read()
-                assert reply.status == 200
-        finally:
-            conn.close()
+        add_chain(daemon, "Stream", 2500, WORKER)  # more than one piece (1,000 tasks each)
     listing = form({"status": "PENDING", "search": "Stream"})
     plain = exchange(fronts, "POST", "/api/task_list", listing, VIEWER)
     expected = exchange(single, "POST", "/api/task_list", listing, VIEWER)

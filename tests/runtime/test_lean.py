@@ -25,7 +25,7 @@ from tests.auth.test_auth import basic
 from tests.runtime.test_fronts import ORIGIN, SMALL_BODY_LIMIT, config
 from tests.support import Luigid, stop_all, wait_for
 from tests.support.exchange import FORM, Reply, comparable, exchange, form
-from tests.support.fronts import FRONT_COUNT, single_and_fronts
+from tests.support.fronts import FRONT_COUNT, add_chain, single_and_fronts
 
 WORKER = {**basic("wes"), **FORM}
 VIEWER = {**basic("vic"), **FORM}
@@ -223,20 +223,6 @@ def _masked(body: bytes) -> Any:
     return value
 
 
-def _chain(daemon: Luigid, length: int) -> None:
-    conn = daemon.connection()  # one keep-alive connection through the lean path
-    try:
-        for i in range(length):
-            deps = [f"Big_{i - 1}"] if i else []
-            arguments = {"worker": "w-big", "task_id": f"Big_{i}", "family": "Big", "deps": deps}
-            conn.request("POST", "/api/add_task", body=form(arguments), headers=WORKER)
-            reply = conn.getresponse()
-            reply.read()
-            assert reply.status == 200
-    finally:
-        conn.close()
-
-
 def _same_listing(got: Reply, expected: Reply) -> None:
     got, expected = comparable(got), comparable(expected)
     assert got[:3] == expected[:3]  # streamed: chunked, so no Content-Length to differ
@@ -245,7 +231,7 @@ def _same_listing(got: Reply, expected: Reply) -> None:
 
 def test_big_streamed_replies_are_the_single_process_ones(pair: tuple[Luigid, Luigid]) -> None:
     for daemon in pair:
-        _chain(daemon, 2500)  # more than one piece (1,000 tasks each)
+        add_chain(daemon, "Big", 2500, WORKER)  # more than one piece (1,000 tasks each)
     single, fronts = pair
     listing = form({"status": "PENDING", "search": "Big"})
     for headers in (VIEWER, {**VIEWER, **ZIP}, {**VIEWER, **ZIP, "Origin": ORIGIN}):
@@ -295,7 +281,7 @@ def test_keep_alive_and_http_1_0_on_the_wire_as_the_single_process(pair: tuple[L
 
 def test_a_client_hanging_up_on_a_streamed_reply_is_let_go(pair: tuple[Luigid, Luigid]) -> None:
     _, fronts = pair
-    _chain(fronts, 2500)  # (a no-op when the test above ran: the same tasks again)
+    add_chain(fronts, "Big", 2500, WORKER)  # (a no-op when the test above ran: the same tasks again)
     body = form({"status": "PENDING", "search": "Big"})
     auth = basic("vic")["Authorization"]
     request = (
