@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import tornado.httputil
 import tornado.web
@@ -34,8 +34,16 @@ from luigid.web.base import InFlight, cors_headers, fresh_headers, refusal_heade
 from luigid.web.errors import JSON_TYPE, ApiError, error_body, error_message, reason_phrase
 from luigid.web.validation import RequestLimits
 
-if TYPE_CHECKING:
-    from luigid.runtime.front import Link
+
+class CallLink(Protocol):
+    """What a lean call needs of the front's end of the channel (``luigid.runtime.front.Link``):
+    a number for its call, the table its reply is routed by, and the channel to send on."""
+
+    waiting: dict[int, Any]
+    channel: ch.Channel
+
+    def register(self, target: Any) -> int: ...
+
 
 ERRORS = logging.getLogger("tornado.application")
 GENERAL = logging.getLogger("tornado.general")
@@ -55,7 +63,7 @@ class LeanRoute:
     def __init__(
         self,
         api: tornado.web.Application,
-        link: Link,
+        link: CallLink,
         cors: CorsConfig | None,
         limits: RequestLimits,
         observe: Any,
