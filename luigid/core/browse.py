@@ -36,6 +36,7 @@ from luigid.core.model import (
     UPSTREAM_FAILED,
     Task,
 )
+from luigid.core.pauses import Pause, newest_first_merge
 from luigid.core.state import State
 
 #: The boxes tasks are counted in, in the page's order.
@@ -224,9 +225,7 @@ def browse(state: State, view: View, scans: Scans | None = None) -> Steps:
     wanted = _filter(view)
     if view.sort == "updated" and view.descending:
         statuses = sorted({STATUS_OF_BOX[box] for box in chosen})
-        ordered = heapq.merge(
-            *(state.newest_first(s) for s in statuses), key=lambda t: (t.updated, t.id), reverse=True
-        )
+        ordered = newest_first_merge(*(state.newest_first(s) for s in statuses))
         shown = yield from _walk(ordered, wanted, view.offset, view.limit)
     else:
         scan = scans.get(view) if scans is not None else None
@@ -334,13 +333,17 @@ def _sorted_run(tasks: list[Task], view: View) -> list[Task]:
 
 
 def _walk(
-    tasks: Iterable[Task], wanted: Callable[[Task], bool] | None, offset: int, limit: int
+    tasks: Iterable[Task | Pause], wanted: Callable[[Task], bool] | None, offset: int, limit: int
 ) -> Generator[None, None, list[Task]]:
-    """The ``limit`` wanted tasks after the first ``offset``, pausing every SCAN_STEP looked at."""
+    """The ``limit`` wanted tasks after the first ``offset``, pausing every SCAN_STEP looked at
+    and at every ``Pause``."""
     out: list[Task] = []
     for seen, task in enumerate(tasks, 1):
         if seen % SCAN_STEP == 0:
             yield None
+        if isinstance(task, Pause):
+            yield None
+            continue
         if wanted is not None and not wanted(task):
             continue
         if offset:

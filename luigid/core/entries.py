@@ -24,6 +24,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Mapping
 
 from luigid.core.model import STATUSES, Task
+from luigid.core.pauses import LOOK_STEP
 
 #: Entries a compaction copies per write of the state.
 COMPACT_STEP = 8
@@ -128,11 +129,13 @@ class Entries:
                 pairs = zip(tasks[start:stop], seqs[start:stop], strict=True)
                 yield [task for task, seq in pairs if current(task, seq)]
 
-    def newest_first(self, status: str, after: int) -> Iterator[Task]:
+    def newest_first(self, status: str, after: int) -> Iterator[Task | None]:
         """The status's tasks that entered it with a ``seq`` above ``after``, the latest entry
-        first; it may be read across steps, as ``walk``."""
+        first, with ``None`` after every ``LOOK_STEP`` entries skipped (``luigid.core.pauses``);
+        it may be read across steps, as ``walk``."""
         log = self._logs[status]
         tasks, seqs, current = log.tasks, log.seqs, self._current
+        skipped = 0
         for at in range(len(tasks) - 1, -1, -1):
             seq = seqs[at]
             if seq <= after:
@@ -140,3 +143,8 @@ class Entries:
             task = tasks[at]
             if current(task, seq):
                 yield task
+            else:
+                skipped += 1
+                if skipped == LOOK_STEP:
+                    skipped = 0
+                    yield None

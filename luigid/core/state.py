@@ -23,6 +23,7 @@ from luigid.core.entries import ALL, Entries
 from luigid.core.indexes import Indexes, WorkerLoad
 from luigid.core.interning import SharedValues
 from luigid.core.model import BATCH_RUNNING, DONE, PENDING, RUNNING, STATUSES, Task, Worker
+from luigid.core.pauses import Item
 from luigid.core.ports import NoEvents, StatusEvents
 from luigid.core.replycache import ReplyCache
 from luigid.core.rules import StatusRules
@@ -137,8 +138,9 @@ class State:
     def counts_by_status(self) -> dict[str, int]:
         return {status: len(tasks) for status, tasks in self._by_status.items()}
 
-    def newest_first(self, status: str) -> Iterator[Task]:
-        """The tasks of a status by (updated, id), newest first (the UI's default order); it
+    def newest_first(self, status: str) -> Iterator[Item]:
+        """The tasks of a status by (updated, id), newest first (the UI's default order),
+        with a ``Pause`` where the walk may hand the loop back (``luigid.core.pauses``); it
         may be read across steps."""
         if status not in self._by_status:
             return iter(())

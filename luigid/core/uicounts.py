@@ -24,7 +24,6 @@ instead (luigi's ``_upstream_status``, of which the boxes need only those two va
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections.abc import Callable, Collection, Iterable, Iterator
 from operator import attrgetter
@@ -38,6 +37,7 @@ from luigid.core.model import (
     UPSTREAM_FAILED,
     Task,
 )
+from luigid.core.pauses import LOOK_STEP, Item, newest_first_merge
 
 #: What a task that is not PENDING passes to the tasks depending on it.
 _PASSED = {FAILED: UPSTREAM_FAILED, DISABLED: UPSTREAM_DISABLED}
@@ -46,6 +46,7 @@ _SEVERITY = {"": 0, UPSTREAM_FAILED: 1, UPSTREAM_DISABLED: 2}
 Counted = tuple[str, str]  # (box, family)
 
 _updated = attrgetter("updated")
+_id = attrgetter("id")
 
 
 def box_of(task: Task) -> str:
@@ -61,14 +62,42 @@ def passed(task: Task | None) -> str:
     return task.upstream if status == PENDING else _PASSED.get(status, "")
 
 
-def _ties_by_id(tasks: Iterable[Task], newest_first: bool) -> Iterator[Task]:
-    """Tasks already in ``updated`` order, with each run of equal times put in id order
-    (the page's tie-break), so the result is sorted by (updated, id)."""
-    for _, run in itertools.groupby(tasks, key=_updated):
-        group = list(run)
-        if len(group) > 1:
-            group.sort(key=attrgetter("id"), reverse=newest_first)
-        yield from group
+def _ties_by_id(tasks: Iterable[Task | None]) -> Iterator[Task | None]:
+    """Tasks already in ``updated`` order, newest first, with each run of equal times put in
+    id order (the page's tie-break), so the result is sorted by (updated, id). A ``None``
+    (``luigid.core.pauses``) is passed on at once, even inside a run."""
+    run: list[Task] = []
+    for task in tasks:
+        if task is None:
+            yield None
+        elif not run or task.updated == run[0].updated:
+            run.append(task)
+        else:
+            yield from _by_id(run)
+            run = [task]
+    yield from _by_id(run)
+
+
+def _by_id(run: list[Task]) -> list[Task]:
+    if len(run) > 1:
+        run.sort(key=_id, reverse=True)
+    return run
+
+
+def _still_loaded(
+    loaded: list[Task], status: str, live_from: int, tasks: dict[str, Task]
+) -> Iterator[Task | None]:
+    """The tasks loaded at start-up still in ``status`` (``loaded`` sorted by update time),
+    newest first, with ``None`` after every ``LOOK_STEP`` skipped."""
+    skipped = 0
+    for task in reversed(loaded):
+        if task.status == status and task.seq <= live_from and tasks.get(task.id) is task:
+            yield task
+        else:
+            skipped += 1
+            if skipped == LOOK_STEP:
+                skipped = 0
+                yield None
 
 
 class UiCounts:
@@ -226,19 +255,16 @@ class UiCounts:
         self.compacting = None
         return True
 
-    def newest_first(self, status: str, live: Iterable[Task]) -> Iterator[Task]:
-        """The tasks of ``status`` by (updated, id), newest first; ``live`` is the status
-        index's tasks from the newest entry back."""
+    def newest_first(self, status: str, live: Iterable[Task | None]) -> Iterator[Item]:
+        """The tasks of ``status`` by (updated, id), newest first, with a ``Pause`` wherever
+        a source skipped ``LOOK_STEP`` entries (``luigid.core.pauses``); ``live`` is the
+        status index's entries from the newest back, ``None`` as such pauses."""
         live_from = self.live_from
-        recent = _ties_by_id(itertools.takewhile(lambda t: t.seq > live_from, live), True)
+        recent = _ties_by_id(itertools.takewhile(lambda t: t is None or t.seq > live_from, live))
         loaded = self.restored.get(status)
         if not loaded:
-            return recent
-        tasks = self._tasks
-        still = (
-            t for t in reversed(loaded) if t.status == status and t.seq <= live_from and tasks.get(t.id) is t
-        )
-        return heapq.merge(recent, _ties_by_id(still, True), key=lambda t: (t.updated, t.id), reverse=True)
+            return newest_first_merge(recent)
+        return newest_first_merge(recent, _ties_by_id(_still_loaded(loaded, status, live_from, self._tasks)))
 
     # ----------------------------------------------------------------- loading
 

@@ -13,6 +13,7 @@ import pytest
 
 from luigid.config import SchedulerConfig
 from luigid.core.browse import SCAN_STEP, SORT_KEYS, Page, Scans, View, browse
+from luigid.core.pauses import LOOK_STEP
 from luigid.scheduler import Scheduler
 from tests.core.support import Clock, add
 from tests.support.invariants import check_invariants, check_ui_counts
@@ -153,6 +154,32 @@ def test_a_long_walk_pauses(make_scheduler: Callable[..., Scheduler]) -> None:
     assert [t.id for t, _ in page.tasks] == ["T0"] and pauses >= 2
     page, pauses = run(s, View(search="A("))
     assert page.total == 3 * SCAN_STEP - 1 and pauses >= 3
+
+
+def _newest_removed(s: Scheduler, n: int) -> None:
+    """Remove the ``n`` newest PENDING tasks: what a walk newest first meets before the rest."""
+    pending = sorted(s.state.tasks_by_status("PENDING"), key=lambda t: t.updated)
+    s.state.remove_tasks([t.id for t in pending[-n:]])
+
+
+@pytest.mark.parametrize("reloaded", [False, True])
+def test_a_walk_pauses_while_it_skips_tasks_that_left(tmp_path: Any, clock: Clock, reloaded: bool) -> None:
+    # 80-90 ms in one step at 1M tasks, when a departed fleet's 200k tasks were removed
+    config = SchedulerConfig(state_path=str(tmp_path / "state.pickle"))
+    s = Scheduler(config)
+    skipped = 2 * LOOK_STEP  # fewer than half: no compaction has taken them out yet
+    for i in range(2 * skipped + 5):
+        clock.advance(1)
+        add(s, f"T{i:05d}", family="A")
+    if reloaded:  # the tasks loaded at start-up are walked from their own sorted list
+        s.dump()
+        s = Scheduler(config)
+        s.load()
+    _newest_removed(s, skipped)
+    page, pauses = run(s, View(boxes=("PENDING",), limit=5))
+    assert [t.id for t, _ in page.tasks] == [f"T{i:05d}" for i in reversed(range(skipped, skipped + 5))]
+    assert pauses >= 2
+    check_ui_counts(s)
 
 
 def test_after_a_reload_the_order_still_holds(tmp_path: Any, clock: Clock) -> None:
