@@ -102,6 +102,9 @@ class LocalChangeLog(Generations):
         self.gen = max(existing) + 1 if existing else 0
         self._fsync = fsync
         self._fd: int | None = None
+        #: files of generations before this one not yet synced, (generation, descriptor):
+        #: ``everysec`` rotations hand them to the background thread, which closes them
+        self._handed: list[tuple[int, int]] = []
         #: sequence number of the next record in this generation's file
         self._seq = 0
         self._dirty = False
@@ -233,6 +236,8 @@ class LocalChangeLog(Generations):
             try:
                 _fsync_path(self.path(self._sync_error_gen))
                 self._sync_error = None
+            except FileNotFoundError:  # deleted: a saved snapshot covers it
+                self._sync_error = None
             except OSError:
                 return
         if self._sync_error is not None or self.policy == "always":
@@ -241,20 +246,29 @@ class LocalChangeLog(Generations):
     # ------------------------------------------------------------ durability
 
     def sync(self) -> None:
-        """fsync what was written, if anything was."""
+        """fsync what was written, if anything was, and the files a rotation handed over
+        (``everysec``). The lock is not held across an fsync: the descriptor is duplicated
+        under it, so a rotation on the event loop never waits behind the thread's fsync."""
         with self._lock:
-            if not self._dirty or self._fd is None:
-                return
-            self._dirty = False
+            files, self._handed = self._handed, []
+            if self._dirty and self._fd is not None:
+                self._dirty = False
+                files.append((self.gen, os.dup(self._fd)))
+        for gen, fd in files:
             try:
-                self._fsync(self._fd)
-                if self._sync_error_gen == self.gen:
-                    self._sync_error = None
+                self._fsync(fd)
             except OSError as exc:
-                self._dirty = True
-                self._sync_error = f"could not fsync the change log {self.path(self.gen)}: {exc}"
-                self._sync_error_gen = self.gen
+                with self._lock:
+                    if gen == self.gen and self._fd is not None:
+                        self._dirty = True  # the thread tries again in a second
+                self._sync_error = f"could not fsync the change log {self.path(gen)}: {exc}"
+                self._sync_error_gen = gen
                 self._write_warning.warn("%s; %s", self._sync_error, REFUSING)
+            else:
+                if self._sync_error_gen == gen:
+                    self._sync_error = None
+            finally:
+                os.close(fd)
 
     def durable(self) -> Awaitable[None] | None:
         """What a reply waits for: with ``always``, its records on disk (None when nothing
@@ -303,9 +317,18 @@ class LocalChangeLog(Generations):
     # ------------------------------------------------------------ generations
 
     def rotate(self) -> int:
-        """Start a new generation; return the one a snapshot taken now covers."""
-        if self.policy != "no":
+        """Start a new generation; return the one a snapshot taken now covers. Under
+        ``always`` the file is synced first (its replies wait for that); under ``everysec``
+        it goes to the background thread, which syncs and closes it within a second: the
+        snapshot's fork comes right after this, on the event loop."""
+        if self.policy == "always":
             self.sync()
+        elif self.policy == "everysec":
+            with self._lock:
+                if self._dirty and self._fd is not None:
+                    self._handed.append((self.gen, self._fd))
+                    self._fd = None
+                    self._dirty = False
         self._close_file()
         self._release()
         covered = self.gen

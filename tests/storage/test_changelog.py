@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
+import threading
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -300,6 +302,57 @@ def test_everysec_syncs_in_the_background(tmp_path: Path) -> None:
     log = LocalChangeLog(str(tmp_path / "state.pickle"), "everysec", fsync=fsyncs)
     log.append("ping", b"{}", 1.0, [])
     wait_for(lambda: fsyncs.calls >= 1, timeout=10, what="the background fsync")
+    log.close()
+
+
+class ThreadFsyncs(Fsyncs):
+    """Remembers which thread made each fsync; ``hold`` keeps one waiting until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+        self.hold = threading.Event()
+        self.holding = threading.Event()
+        self.hold.set()
+
+    def __call__(self, fd: int) -> None:
+        self.threads.append(threading.current_thread().name)
+        self.holding.set()
+        self.hold.wait(10)
+        super().__call__(fd)
+
+
+def open_paths() -> set[str]:
+    return {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
+
+
+def test_an_everysec_rotation_leaves_the_fsync_to_the_background_thread(tmp_path: Path) -> None:
+    fsyncs = ThreadFsyncs()
+    log = LocalChangeLog(str(tmp_path / "state.pickle"), "everysec", fsync=fsyncs)
+    log.append("ping", b"{}", 1.0, [])
+    first = log.path(log.gen)
+    assert log.rotate() == 0
+    assert fsyncs.threads == []  # the snapshot's fork comes next, on the event loop
+    wait_for(lambda: fsyncs.threads == ["changelog-fsync"], timeout=10, what="the handed file's fsync")
+    wait_for(lambda: first not in open_paths(), timeout=10, what="the handed file closed")
+    log.close()
+
+
+def test_a_rotation_does_not_wait_behind_a_background_fsync(tmp_path: Path) -> None:
+    fsyncs = ThreadFsyncs()
+    log = LocalChangeLog(str(tmp_path / "state.pickle"), "everysec", fsync=fsyncs)
+    log.append("ping", b"{}", 1.0, [])
+    fsyncs.hold.clear()
+    syncing = threading.Thread(target=log.sync)  # as the background thread does once a second
+    syncing.start()
+    assert fsyncs.holding.wait(10)
+    rotating = threading.Thread(target=log.rotate)
+    rotating.start()
+    rotating.join(5)
+    assert not rotating.is_alive()  # done while that fsync still waits on the disk
+    assert syncing.is_alive()
+    fsyncs.hold.set()
+    syncing.join(10)
     log.close()
 
 

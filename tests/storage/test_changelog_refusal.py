@@ -139,6 +139,21 @@ def test_everysec_refuses_changes_after_its_background_fsync_failed(tmp_path: Pa
     log.close()
 
 
+def test_a_handed_file_that_fails_to_sync_after_its_snapshot_was_saved_refuses_nothing(
+    tmp_path: Path, caplog: Any
+) -> None:
+    fsync = FailingFsync()
+    log = LocalChangeLog(str(tmp_path / "state.pickle"), "everysec", fsync=fsync)
+    log.append("one", b"{}", 1.0, [])
+    covered = log.rotate()  # the file goes to the background thread, unsynced
+    log.discard_through(covered)  # the snapshot was saved first, and its file deleted
+    with caplog.at_level(logging.WARNING, "luigi.server"):
+        log.sync()  # then the thread's fsync of that file fails
+    assert log.refusing
+    assert log.recover()  # nothing to sync any more: the snapshot holds those changes
+    log.close()
+
+
 def test_a_damaged_log_on_a_full_disk_still_starts(
     tmp_path: Path, caplog: Any, allow_error_logs: None
 ) -> None:
