@@ -17,6 +17,7 @@ import signal
 import time
 from collections.abc import Callable
 
+from luigid.core import gcpause
 from luigid.core.state import State
 from luigid.storage.codec import StateFileError, encode_into
 from luigid.storage.files import temporary_path, write_atomically
@@ -94,13 +95,16 @@ class Snapshotter:
             except Exception as exc:
                 self._failed(str(exc))
             return
-        generation = self.journal.rotate() if self.journal is not None else None
-        read_end, write_end = os.pipe()
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child, which leaves through os._exit
-            os.close(read_end)
-            _snapshot_child(self.state, self.sink, write_end, parent, generation)
+        # the fork is the loop's longest pause at 1M tasks (~20 ms of CPU per GB of RSS): no
+        # collection started by an allocation here may add to it
+        with gcpause.paused():
+            generation = self.journal.rotate() if self.journal is not None else None
+            read_end, write_end = os.pipe()
+            parent = os.getpid()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child, which leaves through os._exit
+                os.close(read_end)
+                _snapshot_child(self.state, self.sink, write_end, parent, generation)
         os.close(write_end)
         self._child = (pid, read_end, time.monotonic(), generation)
 

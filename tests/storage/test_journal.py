@@ -3,6 +3,7 @@ last snapshot coming back when the daemon restarts from that snapshot."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ from luigid.config import SchedulerConfig
 from luigid.core.model import Task
 from luigid.scheduler import Scheduler
 from luigid.storage import safe_pickle
+from luigid.storage import snapshots as snapshots_module
 from luigid.storage.journal import Journal
 from luigid.storage.snapshots import Snapshotter
 
@@ -197,6 +199,41 @@ def test_snapshot_stores_its_generation_and_drops_covered_journals(tmp_path: Pat
     live.add_task(worker="w1", task_id="A_1", status="DONE")
     assert live.journal.generations() == [1]
     assert task_of(restart(path), "A_1").status == "DONE"
+
+
+def test_no_collection_runs_while_a_snapshot_forks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the fork is the longest pause of the loop at 1M tasks: nothing may add to it
+    path = tmp_path / "state.pickle"
+    live = running_dag(path)
+    snapshots = Snapshotter(live.state, str(path), 1.0, fork=True, journal=live.journal)
+    started: list[int] = []
+    during: list[int] = []  # collections started by the allocations right before the fork
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    def allocating_fork() -> int:
+        before = len(started)
+        _ = [[n] for n in range(100)]  # allocations that would start a collection
+        during.append(len(started) - before)
+        return real_fork()
+
+    real_fork = os.fork
+    monkeypatch.setattr(snapshots_module.os, "fork", allocating_fork)
+    was, threshold = gc.isenabled(), gc.get_threshold()
+    gc.enable()
+    gc.set_threshold(1)
+    gc.callbacks.append(watch)
+    try:
+        snapshots.take()
+    finally:
+        gc.callbacks.remove(watch)
+        gc.set_threshold(*threshold)
+        (gc.enable if was else gc.disable)()
+    monkeypatch.undo()
+    assert during == [0]
+    snapshots.stop()
 
 
 def test_final_save_covers_the_journal(tmp_path: Path) -> None:
