@@ -143,11 +143,15 @@ class Scans:
     A scan let go is not freed at once but a ``SWEEP`` of task pointers at a time
     (``sweep``, once per step of UI work): freeing a million pointers touches a million
     tasks, ~8 ms, and while a snapshot's forked child shares the pages, ~200 ms of
-    copy-on-write in one step."""
+    copy-on-write in one step. No more than a scan step looks at: a search keeps few of
+    the tasks it walks, so its pointers each touch a page of their own, and 20,000 of them
+    held the loop 65-88 ms right after a fork (docs/performance.md, "The ninth session").
+    A step adds at most as many pointers as it looks at, so sweeping as many per step
+    keeps up."""
 
     MAX_AGE = 10.0  # the page's own refresh interval
     MOST = 16
-    SWEEP = 20_000
+    SWEEP = SCAN_STEP
 
     def __init__(self) -> None:
         self._scans: dict[tuple[Any, ...], Scan] = {}
