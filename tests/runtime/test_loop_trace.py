@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import re
+import threading
 import time
 from collections.abc import Iterator
 
@@ -130,6 +133,38 @@ def test_garbage_collection_inside_a_callback_is_told(trace: LoopTrace) -> None:
     name = asyncio.run(scenario())
     assert name.startswith("test_garbage_collection_inside_a_callback_is_told.<locals>.collects")
     assert "(garbage collection " in name and ", the slowest of generation 2: " in name
+
+
+def test_a_long_callback_is_named_with_where_it_stood() -> None:
+    # the name says which request; the sample says where in it (a sweep, a scan step...)
+    trace = LoopTrace(home=os.path.dirname(os.path.abspath(__file__)))
+    trace.install()
+    try:
+
+        async def scenario() -> str:
+            trace.take()
+            asyncio.get_running_loop().call_soon(hold_the_loop)
+            asyncio.get_running_loop().call_soon(spin, 0.005)  # too short to be sampled
+            await asyncio.sleep(0.01)
+            return trace.take()[1]
+
+        name = asyncio.run(scenario())
+    finally:
+        trace.uninstall()
+    assert re.match(
+        r"hold_the_loop at test_loop_trace\.py:\d+ spin < test_loop_trace\.py:\d+ hold_the_loop", name
+    )
+    assert wait_gone()
+
+
+def wait_gone() -> bool:
+    """The sampling thread leaves within one of its intervals once the trace is uninstalled."""
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        if not any(t.name == "stall-trace-stacks" for t in threading.enumerate()):
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def test_uninstall_puts_the_loop_back() -> None:
