@@ -24,7 +24,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Mapping
 
 from luigid.core.model import STATUSES, Task
-from luigid.core.pauses import LOOK_STEP
+from luigid.core.pauses import thinned
 
 #: Entries a compaction copies per write of the state.
 COMPACT_STEP = 8
@@ -131,20 +131,16 @@ class Entries:
 
     def newest_first(self, status: str, after: int) -> Iterator[Task | None]:
         """The status's tasks that entered it with a ``seq`` above ``after``, the latest entry
-        first, with ``None`` after every ``LOOK_STEP`` entries skipped (``luigid.core.pauses``);
-        it may be read across steps, as ``walk``."""
+        first, thinned (``luigid.core.pauses``); it may be read across steps, as ``walk``."""
+        return thinned(self._newest_entries(status, after))
+
+    def _newest_entries(self, status: str, after: int) -> Iterator[Task | None]:
+        """Each entry above ``after``, the latest first: its task if current, else None."""
         log = self._logs[status]
         tasks, seqs, current = log.tasks, log.seqs, self._current
-        skipped = 0
         for at in range(len(tasks) - 1, -1, -1):
             seq = seqs[at]
             if seq <= after:
                 return
             task = tasks[at]
-            if current(task, seq):
-                yield task
-            else:
-                skipped += 1
-                if skipped == LOOK_STEP:
-                    skipped = 0
-                    yield None
+            yield task if current(task, seq) else None

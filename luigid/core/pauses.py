@@ -5,7 +5,7 @@ that left the status or the state) until a compaction, which starts only once th
 many as the current ones. Those can lie together: after a fleet's 200,000 tasks were removed
 at 1M tasks, the first task to show sat behind all of them, and one step of the UI's walk
 skipped them all (80-90 ms of CPU, ``bench/stall_run.py``). So a source yields ``None`` after
-every ``LOOK_STEP`` entries it skipped, and ``newest_first_merge`` turns each into a
+every ``LOOK_STEP`` entries it skipped (``thinned``), and ``newest_first_merge`` turns each into a
 ``Pause`` at the place in the order where it was met. The reader at the top (the UI's walk)
 pauses at each ``Pause`` and shows only tasks.
 """
@@ -35,6 +35,20 @@ class Pause:
 
 
 Item = Task | Pause
+
+
+def thinned(found: Iterable[Task | None]) -> Iterator[Task | None]:
+    """``found`` gives each entry's task, or None for an entry skipped: the tasks, with one
+    None for every ``LOOK_STEP`` skipped (what a source of ``newest_first_merge`` yields)."""
+    skipped = 0
+    for task in found:
+        if task is not None:
+            yield task
+        else:
+            skipped += 1
+            if skipped == LOOK_STEP:
+                skipped = 0
+                yield None
 
 
 def newest_first_merge(*streams: Iterable[Item | None]) -> Iterator[Item]:

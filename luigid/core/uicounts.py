@@ -37,7 +37,7 @@ from luigid.core.model import (
     UPSTREAM_FAILED,
     Task,
 )
-from luigid.core.pauses import LOOK_STEP, Item, newest_first_merge
+from luigid.core.pauses import Item, newest_first_merge, thinned
 
 #: What a task that is not PENDING passes to the tasks depending on it.
 _PASSED = {FAILED: UPSTREAM_FAILED, DISABLED: UPSTREAM_DISABLED}
@@ -88,16 +88,11 @@ def _still_loaded(
     loaded: list[Task], status: str, live_from: int, tasks: dict[str, Task]
 ) -> Iterator[Task | None]:
     """The tasks loaded at start-up still in ``status`` (``loaded`` sorted by update time),
-    newest first, with ``None`` after every ``LOOK_STEP`` skipped."""
-    skipped = 0
-    for task in reversed(loaded):
-        if task.status == status and task.seq <= live_from and tasks.get(task.id) is task:
-            yield task
-        else:
-            skipped += 1
-            if skipped == LOOK_STEP:
-                skipped = 0
-                yield None
+    newest first, thinned (``luigid.core.pauses``)."""
+    return thinned(
+        t if t.status == status and t.seq <= live_from and tasks.get(t.id) is t else None
+        for t in reversed(loaded)
+    )
 
 
 class UiCounts:
