@@ -25,6 +25,9 @@ from luigid.storage.statefile import Generations, save_state
 
 logger = logging.getLogger("luigi.server")
 
+#: How much lower the snapshot child's CPU priority is than the server's.
+CHILD_NICENESS = 10
+
 #: Writes one snapshot, in the forked child: (state, log generation covered, a check that
 #: raises once the server that asked for it has gone). The default writes the state file.
 Sink = Callable[[State, "int | None", Callable[[], None]], None]
@@ -161,6 +164,10 @@ def _snapshot_child(  # pragma: no cover
     code = 1
     try:
         gc.disable()  # a collection would also touch (and so copy) every page shared with the parent
+        # background work: on a machine with few cores the server's loop must win the CPU
+        # (a pickling child beside it on 2 cores is one way a stall comes with no callback)
+        with contextlib.suppress(OSError):
+            os.nice(CHILD_NICENESS)
         # drop inherited sockets: a connection the server closes must not stay open in here
         os.closerange(3, report_fd)
         os.closerange(report_fd + 1, _max_fd())

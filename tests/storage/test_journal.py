@@ -236,6 +236,24 @@ def test_no_collection_runs_while_a_snapshot_forks(tmp_path: Path, monkeypatch: 
     snapshots.stop()
 
 
+def test_the_snapshot_child_runs_at_a_lower_priority_than_the_server(tmp_path: Path) -> None:
+    path = tmp_path / "state.pickle"
+    live = running_dag(path)
+    seen = tmp_path / "niceness"
+
+    def sink(state: object, generation: int | None, check: object) -> None:  # runs in the child
+        seen.write_text(str(os.nice(0)))
+
+    snapshots = Snapshotter(live.state, str(path), 1.0, fork=True, journal=live.journal, sink=sink)
+    snapshots.take()
+    deadline = time.monotonic() + 30
+    while snapshots._child is not None and time.monotonic() < deadline:
+        snapshots.tick()
+        time.sleep(0.01)
+    assert snapshots.last_error == ""
+    assert int(seen.read_text()) == min(19, os.nice(0) + snapshots_module.CHILD_NICENESS)
+
+
 def test_final_save_covers_the_journal(tmp_path: Path) -> None:
     path = tmp_path / "state.pickle"
     live = running_dag(path)
