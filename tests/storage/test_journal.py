@@ -183,16 +183,21 @@ def test_only_the_last_journaled_status_counts(tmp_path: Path) -> None:
     assert task_of(restart(path), "A_1").status == "PENDING"
 
 
-def test_snapshot_stores_its_generation_and_drops_covered_journals(tmp_path: Path) -> None:
-    path = tmp_path / "state.pickle"
-    live = running_dag(path)
-    snapshots = Snapshotter(live.state, str(path), 1.0, fork=True, journal=live.journal)
+def take_and_wait(snapshots: Snapshotter) -> None:
+    """Take a forked snapshot and reap it, as the server's ticks do; it must have been saved."""
     snapshots.take()
     deadline = time.monotonic() + 30
     while snapshots._child is not None and time.monotonic() < deadline:
         snapshots.tick()
         time.sleep(0.01)
     assert snapshots.last_error == ""
+
+
+def test_snapshot_stores_its_generation_and_drops_covered_journals(tmp_path: Path) -> None:
+    path = tmp_path / "state.pickle"
+    live = running_dag(path)
+    snapshots = Snapshotter(live.state, str(path), 1.0, fork=True, journal=live.journal)
+    take_and_wait(snapshots)
     document = safe_pickle.loads(path.read_bytes())
     assert document["journal_generation"] == 0
     assert live.journal is not None and live.journal.generations() == []  # generation 0 is covered
@@ -245,12 +250,7 @@ def test_the_snapshot_child_runs_at_a_lower_priority_than_the_server(tmp_path: P
         seen.write_text(str(os.nice(0)))
 
     snapshots = Snapshotter(live.state, str(path), 1.0, fork=True, journal=live.journal, sink=sink)
-    snapshots.take()
-    deadline = time.monotonic() + 30
-    while snapshots._child is not None and time.monotonic() < deadline:
-        snapshots.tick()
-        time.sleep(0.01)
-    assert snapshots.last_error == ""
+    take_and_wait(snapshots)
     assert int(seen.read_text()) == min(19, os.nice(0) + snapshots_module.CHILD_NICENESS)
 
 
