@@ -253,22 +253,31 @@ class LocalChangeLog(Generations):
             files, self._handed = self._handed, []
             if self._dirty and self._fd is not None:
                 self._dirty = False
-                files.append((self.gen, os.dup(self._fd)))
+                try:
+                    files.append((self.gen, os.dup(self._fd)))
+                except OSError:  # no descriptor to spare: sync it here, under the lock
+                    self._dirty = not self._fsynced(self.gen, self._fd)
         for gen, fd in files:
             try:
-                self._fsync(fd)
-            except OSError as exc:
-                with self._lock:
-                    if gen == self.gen and self._fd is not None:
-                        self._dirty = True  # the thread tries again in a second
-                self._sync_error = f"could not fsync the change log {self.path(gen)}: {exc}"
-                self._sync_error_gen = gen
-                self._write_warning.warn("%s; %s", self._sync_error, REFUSING)
-            else:
-                if self._sync_error_gen == gen:
-                    self._sync_error = None
+                if not self._fsynced(gen, fd):
+                    with self._lock:
+                        if gen == self.gen and self._fd is not None:
+                            self._dirty = True  # the thread tries again in a second
             finally:
                 os.close(fd)
+
+    def _fsynced(self, gen: int, fd: int) -> bool:
+        """fsync one generation's file; a failure refuses changes until a retry succeeds."""
+        try:
+            self._fsync(fd)
+        except OSError as exc:
+            self._sync_error = f"could not fsync the change log {self.path(gen)}: {exc}"
+            self._sync_error_gen = gen
+            self._write_warning.warn("%s; %s", self._sync_error, REFUSING)
+            return False
+        if self._sync_error_gen == gen:
+            self._sync_error = None
+        return True
 
     def durable(self) -> Awaitable[None] | None:
         """What a reply waits for: with ``always``, its records on disk (None when nothing

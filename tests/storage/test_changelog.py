@@ -5,6 +5,7 @@ older luigid left (status journals)."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -353,6 +354,23 @@ def test_a_rotation_does_not_wait_behind_a_background_fsync(tmp_path: Path) -> N
     assert syncing.is_alive()
     fsyncs.hold.set()
     syncing.join(10)
+    log.close()
+
+
+def test_with_no_descriptor_to_spare_the_sync_still_happens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fsyncs = Fsyncs()
+    log = LocalChangeLog(str(tmp_path / "state.pickle"), "everysec", fsync=fsyncs)
+    log.append("ping", b"{}", 1.0, [])
+
+    def no_descriptors(fd: int) -> int:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(os, "dup", no_descriptors)
+    log.sync()
+    assert fsyncs.calls == 1 and not log.refusing
+    monkeypatch.undo()
     log.close()
 
 
