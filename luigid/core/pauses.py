@@ -4,7 +4,7 @@ A status's newest-first order is read from lists that keep entries no longer cur
 that left the status or the state) until a compaction, which starts only once they may be as
 many as the current ones. Those can lie together: after a fleet's 200,000 tasks were removed
 at 1M tasks, the first task to show sat behind all of them, and one step of the UI's walk
-skipped them all (80-90 ms of CPU, ``bench/stall_run.py``). So a source yields ``None`` after
+skipped them all (130 ms, in process). So a source yields ``None`` after
 every ``LOOK_STEP`` entries it skipped (``thinned``), and ``newest_first_merge`` turns each into a
 ``Pause`` at the place in the order where it was met. The reader at the top (the UI's walk)
 pauses at each ``Pause`` and shows only tasks.
