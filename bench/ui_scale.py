@@ -452,7 +452,13 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--luigi-fleet", action="store_true", help="also run the browser fleet against luigi")
     parser.add_argument("--luigi-venv", type=Path, default=BENCH / ".venv-luigi")
+    parser.add_argument(
+        "--stall-trace",
+        action="store_true",
+        help="start ours with [scheduler] stall_trace on, so that its log names what held the loop",
+    )
     args = parser.parse_args(argv)
+    ours = DaemonSpec("ours", OURS_TEMPLATE, "[scheduler]\nstall_trace = true\n" if args.stall_trace else "")
 
     from playwright.sync_api import sync_playwright
 
@@ -485,7 +491,7 @@ def main(argv: list[str]) -> int:
             print(f"[ui] luigi's Scheduler builds {args.luigi_tasks:,} tasks ...", flush=True)
             python = args.luigi_venv / "bin" / "python"
             built = build_state(python, "luigi.scheduler", state, args.luigi_tasks, env)
-            for spec in (DaemonSpec("luigi", LUIGI_TEMPLATE), DaemonSpec("ours", OURS_TEMPLATE)):
+            for spec in (DaemonSpec("luigi", LUIGI_TEMPLATE), ours):
                 with_fleet = spec.name == "ours" or args.luigi_fleet
                 row = measure(pw, spec, state, workdir, args.luigi_venv, args, with_fleet)
                 rows.append({"tasks": built, **row})
@@ -495,7 +501,7 @@ def main(argv: list[str]) -> int:
             print(f"[ui] luigid's Scheduler builds {args.tasks:,} tasks ...", flush=True)
             built = build_state(sys.executable, "luigid.scheduler", state, args.tasks, env)
             print(f"[ui] {built:,} tasks, {state.stat().st_size / 2**20:.0f} MB state file", flush=True)
-            row = measure(pw, DaemonSpec("ours", OURS_TEMPLATE), state, workdir, args.luigi_venv, args, True)
+            row = measure(pw, ours, state, workdir, args.luigi_venv, args, True)
             rows.append({"tasks": built, **row})
             save()
     print(json.dumps(meta))
