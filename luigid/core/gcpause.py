@@ -16,6 +16,7 @@ records hold no reference cycles. Hence:
   and full collections in turn.
 - ``freeze_after_slow_collections()`` while a graph grows: the survivors of a slow full
   collection are frozen, so the next one walks only what arrived since.
+- ``collect_young()`` after each step of work that replaces frozen objects: see there.
 - ``unwalked()`` for a long-lived container of up to many tasks (the reply cache's slots and
   the set of a compaction pass, a UI scan's sorted runs): frozen at once, so no collection run
   by a request walks it, however it grows in place afterwards.
@@ -95,6 +96,19 @@ def freeze_after_slow_collections(threshold: float = SLOW_FULL_COLLECTION) -> No
     ``threshold`` seconds (the daemon's policy, as its periodic freeze after pruning)."""
     if not any(isinstance(callback, _SlowCollections) for callback in gc.callbacks):
         gc.callbacks.append(_SlowCollections(threshold))
+
+
+def collect_young() -> None:
+    """Collect the young generation now, unless collection is paused or off.
+
+    The collector starts a young collection when allocations outnumber deallocations by its
+    threshold (700). Work that replaces frozen objects with new ones (a prune round taking a
+    departed fleet off a million tasks makes each ready task a new rank key) frees one object
+    per object it makes: the count stays flat while the young generation grows, until some
+    other allocation tips it and one collection walks it all (292k objects, 100-180 ms at 1M
+    tasks). Called after every such step, it walks one step's worth (well under 1 ms)."""
+    if gc.isenabled():
+        gc.collect(0)
 
 
 C = TypeVar("C")

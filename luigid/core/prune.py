@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from itertools import islice
 
 from luigid.config import SchedulerConfig
-from luigid.core import clock
+from luigid.core import clock, gcpause
 from luigid.core.model import BATCH_RUNNING, RUNNING, Task
 from luigid.core.ports import Metrics
 from luigid.core.state import State
@@ -75,6 +76,7 @@ class Pruner:
             self._round = None
             raise
         finally:
+            gcpause.collect_young()  # a slice replaces frozen objects: see collect_young
             self._metrics.observe_prune(time.perf_counter() - started)
         self._round = None
         logger.debug("Done pruning task graph")
@@ -94,8 +96,10 @@ class Pruner:
         yield len(running)
         while state.settle_departures(step):
             yield step
-        # Tasks looked at and kept are queued again only at the end of the round: one whose
-        # timer is due but changes nothing would otherwise be taken again and again.
+        # A task looked at and left is queued again at once when its timers are all still to
+        # come. One with a timer already due that changed nothing is kept until the round's
+        # end, or it would be taken again and again. (Keeping every one till then meant a
+        # dict of every task after a fleet departed: 20-30 ms to grow, and to free, at 1M.)
         kept: dict[str, Task] = {}
         while state.has_prune_work(clock.now()):
             work, taken = state.take_prune_work(clock.now(), step)  # stale timers count too
@@ -108,13 +112,14 @@ class Pruner:
                     # kept earlier in the round? Let go of it now: holding the last reference
                     # to every removed task freed them all at the round's end, in one stall
                     kept.pop(task.id, None)
+                elif state.timers_to_come(task, clock.now()):
+                    state.reschedule(task)
                 else:
                     kept[task.id] = task
             state.remove_tasks(expired)
             yield taken
-        later = list(kept.values())
-        for start in range(0, len(later), step):
-            chunk = later[start : start + step]
+        later = iter(kept.values())  # nothing changes ``kept`` from here on
+        while chunk := list(islice(later, step)):
             for task in chunk:
                 if state.get_task(task.id) is task:  # not removed (and re-added) meanwhile
                     state.reschedule(task)

@@ -305,6 +305,10 @@ class State:
         """Tasks prune must look at now, and how many queue entries that took (``PruneQueue.take``)."""
         return self.queue.take(self._tasks, now, limit)
 
+    def timers_to_come(self, task: Task, now: float) -> bool:
+        """None of the task's retry, re-enable and removal times has come by ``now``."""
+        return all(when > now for when in self.queue.dues(task))
+
     def reschedule(self, task: Task) -> None:
         """Prune looked at the task and left it: keep its remaining timers queued."""
         self.queue.schedule(task)

@@ -165,3 +165,27 @@ def test_no_collection_walks_the_reply_cache_slots_or_a_pass_under_way(collector
     gc.collect()
     walked = _walked_ids()
     assert id(cache._slots) not in walked and id(cache._kept) not in walked
+
+
+def test_collect_young_walks_what_replacing_frozen_objects_piled_up() -> None:
+    """Freeing a frozen object for each one made keeps the collector's count flat: without
+    a collection asked for, the young generation grows with every replacement."""
+    gc.collect()
+    items = [[index] for index in range(5000)]
+    gc.freeze()
+    try:
+        for index in range(len(items)):
+            items[index] = [index]
+        piled = len(gc.get_objects(generation=0))
+        gcpause.collect_young()
+        assert piled >= len(items)  # no collection came on its own
+        assert len(gc.get_objects(generation=0)) < 100
+    finally:
+        gc.unfreeze()
+
+
+def test_collect_young_leaves_a_pause_alone() -> None:
+    with gcpause.paused():
+        kept = [[index] for index in range(1000)]
+        gcpause.collect_young()
+        assert len(gc.get_objects(generation=0)) >= len(kept)

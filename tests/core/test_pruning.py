@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -270,3 +271,63 @@ def test_a_step_takes_at_most_prune_step_timers_even_for_tasks_already_gone(
     assert steps and max(steps) <= 3
     assert len(steps) > 12 // 3  # the stale timers took steps of their own
     assert s.task_list() == {}
+
+
+def test_a_slice_leaves_no_pile_in_the_young_generation(make_scheduler: Make, clock: Clock) -> None:
+    """Taking a departed worker off its tasks gives each ready one a new rank key and frees
+    the old, frozen one: the collector's count stays flat, so without a young collection
+    after each slice the new keys piled up until one collection walked them all."""
+    s = make_scheduler(remove_delay=100, worker_disconnect_delay=10)
+    for i in range(3000):
+        add(s, f"T_{i}", worker="w1")
+    clock.advance(11)
+    gc.collect()
+    gc.freeze()  # as the daemon does after loading
+    try:
+        piles = []
+        while s.prune_slice(500):
+            piles.append(len(gc.get_objects(generation=0)))
+        assert len(piles) > 3
+        assert max(piles) < 500
+    finally:
+        gc.unfreeze()
+
+
+def test_a_task_whose_timers_are_to_come_is_queued_again_within_the_round(
+    make_scheduler: Make, clock: Clock
+) -> None:
+    """Not held until the round's end: after a fleet departs that would be every task."""
+    s = make_scheduler(remove_delay=100, worker_disconnect_delay=10)
+    s.pruner.step = 10
+    for i in range(100):
+        add(s, f"T_{i}", worker="w1")
+    clock.advance(11)
+    calls = 1
+    while s.prune_slice(10):
+        calls += 1
+    # a step for the workers, twenty to settle the departure (each task is one the worker
+    # could run and one it had a stake in), ten to mark the tasks; before, ten more at the
+    # end to queue them again
+    assert calls <= 31
+    assert all(t.remove == clock() + 100 for t in s.state.tasks())
+    clock.advance(101)
+    while s.prune_slice(10):
+        pass
+    assert s.task_list() == {}
+
+
+def test_a_due_timer_that_changes_nothing_does_not_keep_the_round_going(
+    make_scheduler: Make, clock: Clock
+) -> None:
+    """A failed task whose retry time has come, with retrying off (a negative retry_delay):
+    prune looks at it once per round, and queues it again only at the round's end."""
+    s = make_scheduler(remove_delay=100, worker_disconnect_delay=10, retry_delay=-1)
+    add(s, "A_1", worker="w1", status="FAILED")
+    task = s.state.get_task("A_1")
+    assert task is not None
+    task.retry = clock() - 1
+    s.state.reschedule(task)
+    s.ping(worker="w1")
+    assert not s.prune_slice(10)  # the round ends
+    assert status_of(s, "A_1") == "FAILED"
+    assert s.state.has_prune_work(clock())  # its timer is queued again for the next round
