@@ -167,25 +167,42 @@ def test_no_collection_walks_the_reply_cache_slots_or_a_pass_under_way(collector
     assert id(cache._slots) not in walked and id(cache._kept) not in walked
 
 
-def test_collect_young_walks_what_replacing_frozen_objects_piled_up() -> None:
-    """Freeing a frozen object for each one made keeps the collector's count flat: without
-    a collection asked for, the young generation grows with every replacement."""
-    gc.collect()
-    items = [[index] for index in range(5000)]
+def _replace_frozen(count: int) -> list[list[int]]:
+    """``count`` new tracked objects, each freeing a frozen one it replaces: the collector's
+    count stays flat while the young generation grows by ``count``."""
+    items = [[index] for index in range(count)]
     gc.freeze()
-    try:
-        for index in range(len(items)):
-            items[index] = [index]
-        piled = len(gc.get_objects(generation=0))
-        gcpause.collect_young()
-        assert piled >= len(items)  # no collection came on its own
-        assert len(gc.get_objects(generation=0)) < 100
-    finally:
-        gc.unfreeze()
+    for index in range(count):
+        items[index] = [index]
+    return items
 
 
-def test_collect_young_leaves_a_pause_alone() -> None:
+def test_a_pause_that_replaced_frozen_objects_freezes_what_it_piled_up(collector_on: None) -> None:
+    with gcpause.paused():
+        kept = _replace_frozen(gcpause.FREEZE_YOUNG_ABOVE + 1000)
+        assert gc.get_count()[0] < 700  # the collector's count saw nothing pile up
+    walked = _walked_ids()
+    assert not any(id(item) in walked for item in kept)
+
+
+def test_collect_young_walks_a_step_of_replacements(collector_on: None) -> None:
+    items = _replace_frozen(5000)
+    assert gcpause.young_objects() >= len(items)  # no collection came on its own
+    frozen = gc.get_freeze_count()
+    gcpause.collect_young()
+    assert gcpause.young_objects() < 100
+    assert gc.get_freeze_count() == frozen  # collected, not frozen
+
+
+def test_collect_young_freezes_a_pile_rather_than_walk_it(collector_on: None) -> None:
+    items = _replace_frozen(gcpause.FREEZE_YOUNG_ABOVE + 1000)
+    gcpause.collect_young()
+    walked = _walked_ids()
+    assert not any(id(item) in walked for item in items)
+
+
+def test_collect_young_leaves_a_pause_alone(collector_on: None) -> None:
     with gcpause.paused():
         kept = [[index] for index in range(1000)]
         gcpause.collect_young()
-        assert len(gc.get_objects(generation=0)) >= len(kept)
+        assert gcpause.young_objects() >= len(kept)
