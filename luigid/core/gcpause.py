@@ -34,17 +34,23 @@ from typing import TypeVar
 class _Pause:
     depth = 0
     resume = False
+    began = 0.0
 
 
 #: A pause that ends with more objects than this in the young generation freezes them.
 #: Below it the next young collection walks them in a few milliseconds.
 FREEZE_YOUNG_ABOVE = 20_000
+#: A pause longer than this (seconds) freezes the young generation whatever it holds: bulk
+#: work across many pieces (a whole graph), whose pile the count may not show (see
+#: ``young_objects``), and which listing would take 10-20 ms to measure at 1M tasks.
+FREEZE_AFTER_PAUSE = 0.1
 
 
 @contextmanager
 def paused() -> Iterator[None]:
     if _Pause.depth == 0:
         _Pause.resume = gc.isenabled()
+        _Pause.began = time.perf_counter()
         gc.disable()
     _Pause.depth += 1
     try:
@@ -63,7 +69,8 @@ def _freeze_if_piled_up() -> None:
     with a streamed reply run inside its pause, but left no cyclic garbage in it either
     (docs/performance.md, "Stalls at one million tasks"), so nothing is kept that a
     collection would have freed."""
-    if young_objects() > FREEZE_YOUNG_ABOVE:
+    lasted = time.perf_counter() - _Pause.began
+    if lasted > FREEZE_AFTER_PAUSE or gc.get_count()[0] > FREEZE_YOUNG_ABOVE:
         gc.freeze()
 
 
@@ -72,7 +79,7 @@ def young_objects() -> int:
     allocations minus deallocations: work that frees a frozen object for each one it makes
     (a reply over more tasks than the reply cache holds evicts one entry per entry it
     caches) keeps the count flat while the young generation grows (250k objects after a
-    whole graph at 1M tasks, with a count under 700). Listing them costs a few ms at that
+    whole graph at 1M tasks, with a count under 700). Listing them costs 10-20 ms at that
     size; a collection walking them, 90."""
     return len(gc.get_objects(generation=0))
 

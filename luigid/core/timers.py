@@ -19,6 +19,7 @@ from typing import Any
 
 from luigid.config import SchedulerConfig
 from luigid.core.model import DISABLED, FAILED, RUNNING, Task
+from luigid.core.shards import ShardedSet
 
 
 def unstaked(task: Task) -> bool:
@@ -27,76 +28,49 @@ def unstaked(task: Task) -> bool:
     return not task.stakeholders and task.remove is None and task.status != RUNNING
 
 
-#: Unmarked keeps its ids in this many sets, so that no one set grows its table by much
-UNMARKED_SHARDS = 64
-
-
 class Unmarked:
     """Ids of tasks that may have lost their last stakeholder, a set handed out smallest
     first (a heap beside it; an id discarded stays in the heap until reached, then skipped).
 
-    After a fleet departs it holds every task. One set that size grows its table in one
-    step, inside one prune slice (10-20 ms at 1M tasks, about 100 ms on a busy daemon), so
-    the ids are spread over ``UNMARKED_SHARDS`` sets by hash. The heap is one list, made
-    once and grown in place: frozen with the loaded state, no collection walks it (a sorted
-    list of sublists would be walked, its new sublists being young)."""
+    After a fleet departs it holds every task, so the set is sharded (``ShardedSet``: one
+    set that size grew its table inside one prune slice). The heap is one list, made once
+    and grown in place: frozen with the loaded state, no collection walks it."""
 
     def __init__(self, ids: Iterable[str] = ()) -> None:
-        self._shards: list[set[str]] = [set() for _ in range(UNMARKED_SHARDS)]
-        self._size = 0
-        for task_id in ids:
-            self._add(task_id)
-        self._heap = list(self)
-        self._heap.sort()
+        self._ids = ShardedSet(ids)
+        self._heap = sorted(self._ids)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # a copy pickled by an older luigid: one set (``_ids``) beside the heap
-        if "_ids" in state:
-            self.__init__(state["_ids"])  # type: ignore[misc]
-        else:
+        ids = state["_ids"]
+        if isinstance(ids, ShardedSet):
             self.__dict__.update(state)
-
-    def _shard(self, task_id: str) -> set[str]:
-        return self._shards[hash(task_id) % UNMARKED_SHARDS]
-
-    def _add(self, task_id: str) -> bool:
-        shard = self._shard(task_id)
-        if task_id in shard:
-            return False
-        shard.add(task_id)
-        self._size += 1
-        return True
+        else:  # a copy pickled by an older luigid: one plain set beside the heap
+            self.__init__(ids)  # type: ignore[misc]
 
     def add(self, task_id: str) -> None:
-        if self._add(task_id):
+        if self._ids.add(task_id):
             heapq.heappush(self._heap, task_id)
 
     def discard(self, task_id: str) -> None:
-        shard = self._shard(task_id)
-        if task_id in shard:
-            shard.remove(task_id)
-            self._size -= 1
+        self._ids.discard(task_id)
 
     def pop(self) -> str:
         """The smallest id (KeyError when empty)."""
-        heap = self._heap
+        ids, heap = self._ids, self._heap
         while heap:
             task_id = heapq.heappop(heap)
-            shard = self._shard(task_id)
-            if task_id in shard:
-                shard.remove(task_id)
-                self._size -= 1
+            if ids.discard(task_id):
                 return task_id
         raise KeyError("pop from an empty Unmarked")
 
     def __contains__(self, task_id: object) -> bool:
-        return isinstance(task_id, str) and task_id in self._shard(task_id)
+        return task_id in self._ids
 
     def __iter__(self) -> Iterator[str]:
-        return (task_id for shard in self._shards for task_id in shard)
+        return iter(self._ids)
 
     def __len__(self) -> int:
-        return self._size
+        return len(self._ids)
 
 
 class PruneQueue:

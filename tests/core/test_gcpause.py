@@ -177,9 +177,13 @@ def _replace_frozen(count: int) -> list[list[int]]:
     return items
 
 
-def test_a_pause_that_replaced_frozen_objects_freezes_what_it_piled_up(collector_on: None) -> None:
+def test_a_long_pause_freezes_its_pile_though_the_count_shows_none(
+    collector_on: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole graph over more tasks than the reply cache holds: each entry cached evicts one."""
+    monkeypatch.setattr(gcpause, "FREEZE_AFTER_PAUSE", 0.0)  # every pause counts as long
     with gcpause.paused():
-        kept = _replace_frozen(gcpause.FREEZE_YOUNG_ABOVE + 1000)
+        kept = _replace_frozen(1000)
         assert gc.get_count()[0] < 700  # the collector's count saw nothing pile up
     walked = _walked_ids()
     assert not any(id(item) in walked for item in kept)

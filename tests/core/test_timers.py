@@ -6,7 +6,6 @@ import pickle
 
 import pytest
 
-from luigid.core import timers
 from luigid.core.timers import Unmarked
 
 
@@ -37,18 +36,6 @@ def test_a_discarded_id_is_skipped_and_may_come_back() -> None:
     assert drain(unmarked) == ["B", "C"]
     with pytest.raises(KeyError):
         unmarked.pop()
-
-
-def test_many_ids_are_spread_over_the_shards() -> None:
-    """No one set holds them all, so none grows its table over the whole."""
-    ids = [f"Task_{i}" for i in range(10_000)]
-    unmarked = Unmarked(ids[:5000])
-    for task_id in ids[5000:]:
-        unmarked.add(task_id)
-    sizes = [len(shard) for shard in unmarked._shards]
-    assert len(sizes) == timers.UNMARKED_SHARDS
-    assert max(sizes) < 3 * len(ids) // timers.UNMARKED_SHARDS
-    assert drain(unmarked) == sorted(ids)
 
 
 def test_a_copy_pickled_by_an_older_luigid_is_taken() -> None:
