@@ -12,8 +12,8 @@ records hold no reference cycles. Hence:
   if it was on when the first began. What a pause leaves alive waits in the young generation
   until it ends: when that is more than ``FREEZE_YOUNG_ABOVE`` objects (the first whole graph
   fills every task's reply cache, about 2.7 tracked objects per task: cache entry, sorted
-  edges, display name), it is frozen at once, rather than walked by the next young, middle
-  and full collections in turn.
+  edges, display name), or the pause lasted over ``FREEZE_AFTER_PAUSE``, it is frozen at
+  once, rather than walked by the next young, middle and full collections in turn.
 - ``freeze_after_slow_collections()`` while a graph grows: the survivors of a slow full
   collection are frozen, so the next one walks only what arrived since.
 - ``collect_young()`` after each step of work that replaces frozen objects: see there.
