@@ -70,7 +70,7 @@ def breakdown(sched: Scheduler) -> dict[str, int]:
     tasks = list(state.tasks())
     parts: dict[str, int] = defaultdict(int)
     parts["Task object"] = sum(sizer.size(t) for t in tasks)
-    for name in ("id", *(n for n in Task.__slots__ if n != "id")):
+    for name in ("id", *(n for n in (*Task.FIELDS, "extras") if n != "id")):
         parts[f"field {name}"] = sum(sizer.deep(getattr(t, name)) for t in tasks)
     parts["state: tasks dict"] = sizer.size(state._tasks)
     parts["state: status index dicts"] = sum(sizer.size(d) for d in state._by_status.values())

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from typing import Any, NamedTuple
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from luigid.core import clock
+
+T = TypeVar("T")
 
 # Task statuses, as luigi's workers send and expect them.
 PENDING = "PENDING"
@@ -74,54 +77,116 @@ class RetryPolicy(NamedTuple):
     disable_window: float
 
 
+#: The fields nearly every task keeps at these values all its life (batches, failures,
+#: messages, progress...), and their defaults. They live in a ``TaskExtras`` record made on
+#: the first other value written to one of them: a ``Task`` has 28 slots instead of 41 (256 B
+#: instead of 360), and the forked snapshot writer copies fewer pages of tasks
+#: (docs/performance.md, "Memory per task").
+EXTRA_DEFAULTS: dict[str, Any] = {
+    "accepts_messages": False,
+    "batch_id": None,
+    "batchable": False,
+    "expl": None,
+    "failures": (),
+    "first_failure_time": None,
+    "hidden_params": NOTHING,
+    "owners": None,
+    "progress_percentage": None,
+    "resources_running": None,
+    "scheduler_disable_time": None,
+    "scheduler_message_responses": NOTHING,
+    "status_message": None,
+    "tracking_url": None,
+}
+
+
+class TaskExtras:
+    """A task's rarely set fields (``EXTRA_DEFAULTS``), read and written as the task's own
+    attributes (see ``Task``)."""
+
+    __slots__ = tuple(EXTRA_DEFAULTS)
+
+    def __init__(self) -> None:
+        for name, value in EXTRA_DEFAULTS.items():
+            setattr(self, name, value)
+
+
+if TYPE_CHECKING:
+
+    class Extra(Generic[T]):
+        """What the type checker sees of a field kept in ``extras``."""
+
+        def __get__(self, task: Task, owner: type[Task]) -> T:
+            raise NotImplementedError
+
+        def __set__(self, task: Task, value: T) -> None:
+            raise NotImplementedError
+
+
+#: The record of every task whose extra fields all have their defaults: shared, so never
+#: written (the first write to a task's extra field gives it a record of its own).
+NO_EXTRAS = TaskExtras()
+
+
 class Task:
-    """One task the scheduler knows of (possibly only as a dependency placeholder)."""
+    """One task the scheduler knows of (possibly only as a dependency placeholder).
+
+    The fields in ``EXTRA_DEFAULTS`` are properties over ``extras`` (declared below for the
+    type checker, made after the class); every other field is a slot. ``FIELDS`` names them
+    all, in the order the state file's rows keep them.
+    """
 
     DEFAULT_PRIORITY = 0
 
     __slots__ = (
-        "accepts_messages",
-        "batch_id",
-        "batchable",
         "counted",
         "deps",
         "display",
         "encoded",
-        "expl",
-        "failures",
+        "extras",
         "family",
-        "first_failure_time",
-        "hidden_params",
         "id",
         "module",
-        "owners",
         "param_visibilities",
         "params",
         "priority",
-        "progress_percentage",
         "public_params",
         "ready_key",
         "remove",
         "resources",
-        "resources_running",
         "retry",
         "retry_policy",
         "runnable",
-        "scheduler_disable_time",
-        "scheduler_message_responses",
         "seq",
         "stakeholders",
         "status",
-        "status_message",
         "time",
         "time_running",
-        "tracking_url",
         "unmet",
         "updated",
         "upstream",
         "worker_running",
         "workers",
     )
+
+    if TYPE_CHECKING:  # kept in ``extras``: see EXTRA_DEFAULTS; ``_extra_field`` makes them
+        accepts_messages = Extra[bool]()
+        batch_id = Extra[str | None]()
+        batchable = Extra[bool]()
+        expl = Extra[Any]()
+        failures = Extra["deque[float] | tuple[()]"]()
+        first_failure_time = Extra[float | None]()
+        hidden_params = Extra[dict[str, Any]]()
+        owners = Extra[list[str] | None]()
+        progress_percentage = Extra[float | None]()
+        resources_running = Extra[dict[str, int] | None]()
+        scheduler_disable_time = Extra[float | None]()
+        scheduler_message_responses = Extra[dict[str, Any]]()
+        status_message = Extra[str | None]()
+        tracking_url = Extra[str | None]()
+
+    #: every field a task has, slots and extras alike (not ``extras`` itself), sorted
+    FIELDS: tuple[str, ...]
 
     #: slots the state derives from the others (index bookkeeping and caches): rebuilt on
     #: load, so not part of what a task *is*
@@ -145,6 +210,7 @@ class Task:
         progress_percentage: float | None = None,
     ) -> None:
         now = clock.now()
+        self.extras = NO_EXTRAS
         self.id = task_id
         #: workers that want this task done; the task is kept while any of them lives
         self.stakeholders: frozenset[str] = NO_IDS
@@ -161,10 +227,8 @@ class Task:
         self.remove: float | None = None
         self.worker_running: str | None = None
         self.time_running: float | None = None
-        self.expl: Any = None
         self.priority = priority
         self.resources: dict[str, int] = dict(resources) if resources else NOTHING
-        self.resources_running: dict[str, int] | None = None
         self.family = shared_name(family)
         self.module = shared_name(module)
         # not copied: the scheduler hands in one shared map per distinct visibility set
@@ -175,23 +239,21 @@ class Task:
         self.display: str | None = None
         self.params: dict[str, Any] = {}
         self.public_params: dict[str, Any] = {}
-        self.hidden_params: dict[str, Any] = {}
         self.set_params(params)
-        self.accepts_messages = accepts_messages
         self.retry_policy = retry_policy
-        # failure times; an empty tuple until the first failure (an empty deque is far bigger,
-        # and most tasks never fail: docs/performance.md, "Figures behind the code")
-        self.failures: deque[float] | tuple[()] = ()
-        self.first_failure_time: float | None = None
-        self.tracking_url = tracking_url
-        self.status_message = status_message
-        self.progress_percentage = progress_percentage
-        self.scheduler_message_responses: dict[str, Any] = NOTHING  # replaced on first response
-        self.scheduler_disable_time: float | None = None
+        # the other extra fields start at their defaults: failure times are an empty tuple
+        # until the first failure (an empty deque is far bigger, and most tasks never fail:
+        # docs/performance.md, "Figures behind the code"); message responses are NOTHING
+        # until the first one
+        if accepts_messages:
+            self.accepts_messages = accepts_messages
+        if tracking_url is not None:
+            self.tracking_url = tracking_url
+        if status_message is not None:
+            self.status_message = status_message
+        if progress_percentage is not None:
+            self.progress_percentage = progress_percentage
         self.runnable = False
-        self.batchable = False
-        self.batch_id: str | None = None
-        self.owners: list[str] | None = None
         # index bookkeeping, owned by luigid.core.state: order of entering the current status
         # (luigi's tie-break), deps not yet DONE, and the key under which the task sits in
         # the ready lists (None when it is not ready to run)
@@ -209,6 +271,16 @@ class Task:
 
     def __repr__(self) -> str:
         return f"Task({self.id!r}, {self.status})"
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        # pickled field by field, as when every field was a slot (luigid 0.1's state files
+        # pickled tasks), whatever the layout: ``extras`` is not a field
+        return None, {name: getattr(self, name) for name in Task.FIELDS}
+
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
+        self.extras = NO_EXTRAS
+        for name, value in state[1].items():
+            setattr(self, name, value)
 
     def set(self, **fields: Any) -> None:
         """Write fields that task_list and graph replies show (status, workers, priority,
@@ -234,7 +306,9 @@ class Task:
         vis = self.param_visibilities
         if not any(v != VISIBILITY_PUBLIC for v in vis.values()):
             # the common case: everything public; share the dict rather than copy it
-            self.public_params, self.hidden_params = self.params, NOTHING
+            self.public_params = self.params
+            if self.extras is not NO_EXTRAS:
+                self.hidden_params = NOTHING
             return
         self.public_params = {
             k: v for k, v in self.params.items() if vis.get(k, VISIBILITY_PUBLIC) == VISIBILITY_PUBLIC
@@ -290,6 +364,27 @@ class Task:
         (``ReplyCache.name`` has just found it missing)."""
         shown = ", ".join(f"{k}={v}" for k, v in sorted(self.public_params.items()))
         return f"{self.family}({shown})"
+
+
+def _extra_field(name: str, default: Any) -> property:
+    """``Task.<name>``: read straight from ``extras`` (in C, no Python frame: replies and
+    snapshots read these for every task); a write other than the default gives a task that
+    shares ``NO_EXTRAS`` a record of its own first."""
+
+    def write(task: Task, value: Any) -> None:
+        extras = task.extras
+        if extras is NO_EXTRAS:
+            if value is default:
+                return
+            extras = task.extras = TaskExtras()
+        setattr(extras, name, value)
+
+    return property(attrgetter(f"extras.{name}"), write, doc=f"``extras.{name}`` (default {default!r})")
+
+
+for _name, _default in EXTRA_DEFAULTS.items():
+    setattr(Task, _name, _extra_field(_name, _default))
+Task.FIELDS = tuple(sorted({*Task.__slots__, *EXTRA_DEFAULTS} - {"extras"}))
 
 
 class Worker:

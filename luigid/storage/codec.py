@@ -30,7 +30,17 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from luigid.core import gcpause
-from luigid.core.model import PENDING, STATUSES, RetryPolicy, Task, Worker
+from luigid.core.model import (
+    EXTRA_DEFAULTS,
+    NO_EXTRAS,
+    NOTHING,
+    PENDING,
+    STATUSES,
+    RetryPolicy,
+    Task,
+    TaskExtras,
+    Worker,
+)
 from luigid.core.state import Batcher, State
 from luigid.storage import safe_pickle
 
@@ -45,7 +55,7 @@ VERSION = 3
 CHUNK_TASKS = 10_000
 
 #: What a stored task row holds, in order: every attribute but those the state derives.
-TASK_FIELDS: tuple[str, ...] = tuple(name for name in Task.__slots__ if name not in Task.DERIVED)
+TASK_FIELDS: tuple[str, ...] = tuple(name for name in Task.FIELDS if name not in Task.DERIVED)
 #: What a stored worker row holds; the tasks a worker may run are rebuilt from the tasks.
 WORKER_FIELDS: tuple[str, ...] = tuple(name for name in Worker.__slots__ if name != "tasks")
 _task_row = operator.attrgetter(*TASK_FIELDS)
@@ -234,22 +244,47 @@ def _read_chunks(document: dict[str, Any], stream: IO[bytes]) -> None:
 def _row_loader(fields: tuple[str, ...]) -> Callable[[tuple[Any, ...]], Task]:
     """A function making a ``Task`` from a row of ``fields``: one unpacking assignment per
     row instead of a ``setattr`` per attribute (see docs/architecture.md, "State file"). Its
-    source is generated from the slot names (as ``dataclasses`` generates ``__init__``), so it
-    cannot drift from ``TASK_FIELDS``; derived slots get a new task's values."""
+    source is generated from the field names (as ``dataclasses`` generates ``__init__``), so it
+    cannot drift from ``TASK_FIELDS``; derived slots get a new task's values. The extra fields
+    (``EXTRA_DEFAULTS``) are unpacked into locals: a task whose extras all hold their defaults
+    (an empty mapping counts as one: the file keeps no shared objects) shares ``NO_EXTRAS``,
+    any other gets a record of its own, without a property write per field."""
     template = Task("", PENDING, None, retry_policy=RetryPolicy(0, 0, 0))
     derived = {f"_{name}": getattr(template, name) for name in sorted(Task.DERIVED)}
-    if not all(name in Task.__slots__ and name.isidentifier() for name in fields):
+    if not all(name in Task.FIELDS and name.isidentifier() for name in fields):
         raise ValueError(f"not task attributes: {fields!r}")
+    extras = [name for name in fields if name in EXTRA_DEFAULTS]
+    defaults = {f"_d_{name}": EXTRA_DEFAULTS[name] for name in extras}
+
+    def target(name: str) -> str:
+        return f"x_{name}" if name in EXTRA_DEFAULTS else f"task.{name}"
+
+    def at_default(name: str) -> str:
+        default = EXTRA_DEFAULTS[name]
+        return f"not x_{name}" if default is NOTHING else f"x_{name} is _d_{name}"
+
     source = "\n".join(
         [
-            f"def load_task(row, _new=Task.__new__, _Task=Task, {', '.join(f'{k}={k}' for k in derived)}):",
+            "def load_task(row, _new=Task.__new__, _Task=Task, _Extras=TaskExtras, _shared=NO_EXTRAS, "
+            f"{', '.join(f'{k}={k}' for k in (*derived, *defaults))}):",
             "    task = _new(_Task)",
-            f"    ({''.join(f'task.{name}, ' for name in fields)}) = row",
+            f"    ({''.join(f'{target(name)}, ' for name in fields)}) = row",
             *(f"    task.{name[1:]} = {name}" for name in derived),
+            f"    if {' and '.join(at_default(name) for name in extras) or 'True'}:",
+            "        task.extras = _shared",
+            "    else:",
+            "        extras = task.extras = _Extras()",
+            *(f"        extras.{name} = x_{name}" for name in extras),
             "    return task",
         ]
     )
-    namespace: dict[str, Any] = {"Task": Task, **derived}
+    namespace: dict[str, Any] = {
+        "Task": Task,
+        "TaskExtras": TaskExtras,
+        "NO_EXTRAS": NO_EXTRAS,
+        **derived,
+        **defaults,
+    }
     exec(compile(source, "<luigid state row loader>", "exec"), namespace)  # our own source, see above
     loader: Callable[[tuple[Any, ...]], Task] = namespace["load_task"]
     return loader
@@ -399,7 +434,9 @@ class _TaskBuilder:
         self.policy = policy
         template = Task("", PENDING, None, retry_policy=policy)
         self.defaults = [
-            (name, getattr(template, name)) for name in Task.__slots__ if name not in ("id", "retry_policy")
+            (name, getattr(template, name))
+            for name in Task.FIELDS
+            if name not in ("id", "retry_policy") and name not in EXTRA_DEFAULTS
         ]
         self._policies: dict[Any, RetryPolicy] = {}
 
@@ -408,7 +445,14 @@ class _TaskBuilder:
         if status not in STATUSES:
             raise DamagedStateFile(f"task {key!r} has unknown status {status!r}")
         task = Task.__new__(Task)
+        task.extras = NO_EXTRAS
         task.id = key
+        for name, default in EXTRA_DEFAULTS.items():
+            if name in fields:
+                coerce = _TASK_COERCE.get(name)
+                value = coerce(fields[name]) if coerce else fields[name]
+                if not (default is NOTHING and not value):  # an empty mapping stays the shared one
+                    setattr(task, name, value)
         for name, default in self.defaults:
             # derived slots (index bookkeeping, reply caches) are rebuilt, never taken from a file
             if name in fields and name not in Task.DERIVED:

@@ -324,7 +324,7 @@ def test_a_version_1_file_is_exported(tmp_path: Path) -> None:
     document = {
         "format": codec.FORMAT,
         "version": 1,
-        "tasks": {k: record("luigid.model", "Task", t, Task.__slots__) for k, t in tasks.items()},
+        "tasks": {k: record("luigid.model", "Task", t, Task.FIELDS) for k, t in tasks.items()},
         "workers": {k: record("luigid.model", "Worker", w, Worker.__slots__) for k, w in workers.items()},
         "batchers": {},
     }

@@ -22,7 +22,7 @@ def portrait(scheduler: Scheduler) -> dict[str, Any]:
         "tasks": {
             task_id: {
                 name: plain(getattr(task, name), name)
-                for name in type(task).__slots__
+                for name in Task.FIELDS
                 if name not in ("scheduler_message_responses", *Task.DERIVED)
             }
             for task_id, task in tasks.items()
