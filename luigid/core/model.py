@@ -123,6 +123,14 @@ if TYPE_CHECKING:
             raise NotImplementedError
 
 
+def stays_default(name: str, value: Any) -> bool:
+    """Whether ``value``, read back from a file or a pickle for the extra field ``name``, leaves
+    it at its default: the default itself or, for the shared empty mapping, any empty one
+    (neither a file nor a pickle keeps objects shared across tasks)."""
+    default = EXTRA_DEFAULTS[name]
+    return value is default or (default is NOTHING and not value)
+
+
 #: The record of every task whose extra fields all have their defaults: shared, so never
 #: written (the first write to a task's extra field gives it a record of its own).
 NO_EXTRAS = TaskExtras()
@@ -280,7 +288,8 @@ class Task:
     def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
         self.extras = NO_EXTRAS
         for name, value in state[1].items():
-            setattr(self, name, value)
+            if name not in EXTRA_DEFAULTS or not stays_default(name, value):
+                setattr(self, name, value)
 
     def set(self, **fields: Any) -> None:
         """Write fields that task_list and graph replies show (status, workers, priority,

@@ -40,6 +40,7 @@ from luigid.core.model import (
     Task,
     TaskExtras,
     Worker,
+    stays_default,
 )
 from luigid.core.state import Batcher, State
 from luigid.storage import safe_pickle
@@ -259,7 +260,7 @@ def _row_loader(fields: tuple[str, ...]) -> Callable[[tuple[Any, ...]], Task]:
     def target(name: str) -> str:
         return f"x_{name}" if name in EXTRA_DEFAULTS else f"task.{name}"
 
-    def at_default(name: str) -> str:
+    def at_default(name: str) -> str:  # ``stays_default``, inlined
         default = EXTRA_DEFAULTS[name]
         return f"not x_{name}" if default is NOTHING else f"x_{name} is _d_{name}"
 
@@ -447,11 +448,11 @@ class _TaskBuilder:
         task = Task.__new__(Task)
         task.extras = NO_EXTRAS
         task.id = key
-        for name, default in EXTRA_DEFAULTS.items():
+        for name in EXTRA_DEFAULTS:
             if name in fields:
                 coerce = _TASK_COERCE.get(name)
                 value = coerce(fields[name]) if coerce else fields[name]
-                if not (default is NOTHING and not value):  # an empty mapping stays the shared one
+                if not stays_default(name, value):
                     setattr(task, name, value)
         for name, default in self.defaults:
             # derived slots (index bookkeeping, reply caches) are rebuilt, never taken from a file

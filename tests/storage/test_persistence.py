@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from luigid.config import SchedulerConfig
-from luigid.core.model import RetryPolicy, Task
+from luigid.core.model import NO_EXTRAS, RetryPolicy, Task
 from luigid.scheduler import Scheduler
 from luigid.storage import codec, safe_pickle, statefile
 from tests.support import free_port, wait_for
@@ -75,6 +75,29 @@ def test_round_trip_keeps_everything(tmp_path: Path) -> None:
     # the indexes are rebuilt: the next failure disables, as it would have before the restart
     again.add_task(worker="w1", task_id="C_1", family="C", status="FAILED")
     assert known_task(again, "C_1").status == "DISABLED"
+
+
+@pytest.mark.parametrize("layout", ["ours", "another"])
+def test_only_tasks_with_extras_load_a_record_of_their_own(tmp_path: Path, layout: str) -> None:
+    """Tasks whose rarely set fields all hold their defaults share ``NO_EXTRAS`` after a load
+    as they did before it (issue 14, memory per task), through the fast row loader ("ours")
+    and the field-by-field one for other layouts ("another"); the others keep their values."""
+    path = tmp_path / "state.pickle"
+    original = busy_scheduler(path)
+    original.dump()
+    if layout == "another":
+        document = codec.read_document(path.read_bytes())
+        document["version"] = 2
+        document["task_fields"] = document["task_fields"][::-1]
+        document["tasks"] = [row[::-1] for row in document["tasks"]]
+        path.write_bytes(pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL))
+    again = reload(path)
+    assert portrait(again) == portrait(original)
+    assert known_task(again, "A_1").extras is NO_EXTRAS
+    assert known_task(again, "B_1").hidden_params == {"token": "t"}
+    assert known_task(again, "C_1").expl == "boom again" and len(known_task(again, "C_1").failures) == 2
+    assert known_task(again, "D_1").batchable is True
+    assert NO_EXTRAS.batchable is False and NO_EXTRAS.hidden_params == {}  # type: ignore[attr-defined]
 
 
 def test_file_carries_format_and_version(tmp_path: Path) -> None:
