@@ -102,6 +102,12 @@ class RpcSpec:
         )
 
     @functools.cached_property
+    def receiver(self) -> str:
+        """The name of the method's own first parameter (``self``): never an argument, even
+        of a method that takes ``**kwargs`` (Python would refuse the call with a TypeError)."""
+        return next(iter(self.signature.parameters))
+
+    @functools.cached_property
     def known(self) -> frozenset[str]:
         return frozenset(
             p.name

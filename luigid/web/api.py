@@ -120,6 +120,8 @@ def bind(spec: RpcSpec, arguments: Any) -> dict[str, Any]:
     missing = spec.required - arguments.keys()
     if missing:
         raise ApiError(400, f"{spec.name}: missing argument(s): {', '.join(sorted(missing))}")
+    if spec.receiver in arguments:
+        raise ApiError(400, f"{spec.name}: {spec.receiver!r} is not an argument")
     if not spec.accepts_extra:
         unknown = arguments.keys() - spec.known
         if unknown:

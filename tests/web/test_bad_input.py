@@ -112,6 +112,15 @@ class TestBadInput(LuigidCase):
         assert response.code == 200
         assert self.post("task_list", {"status": "PENDING", "new_filter": True}).code == 200
 
+    def test_self_is_no_argument_even_where_luigi_takes_kwargs(self) -> None:
+        """Found by the fuzz test: ``self`` passed on to a method taking ``**kwargs`` was a 500."""
+        message = self.refused(self.post("get_work", {"worker": "w1", "self": None}))
+        assert message == "get_work: 'self' is not an argument"
+        message = self.refused(self.post("add_task", {"worker": "w", "task_id": "C", "self": 1}))
+        assert message == "add_task: 'self' is not an argument"
+        message = self.refused(self.post("re_enable_task", {"task_id": "A", "self": 1}))
+        assert message == "re_enable_task: 'self' is not an argument"
+
     def test_unknown_method(self) -> None:
         message = self.refused(self.post("drop_tables", {}), 404)
         assert "unknown method: 'drop_tables'" in message
