@@ -79,9 +79,11 @@ class RetryPolicy(NamedTuple):
 
 #: The fields nearly every task keeps at these values all its life (batches, failures,
 #: messages, progress...), and their defaults. They live in a ``TaskExtras`` record made on
-#: the first other value written to one of them: a ``Task`` has 28 slots instead of 41 (256 B
+#: the first other value written to one of them: a ``Task`` has 29 slots instead of 41 (264 B
 #: instead of 360), and the forked snapshot writer copies fewer pages of tasks
-#: (docs/performance.md, "Memory per task").
+#: (docs/performance.md, "Memory per task"). What every task that ran keeps (worker_running,
+#: time_running, resources_running) stays a slot: a record each would cost more, and
+#: ``ResourcePool.used`` reads resources_running of every RUNNING task on each get_work.
 EXTRA_DEFAULTS: dict[str, Any] = {
     "accepts_messages": False,
     "batch_id": None,
@@ -92,7 +94,6 @@ EXTRA_DEFAULTS: dict[str, Any] = {
     "hidden_params": NOTHING,
     "owners": None,
     "progress_percentage": None,
-    "resources_running": None,
     "scheduler_disable_time": None,
     "scheduler_message_responses": NOTHING,
     "status_message": None,
@@ -162,6 +163,7 @@ class Task:
         "ready_key",
         "remove",
         "resources",
+        "resources_running",
         "retry",
         "retry_policy",
         "runnable",
@@ -187,7 +189,6 @@ class Task:
         hidden_params = Extra[dict[str, Any]]()
         owners = Extra[list[str] | None]()
         progress_percentage = Extra[float | None]()
-        resources_running = Extra[dict[str, int] | None]()
         scheduler_disable_time = Extra[float | None]()
         scheduler_message_responses = Extra[dict[str, Any]]()
         status_message = Extra[str | None]()
@@ -237,6 +238,7 @@ class Task:
         self.time_running: float | None = None
         self.priority = priority
         self.resources: dict[str, int] = dict(resources) if resources else NOTHING
+        self.resources_running: dict[str, int] | None = None
         self.family = shared_name(family)
         self.module = shared_name(module)
         # not copied: the scheduler hands in one shared map per distinct visibility set
